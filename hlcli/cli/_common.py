@@ -1,0 +1,86 @@
+"""Shared CLI plumbing: error rendering, exit codes, the consoles, common options."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from hlcli.errors import EXIT_DATA, EXIT_INTERRUPTED, HLError
+
+# Results go to stdout; progress, warnings and errors to stderr, so `hl tag > out` stays clean.
+console = Console()
+err_console = Console(stderr=True)
+
+VERBOSE_ENV = "HL_VERBOSE"
+
+DataDirOption = typer.Option(
+    None,
+    "--data-dir",
+    envvar="HL_DATA_DIR",
+    help="Folder holding the corpora (atis/, snips/, mit_movie/, ...). Default: $HL_DATA_DIR, else the user cache folder.",
+    show_default=False,
+)
+VerboseOption = typer.Option(False, "--verbose", "-v", help="Show full tracebacks on errors.")
+
+
+def set_verbose(verbose: bool) -> None:
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
+
+
+def is_verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV) == "1" or "--verbose" in sys.argv or "-v" in sys.argv[1:2]
+
+
+def handle_errors(func):
+    """Decorate a command: HLError → one red line on stderr + its exit code; Ctrl-C → 130.
+
+    Applied to every command function (not around the app) so that ``CliRunner`` in the tests
+    sees exactly what a user sees.
+    """
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if kwargs.get("verbose"):
+            set_verbose(True)
+        try:
+            return func(*args, **kwargs)
+        except HLError as error:
+            if is_verbose():
+                err_console.print_exception()
+            err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted", style="yellow")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as error:
+            if is_verbose():
+                raise
+            err_console.print(
+                f"[bold red]internal error:[/] {escape(type(error).__name__)}: {escape(str(error))} "
+                "(a bug in hlcli; run again with --verbose for the traceback)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(EXIT_DATA) from None
+
+    return wrapper
+
+
+def parse_list(value: str | None) -> list[str]:
+    """``"atis, snips"`` → ``["atis", "snips"]``."""
+    if not value:
+        return []
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def path_or_stdout(value: str) -> Path | str:
+    return value if value == "-" else Path(value)

@@ -1,0 +1,77 @@
+"""What the training loop, ``hl evaluate`` and ``hl tag`` need from any method.
+
+Every method (``hyperloader``, ``hyperformer``, ``hyperdecoder``, ``unipelt``, ablations) builds a
+:class:`TaggingModel`. The loop never looks inside: it asks the model to turn examples of one
+task into a batch, to compute a loss on it, and to predict BIO tags for sentences.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from hlcli.data.example import Example
+
+
+@dataclass
+class TaskSpec:
+    """One task the model serves: its name and the entity types it can label (sorted)."""
+
+    name: str
+    types: list[str] = field(default_factory=list)
+
+
+class TaggingModel(nn.Module, abc.ABC):
+    """A multi-task sequence labeller.
+
+    Subclasses hold a backbone (frozen or not) and whatever the method adds. ``tasks`` is the
+    ordered task list; its order fixes task ids (and so task-embedding rows) and must never
+    change after construction.
+    """
+
+    method: str = ""
+
+    def __init__(self, tasks: Sequence[TaskSpec]) -> None:
+        super().__init__()
+        self.tasks: list[TaskSpec] = list(tasks)
+        self.task_index: dict[str, int] = {t.name: i for i, t in enumerate(self.tasks)}
+
+    # -- training ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def collate(self, task: str, examples: Sequence[Example]) -> dict[str, Any]:
+        """Tokenize one task's examples into a batch of tensors (CPU; the loop moves it)."""
+
+    @abc.abstractmethod
+    def loss(self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0) -> torch.Tensor:
+        """Scalar training loss of a batch produced by :meth:`collate` for ``task``."""
+
+    # -- inference -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def predict(self, task: str, sentences: Sequence[Sequence[str]], *, batch_size: int = 32) -> list[list[str]]:
+        """BIO tags (``B-X``/``I-X``/``O``), exactly one per word of each sentence."""
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Only the tensors training changes: what a checkpoint stores."""
+        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {n: t.detach() for n, t in self.state_dict().items() if n in names}
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """(total, trainable) parameter counts, shared tensors counted once."""
+        seen: set[int] = set()
+        total = trainable = 0
+        for p in self.parameters():
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            total += p.numel()
+            if p.requires_grad:
+                trainable += p.numel()
+        return total, trainable
+
+    def invalidate_cache(self) -> None:
+        """Drop any inference cache (generated weights); called after every optimizer step."""

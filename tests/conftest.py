@@ -1,0 +1,42 @@
+"""Shared test fixtures.
+
+The real corpora and the T5 tokenizer live in ``../shared`` beside the checkout (never copied
+into the repository). Override with ``HL_SHARED`` if your layout differs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("HL_SHARED", REPO.parent / "shared"))
+DATA_DIR = SHARED / "data"
+T5_TOKENIZER = SHARED / "tokenizers" / "t5"
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.fail(f"{path} is missing: the tests read the real corpora/tokenizer from ../shared (set HL_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return _require(DATA_DIR)
+
+
+@pytest.fixture(scope="session")
+def t5_tokenizer_path() -> Path:
+    return _require(T5_TOKENIZER)
+
+
+@pytest.fixture(autouse=True)
+def _isolate_env(monkeypatch, tmp_path):
+    # No test may read the user's real cache folder or talk to a hub.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("HL_CACHE_DIR", str(tmp_path / "hl-cache"))
+    monkeypatch.delenv("HL_DATA_DIR", raising=False)
