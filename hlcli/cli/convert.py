@@ -1,0 +1,72 @@
+"""``hl convert``: write a corpus as SentT' (T5 input/target pairs) or as plain BIO records."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from hlcli.cli._common import DataDirOption, VerboseOption, err_console, handle_errors
+
+
+def convert_command(
+    source: str = typer.Argument(..., help="Corpus name (atis, snips, movie, movietrivia, restaurant, mtop, mtod) or a file path."),
+    to: str = typer.Option("sentt", "--to", help="Target format: sentt (T5 input/target) or bio (tokens/tags)."),
+    split: str = typer.Option("all", "--split", help="train, val, test or all (every split, each record tagged with its split)."),
+    output: str = typer.Option(
+        "-", "--output", "-o", help="Output file, '-' for stdout, or a folder ending in '/' for one file per split."
+    ),
+    output_format: str = typer.Option("jsonl", "--output-format", help="jsonl or csv."),
+    file_format: Optional[str] = typer.Option(
+        None, "--format", help="Format of a file SOURCE: conll, jsonl, mit, goo, mtop or mtod (.jsonl is inferred)."
+    ),
+    data_dir: Optional[Path] = DataDirOption,
+    fraction: float = typer.Option(1.0, "--fraction", help="Keep this seeded fraction of train and val (test stays whole; a file source is sampled whole)."),
+    seed: int = typer.Option(42, "--seed", help="Seed of the --fraction sample."),
+    verbose: bool = VerboseOption,
+) -> None:
+    """Convert a corpus or file to SentT' (T5 sentinels + simplified BIO) or to BIO JSONL.
+
+    Sentences longer than 99 words become several SentT' records (one per window).
+
+    Example:
+
+      hl convert atis --to sentt --split train -o atis.train.jsonl
+
+      hl convert snips --to sentt --output-format csv -o snips.csv
+
+      hl convert my.bio --format conll --to bio -o -
+    """
+    from hlcli.convert import convert
+
+    try:
+        result = convert(
+            source,
+            to=to,
+            split=split,
+            output=output,
+            output_format=output_format,
+            data_dir=data_dir,
+            fraction=fraction,
+            seed=seed,
+            file_format=file_format,
+        )
+    except BrokenPipeError:
+        # `hl convert atis -o - | head`: the reader left; stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1) from None
+    splits = ", ".join(f"{name} {result.sentences[name]}" for name in result.sentences)
+    where = "stdout" if result.outputs == ["-"] else ", ".join(result.outputs)
+    # stderr, so that `-o -` output stays clean.
+    err_console.print(
+        f"{result.task}: {result.total_sentences} sentences ({splits}) → {result.total_records} {result.to} records in {where}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("convert")(handle_errors(convert_command))
