@@ -1,0 +1,174 @@
+"""The corpus registry: where each of the paper's seven corpora lives and how its splits are made.
+
+``load_split("movie", "val")`` finds the data folder (``--data-dir``, ``$HL_DATA_DIR`` or the
+user cache folder), parses the corpus once per process and returns the split, optionally
+down-sampled (``fraction``) in a seeded, nested way.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hlcli.data.example import Example
+from hlcli.data.readers import READERS
+from hlcli.errors import HLError, UsageError, unknown_name
+
+SPLITS = ("train", "val", "test")
+SPLIT_ALIASES = {"validation": "val", "dev": "val", "eval": "val", "valid": "val"}
+# The MIT corpora ship without a validation split; the paper holds out 10 % of train. The seed
+# is fixed (independent of the run seed) so every run validates on the same sentences.
+MIT_VAL_SHARE = 0.1
+MIT_VAL_SEED = 42
+DATA_DIR_ENV = "HL_DATA_DIR"
+CACHE_DIR_ENV = "HL_CACHE_DIR"
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """One registered corpus: its folder under the data dir, reader format and split files."""
+
+    name: str = field(metadata={"help": "Registry name, used as the task name."})
+    folder: str = field(metadata={"help": "Folder under the data dir."})
+    format: str = field(metadata={"help": "Reader format (see hlcli.data.readers.READERS)."})
+    files: dict[str, str] = field(metadata={"help": "Split -> path relative to the folder; no 'val' = 10 % of train."})
+    title: str = field(metadata={"help": "Name used in the paper's tables."})
+    paper_labels: int = field(metadata={"help": "Number of slot types in the paper's Table 2."})
+
+    def __post_init__(self) -> None:
+        if self.format not in READERS:
+            raise unknown_name("format", self.format, list(READERS))
+
+    @property
+    def held_out_val(self) -> bool:
+        return "val" not in self.files
+
+
+CORPORA: dict[str, Corpus] = {
+    corpus.name: corpus
+    for corpus in (
+        Corpus("atis", "atis", "goo", {"train": "train", "val": "valid", "test": "test"}, "ATIS", 83),
+        Corpus("snips", "snips", "goo", {"train": "train", "val": "valid", "test": "test"}, "SNIPS", 39),
+        Corpus("movie", "mit_movie", "mit", {"train": "engtrain.bio.txt", "test": "engtest.bio.txt"}, "Movie", 12),
+        Corpus(
+            "movietrivia",
+            "mit_movie_trivia",
+            "mit",
+            {"train": "trivia10k13train.bio", "test": "trivia10k13test.bio"},
+            "MovieTrivia",
+            12,
+        ),
+        Corpus(
+            "restaurant", "mit_restaurant", "mit", {"train": "restauranttrain.bio", "test": "restauranttest.bio"}, "Restaurant", 8
+        ),
+        Corpus("mtop", "mtop", "mtop", {"train": "en/train.txt", "val": "en/eval.txt", "test": "en/test.txt"}, "mTOP", 75),
+        Corpus(
+            "mtod", "mtod", "mtod", {"train": "en/train-en.tsv", "val": "en/eval-en.tsv", "test": "en/test-en.tsv"}, "mTOD", 9
+        ),
+    )
+}
+
+
+def get_corpus(task: str) -> Corpus:
+    if task not in CORPORA:
+        raise unknown_name("task", task, list(CORPORA))
+    return CORPORA[task]
+
+
+def default_data_dir() -> Path:
+    """``$HL_CACHE_DIR/data``, else ``~/.cache/hlcli/data``."""
+    cache = os.environ.get(CACHE_DIR_ENV)
+    return (Path(cache) if cache else Path.home() / ".cache" / "hlcli") / "data"
+
+
+def resolve_data_dir(data_dir: Path | str | None = None, *, task: str | None = None) -> Path:
+    """The corpora folder: ``data_dir``, else ``$HL_DATA_DIR``, else :func:`default_data_dir`.
+
+    With ``task``, the corpus' own subfolder must exist too.
+    """
+    if data_dir is not None and str(data_dir) != "":
+        root, how = Path(data_dir), "--data-dir"
+    elif os.environ.get(DATA_DIR_ENV):
+        root, how = Path(os.environ[DATA_DIR_ENV]), f"${DATA_DIR_ENV}"
+    else:
+        root, how = default_data_dir(), "the default cache folder"
+    fix = f"pass --data-dir or set {DATA_DIR_ENV} to the folder holding atis/, snips/, mit_movie/, ..."
+    if not root.is_dir():
+        raise HLError(f"data folder not found (from {how})", path=root, hint=fix)
+    if task is not None:
+        folder = root / get_corpus(task).folder
+        if not folder.is_dir():
+            raise HLError(f"corpus folder for task {task!r} not found (from {how})", path=folder, hint=fix)
+    return root.resolve()
+
+
+def normalize_split(split: str) -> str:
+    split = SPLIT_ALIASES.get(split, split)
+    if split not in SPLITS:
+        raise unknown_name("split", split, list(SPLITS) + list(SPLIT_ALIASES))
+    return split
+
+
+@functools.lru_cache(maxsize=16)
+def _parse(root: Path, task: str) -> dict[str, tuple[Example, ...]]:
+    """Every split of one corpus, parsed once per process (``root`` is resolved)."""
+    corpus = CORPORA[task]
+    reader = READERS[corpus.format]
+    splits = {split: tuple(reader(root / corpus.folder / name, task=task)) for split, name in corpus.files.items()}
+    if corpus.held_out_val:
+        train = splits["train"]
+        order = list(range(len(train)))
+        random.Random(MIT_VAL_SEED).shuffle(order)
+        held = set(order[: int(len(train) * MIT_VAL_SHARE)])
+        splits["val"] = tuple(example for i, example in enumerate(train) if i in held)
+        splits["train"] = tuple(example for i, example in enumerate(train) if i not in held)
+    return splits
+
+
+def subsample(examples: list[Example] | tuple[Example, ...], fraction: float, seed: int) -> list[Example]:
+    """A seeded ``fraction`` of ``examples`` in their original order.
+
+    One seeded permutation, then a prefix: the subset for a smaller fraction is contained in the
+    subset for a larger one, and the same seed gives the same subset.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise UsageError(f"fraction {fraction} out of range (expected 0 < fraction <= 1)")
+    if fraction == 1.0:
+        return list(examples)
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    keep = set(order[: max(1, round(len(examples) * fraction))])
+    return [example for i, example in enumerate(examples) if i in keep]
+
+
+def load_split(
+    task: str,
+    split: str,
+    *,
+    data_dir: Path | str | None = None,
+    fraction: float = 1.0,
+    seed: int = 42,
+) -> list[Example]:
+    """One split of a registered corpus; ``fraction`` down-samples train and val (never test)."""
+    get_corpus(task)
+    split = normalize_split(split)
+    if not 0.0 < fraction <= 1.0:
+        raise UsageError(f"fraction {fraction} out of range (expected 0 < fraction <= 1)")
+    root = resolve_data_dir(data_dir, task=task)
+    examples = _parse(root, task)[split]
+    return list(examples) if split == "test" else subsample(examples, fraction, seed)
+
+
+def load_corpus(
+    task: str, *, data_dir: Path | str | None = None, fraction: float = 1.0, seed: int = 42
+) -> dict[str, list[Example]]:
+    """``{"train": ..., "val": ..., "test": ...}`` of one corpus (see :func:`load_split`)."""
+    return {split: load_split(task, split, data_dir=data_dir, fraction=fraction, seed=seed) for split in SPLITS}
+
+
+def label_types(examples: list[Example] | tuple[Example, ...]) -> list[str]:
+    """Sorted entity types (``X`` of ``B-X``/``I-X``) occurring in ``examples``."""
+    return sorted({tag[2:] for example in examples for tag in example.tags if tag != "O"})
