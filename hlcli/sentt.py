@@ -274,7 +274,7 @@ def roundtrip_report(examples: Iterable[Example]) -> RoundTrip:
         report.longer_than_window += len(spans) > 1
         labels = bio_to_sbio(tags)
         back = sbio_to_bio(stitch([labels[s:e] for s, e in spans], spans, len(tags)))
-        pairs = _adjacent_same_type(tags)
+        pairs = adjacent_same_type(tags)
         report.adjacent_same_type += pairs > 0
         report.adjacent_same_type_pairs += pairs
         if back == tags:
@@ -297,7 +297,8 @@ def _is_ill_formed(tags: Sequence[str]) -> bool:
     return False
 
 
-def _adjacent_same_type(tags: Sequence[str]) -> int:
+def adjacent_same_type(tags: Sequence[str]) -> int:
+    """How many spans directly follow a span of the same type (``B-X B-X``, ``B-X I-X B-X``)."""
     return sum(
         tag.startswith("B-") and previous != OUTSIDE and previous[2:] == tag[2:]
         for previous, tag in zip(tags, tags[1:])

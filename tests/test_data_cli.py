@@ -16,7 +16,7 @@ def test_stats_table(data_dir):
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]]
             for line in result.stdout.splitlines() if line.startswith("│")}
-    assert rows["ATIS"] == ["4,478", "500", "893", "83", "62"]
+    assert rows["ATIS"] == ["4,478", "500", "893", "83", "68"]
     assert rows["SNIPS"][:4] == ["13,084", "700", "700", "39"]
     assert rows["Movie"][:4] == ["8,798*", "977", "2,443", "12"]
     assert rows["MovieTrivia"][:4] == ["7,035*", "781", "1,953", "12"]
@@ -41,7 +41,7 @@ def test_stats_json_subset(data_dir):
         "test": 2443,
         "labels": 12,
         "paper_labels": 12,
-        "adjacent_same_type": 0,
+        "adjacent_same_type": 2,
         "held_out_val": True,
     }
 

@@ -31,7 +31,7 @@ def stats(
 
     The MIT corpora have no validation split: val is a fixed 10 % of the released train file, so their train + val equals the paper's train figure.
 
-    The "B-X B-X" column counts sentences with two adjacent entities of the same type.
+    The "adjacent" column counts sentences where a span directly follows a span of the same type.
 
     Example:
 
@@ -42,7 +42,7 @@ def stats(
         typer.echo(json.dumps([asdict(result) for result in results], indent=2))
         return
     table = Table(title="Corpora (Table 2)")
-    for name in ("corpus", "train", "val", "test", "labels", "B-X B-X"):
+    for name in ("corpus", "train", "val", "test", "labels", "adjacent"):
         table.add_column(name, justify="left" if name == "corpus" else "right")
     notes = []
     for result in results:
@@ -66,7 +66,7 @@ def stats(
         console.print(f"* val = 10 % of the released train file (fixed seed); train + val = paper's train: {sums}.")
     for note in notes:
         console.print(note)
-    console.print("Labels: slot types over train, val and test. B-X B-X: sentences with adjacent same-type entities.")
+    console.print("Labels: slot types over train, val and test. adjacent: sentences where a span directly follows one of the same type (B-X B-X, B-X I-X B-X); sBIO writes them exactly.")
 
 
 def register(app: typer.Typer) -> None:

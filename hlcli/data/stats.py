@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hlcli.data.corpora import CORPORA, SPLITS, get_corpus, label_types, load_corpus
-from hlcli.data.example import Example
+from hlcli.sentt import adjacent_same_type
 
 
 @dataclass(frozen=True)
@@ -22,14 +22,10 @@ class CorpusStats:
     # figures (ATIS: 79 types in train, 83 in all splits; mTOP: 74 in train, 75 in all).
     labels: int
     paper_labels: int
-    # Sentences (all splits) with ``B-X`` directly followed by ``B-X`` of the same type: two
-    # adjacent entities that a format without B/I distinction would merge into one.
+    # Sentences (all splits) where a span directly follows a span of the same type
+    # (``B-X B-X``, ``B-X I-X B-X``); sBIO expresses them (see docs/sentt.md), an IO scheme would not.
     adjacent_same_type: int
     held_out_val: bool  # val is 10 % of the released train file (MIT corpora)
-
-
-def has_adjacent_same_type(example: Example) -> bool:
-    return any(a.startswith("B-") and a == b for a, b in zip(example.tags, example.tags[1:]))
 
 
 def corpus_stats(*, tasks: list[str] | None = None, data_dir: Path | str | None = None) -> list[CorpusStats]:
@@ -49,7 +45,7 @@ def corpus_stats(*, tasks: list[str] | None = None, data_dir: Path | str | None 
                 test=len(splits["test"]),
                 labels=len(label_types(everything)),
                 paper_labels=corpus.paper_labels,
-                adjacent_same_type=sum(map(has_adjacent_same_type, everything)),
+                adjacent_same_type=sum(adjacent_same_type(example.tags) > 0 for example in everything),
                 held_out_val=corpus.held_out_val,
             )
         )
