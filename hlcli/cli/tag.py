@@ -1,0 +1,85 @@
+"""``hl tag``: label raw sentences (one per line) with a trained run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import BinaryIO, Iterator, Optional
+
+import typer
+
+from hlcli.cli._common import VerboseOption, err_console, handle_errors
+from hlcli.errors import HLError, UsageError
+
+
+def decode_lines(stream: BinaryIO, name: str) -> Iterator[str]:
+    """Lines of a byte stream as text; invalid UTF-8 becomes U+FFFD, reported once on stderr."""
+    warned = False
+    for number, raw in enumerate(stream, start=1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if not warned:
+                err_console.print(
+                    f"[yellow]warning:[/] {name}:{number}: invalid UTF-8 replaced by U+FFFD (further lines not reported)",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                warned = True
+            yield raw.decode("utf-8", errors="replace")
+
+
+def tag_command(
+    run: Optional[Path] = typer.Option(None, "--run", envvar="HL_RUN", help="Run folder (best checkpoint) or checkpoint folder. Default: $HL_RUN."),
+    task: str = typer.Option(..., "--task", help="Which of the model's tasks labels the text (e.g. restaurant)."),
+    input: str = typer.Option("-", "--input", "-i", help="Text file, one sentence per line; '-' = stdin."),
+    output: str = typer.Option("-", "--output", "-o", help="Output file; '-' = stdout."),
+    format: str = typer.Option("sbio", "--format", help="sbio (word/TAG), conll (word<TAB>TAG, blank line after each sentence) or jsonl (spans with character offsets)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Sentences per prediction batch."),
+    verbose: bool = VerboseOption,
+) -> None:
+    """Tag sentences, one per line: exactly one result per input line, in input order.
+
+    Example:
+
+      echo "book a table for two at an italian place" | hl tag --run runs/mine --task restaurant
+
+      hl tag --run runs/mine --task atis --input questions.txt --format jsonl -o tagged.jsonl
+    """
+    from hlcli.io import atomic_write
+    from hlcli.tagging import FORMATS, load_tagger, tag_lines
+
+    if run is None:
+        raise UsageError("no run given", expected="--run RUN_DIR or the HL_RUN environment variable")
+    if format not in FORMATS:
+        raise UsageError(f"unknown format {format!r}", expected=" | ".join(FORMATS))
+    if batch_size < 1:
+        raise UsageError(f"--batch-size {batch_size}", expected="a positive integer")
+    model = load_tagger(run)
+    try:
+        # stdin is not ours to close.
+        opened = contextlib.nullcontext(sys.stdin.buffer) if input == "-" else open(input, "rb")
+    except OSError as error:
+        raise HLError(f"cannot read input: {error.strerror}", path=input) from None
+    try:
+        with opened as source, atomic_write(output) as sink:
+            # Typed at a terminal: answer each line at once; piped: batch 1024 lines at a time.
+            interactive = source.isatty()
+            chunk_size = 1 if interactive else 1024
+            lines = decode_lines(source, "<stdin>" if input == "-" else input)
+            for count, result in enumerate(
+                tag_lines(model, task, lines, format=format, batch_size=batch_size, chunk_size=chunk_size), start=1
+            ):
+                sink.write(result + "\n")
+                if interactive or count % chunk_size == 0:
+                    sink.flush()  # results leave chunk by chunk through pipes
+    except BrokenPipeError:
+        # `hl tag ... | head`: the reader left; stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(1) from None
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tag")(handle_errors(tag_command))

@@ -1,0 +1,183 @@
+"""``TrainConfig``: every knob of a training run, from a TOML recipe and/or CLI flags.
+
+Precedence: dataclass defaults < recipe (``--recipe recipes/x.toml``) < CLI flags. The fully
+resolved config is written to the run folder as ``config.json`` so that a run can be resumed
+and reproduced from its folder alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hlcli.errors import HLError, UsageError
+
+SCHEDULES = ("constant", "linear")
+SELECT_BEST_BY = ("val_loss", "avg_f1")
+MIXED_PRECISION = ("no", "bf16", "fp16")
+# Recipe tables that belong to other commands (``[compare]`` is read by ``hl compare``).
+OTHER_SECTIONS = ("compare",)
+
+
+def _help(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Field ``help`` metadata doubles as recipe documentation."""
+
+    tasks: list[str] = _help("Tasks (corpora) trained together, e.g. ['atis', 'snips'].", default_factory=list)
+    method: str = _help("Method name from the registry (hyperloader, hyperformer, ...).", default="hyperloader")
+    model: str = _help("Backbone: a model name (t5-base, minilm) or a local folder.", default="t5-base")
+    data_dir: str | None = _help("Folder holding the corpora; None = $HL_DATA_DIR / user cache.", default=None)
+    fraction: float = _help("Fraction of each training set used (0 < f <= 1); low-resource runs use 0.1.", default=1.0)
+    seed: int = _help("Seed for the data fraction, model init, sampler and dropout.", default=42)
+    lr: float = _help("Peak learning rate of AdamW.", default=3e-4)
+    batch_size: int = _help("Sentences per batch (each batch holds one task).", default=32)
+    eval_batch_size: int = _help("Sentences per batch when evaluating/predicting.", default=64)
+    schedule: str = _help("Learning-rate schedule after warm-up: constant | linear (decay to 0).", default="linear")
+    warmup_steps: int = _help("Linear warm-up steps.", default=500)
+    max_steps: int = _help("Optimizer steps to train for.", default=65536)
+    label_smoothing: float = _help("Label smoothing of the token cross-entropy (0 = off).", default=0.0)
+    max_grad_norm: float = _help("Gradient clipping norm (0 = no clipping).", default=1.0)
+    grad_accum: int = _help("Micro-batches accumulated per optimizer step.", default=1)
+    temperature: float = _help("Task sampling temperature T: p(task) ∝ (N_t/N)^(1/T).", default=10.0)
+    eval_every: int = _help("Evaluate on the validation sets every N optimizer steps.", default=1000)
+    checkpoint_every: int = _help("Write checkpoints/last every N optimizer steps.", default=1000)
+    log_every: int = _help("Write a loss line to train.log/metrics.jsonl every N steps.", default=100)
+    select_best_by: str = _help("Metric that picks checkpoints/best: val_loss (the paper's) | avg_f1.", default="val_loss")
+    eval_f1: bool = _help(
+        "Also compute validation F1 at each evaluation (decoding is slow); always on with select_best_by=avg_f1.",
+        default=False,
+    )
+    max_val_examples: int | None = _help("Use at most N validation sentences per task (speed); None = all.", default=None)
+    mixed_precision: str = _help("no | bf16 | fp16 (fp16 overflows in T5: prefer bf16).", default="no")
+    skip_nonfinite: bool = _help("Skip batches whose loss is NaN/inf instead of stopping the run.", default=False)
+    output_dir: str | None = _help("Run folder; None = runs/<method>-<tasks>-<fraction>-<timestamp>.", default=None)
+    method_overrides: dict[str, Any] = _help(
+        "Method hyper-parameters passed to build_model, e.g. {reduction_factor = 4}.", default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.tasks, str):
+            self.tasks = [t.strip() for t in self.tasks.split(",") if t.strip()]
+        self.tasks = list(self.tasks)
+        if not self.tasks:
+            raise UsageError("no tasks given", expected="--tasks atis,snips or tasks = [...] in the recipe")
+        if len(set(self.tasks)) != len(self.tasks):
+            raise UsageError(f"duplicate task in {self.tasks}")
+        if not 0.0 < self.fraction <= 1.0:
+            raise UsageError(f"fraction {self.fraction} out of range", expected="0 < fraction <= 1")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise UsageError(f"lr {self.lr} must be a positive number")
+        for name in ("batch_size", "eval_batch_size", "max_steps", "grad_accum", "eval_every", "checkpoint_every", "log_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise UsageError(f"{name} = {value!r}", expected="a positive integer")
+        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise UsageError(f"warmup_steps = {self.warmup_steps!r}", expected="an integer >= 0")
+        if self.max_val_examples is not None and self.max_val_examples < 1:
+            raise UsageError(f"max_val_examples = {self.max_val_examples!r}", expected="a positive integer or none")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise UsageError(f"label_smoothing {self.label_smoothing} out of range", expected="0 <= value < 1")
+        if self.max_grad_norm < 0:
+            raise UsageError(f"max_grad_norm {self.max_grad_norm} must be >= 0")
+        if self.temperature <= 0:
+            raise UsageError(f"temperature {self.temperature} must be > 0")
+        for name, choices in (
+            ("schedule", SCHEDULES),
+            ("select_best_by", SELECT_BEST_BY),
+            ("mixed_precision", MIXED_PRECISION),
+        ):
+            if getattr(self, name) not in choices:
+                raise UsageError(f"{name} = {getattr(self, name)!r}", expected=" | ".join(choices))
+        if self.mixed_precision == "fp16":
+            warnings.warn(
+                "fp16 overflows in T5 (activations exceed 65504); prefer --mixed-precision bf16", stacklevel=2
+            )
+        if not isinstance(self.method_overrides, dict):
+            raise UsageError("method_overrides must be a table of key = value")
+        if self.data_dir is not None:
+            self.data_dir = str(self.data_dir)
+        if self.output_dir is not None:
+            self.output_dir = str(self.output_dir)
+
+    @property
+    def compute_f1(self) -> bool:
+        return self.eval_f1 or self.select_best_by == "avg_f1"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str | Path | None = None) -> TrainConfig:
+        check_keys(data, source=source)
+        return cls(**data)
+
+
+def check_keys(data: dict[str, Any], *, source: str | Path | None = None) -> None:
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    for key in data:
+        if key not in known:
+            raise HLError(f"unknown setting {key!r}", path=source, expected="one of " + ", ".join(sorted(known)))
+
+
+def fields_help() -> dict[str, str]:
+    """Field name → help text (for docs and ``--help``)."""
+    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(TrainConfig)}
+
+
+def read_recipe(path: str | Path) -> dict[str, Any]:
+    """Read a whole TOML recipe into a plain dict (including tables of other commands)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise HLError("recipe not found", path=path) from None
+    except tomllib.TOMLDecodeError as error:
+        raise HLError(f"not valid TOML: {error}", path=path) from None
+
+
+def load_config(recipe: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults < recipe < ``overrides`` (CLI flags; ``None`` values are ignored).
+
+    ``method_overrides`` from the flags are merged into the recipe's rather than replacing them.
+    """
+    data: dict[str, Any] = read_recipe(recipe) if recipe is not None else {}
+    # A recipe's [compare] table is read by ``hl compare`` (hlcli.compare), not by a single run.
+    data.pop("compare", None)
+    check_keys(data, source=recipe)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key == "method_overrides":
+            data["method_overrides"] = {**data.get("method_overrides", {}), **value}
+        else:
+            data[key] = value
+    return TrainConfig.from_dict(data, source=recipe)
+
+
+def save_config(config: TrainConfig, path: str | Path) -> None:
+    from hlcli.io import write_json
+
+    write_json(path, config.to_dict())
+
+
+def read_config(path: str | Path) -> TrainConfig:
+    """Read a run's ``config.json``."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HLError("no config.json: not a run folder", path=path.parent) from None
+    except json.JSONDecodeError as error:
+        raise HLError(f"not valid JSON: {error}", path=path) from None
+    return TrainConfig.from_dict(data, source=path)

@@ -1,0 +1,130 @@
+"""Scoring (``hl evaluate``): seqeval micro-F1 per task and their average, as in the papers.
+
+seqeval is used in its *default* mode, which reproduces the conlleval script: chunks are read
+leniently (an ``I-X`` after ``O`` or after another type opens a new ``X`` chunk), and F1 is the
+micro average over all chunks of a task. The paper's "Average" is the plain mean of the per-task
+F1 scores. :data:`SEQEVAL_MODE` is printed with every result so that scores are comparable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+import torch
+from seqeval.metrics import f1_score, precision_score, recall_score
+
+from hlcli import runs
+from hlcli.checkpoint import load_model
+from hlcli.config import read_config
+from hlcli.data.corpora import SPLITS, load_split
+from hlcli.errors import unknown_name
+from hlcli.io import atomic_write, write_json
+
+SEQEVAL_MODE = "seqeval default mode (conlleval-compatible, lenient IOB chunks), micro-averaged per task"
+
+
+def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Micro precision/recall/F1 over chunks (:data:`SEQEVAL_MODE`); 0 when there is nothing to score."""
+    gold, pred = [list(s) for s in gold], [list(s) for s in pred]
+    if not gold:  # seqeval refuses an empty corpus
+        return {"f1": 0.0, "precision": 0.0, "recall": 0.0}
+    return {
+        "f1": float(f1_score(gold, pred, zero_division=0)),
+        "precision": float(precision_score(gold, pred, zero_division=0)),
+        "recall": float(recall_score(gold, pred, zero_division=0)),
+    }
+
+
+@dataclass
+class EvalResult:
+    """Scores of one checkpoint on one split: ``scores[task] = {"f1", "precision", "recall", "sentences"}``."""
+
+    checkpoint: Path
+    split: str
+    scores: dict[str, dict[str, float]]
+    mode: str = SEQEVAL_MODE
+    predictions_dir: Path | None = None
+    average: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        f1s = [s["f1"] for s in self.scores.values()]
+        self.average = sum(f1s) / len(f1s) if f1s else 0.0
+
+    def to_frame(self) -> pd.DataFrame:
+        """Rows: tasks then ``Average`` (mean F1 only, like the paper's table)."""
+        frame = pd.DataFrame.from_dict(self.scores, orient="index", columns=["f1", "precision", "recall", "sentences"])
+        frame.loc["Average"] = [self.average, None, None, None]
+        frame.index.name = "task"
+        return frame
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "checkpoint": str(self.checkpoint),
+            "split": self.split,
+            "mode": self.mode,
+            "tasks": self.scores,
+            "average_f1": self.average,
+        }
+
+
+def evaluate(
+    run_or_checkpoint: str | Path,
+    *,
+    split: str = "test",
+    tasks: Sequence[str] | None = None,
+    data_dir: str | Path | None = None,
+    batch_size: int = 64,
+    output: str | Path | None = None,
+) -> EvalResult:
+    """Predict and score each task's ``split`` with a run's best checkpoint (or a given checkpoint).
+
+    For a run folder, predictions go to ``predictions/<split>/<task>.jsonl`` and the scores are
+    merged into ``eval.json``; ``output`` also receives the scores as JSON. ``split="train"`` (and
+    ``"val"``) score the same slice the run trained (validated) on: its fraction and seed.
+    """
+    if split not in SPLITS:
+        raise unknown_name("split", split, SPLITS)
+    checkpoint, run_dir = runs.resolve_checkpoint(run_or_checkpoint)
+    config = read_config(run_dir / runs.CONFIG) if run_dir is not None else None
+    if data_dir is None and config is not None:
+        data_dir = config.data_dir
+    # The run's own train/val slices (the readers never shrink test).
+    fraction, seed = (config.fraction, config.seed) if config is not None else (1.0, 42)
+
+    model = load_model(checkpoint)
+    model.eval()
+    known = [t.name for t in model.tasks]
+    tasks = list(tasks) if tasks else known
+    for task in tasks:
+        if task not in known:
+            raise unknown_name("task", task, known)
+
+    scores: dict[str, dict[str, float]] = {}
+    predictions: dict[str, list[dict[str, Any]]] = {}
+    for task in tasks:
+        examples = load_split(task, split, data_dir=data_dir, fraction=fraction, seed=seed)
+        with torch.no_grad():
+            pred = model.predict(task, [list(e.tokens) for e in examples], batch_size=batch_size)
+        for example, tags in zip(examples, pred, strict=True):
+            if len(tags) != len(example.tokens):
+                raise RuntimeError(f"{model.method} predicted {len(tags)} tags for {len(example.tokens)} words")
+        scores[task] = {**score([e.tags for e in examples], pred), "sentences": len(examples)}
+        predictions[task] = [{"tokens": list(e.tokens), "gold": list(e.tags), "pred": p} for e, p in zip(examples, pred)]
+
+    result = EvalResult(checkpoint=checkpoint, split=split, scores=scores)
+    if run_dir is not None:
+        result.predictions_dir = run_dir / runs.PREDICTIONS / split
+        for task, records in predictions.items():
+            with atomic_write(result.predictions_dir / f"{task}.jsonl") as handle:
+                handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        eval_path = run_dir / runs.EVAL
+        merged = json.loads(eval_path.read_text(encoding="utf-8")) if eval_path.exists() else {}
+        merged[split] = result.to_json()
+        write_json(eval_path, merged)
+    if output is not None:
+        write_json(output, result.to_json())
+    return result

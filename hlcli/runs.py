@@ -1,0 +1,89 @@
+"""The run folder: one fixed layout written by ``hl train`` and read by ``hl evaluate`` / ``hl tag``.
+
+::
+
+    runs/hyperloader-atis+snips-0.1-20240701-120000/
+    ├── config.json              the fully resolved TrainConfig (recipe + flags); resume reads it
+    ├── train.log                plain-text lines: step, loss, lr; one summary line per evaluation
+    ├── metrics.jsonl            the same as JSON records ({"step", "loss", "lr"} / {"step", "eval": {...}})
+    ├── checkpoints/
+    │   ├── last/                written every checkpoint_every steps, at the end, and on Ctrl-C
+    │   │   ├── model.safetensors      trainable tensors only (hlcli.checkpoint.save_model)
+    │   │   ├── config.json            how to rebuild the model (method, backbone, tasks, overrides)
+    │   │   ├── README.md              model card
+    │   │   ├── trainer_state.json     step, best metric, sampler state, Python/NumPy RNG state,
+    │   │   │                          optimizer hyper-parameters, scheduler state (plain JSON)
+    │   │   ├── optimizer.safetensors  AdamW moment tensors
+    │   │   └── rng.safetensors        torch (and CUDA) RNG states
+    │   └── best/                same files, from the evaluation with the best select_best_by metric
+    ├── predictions/<split>/<task>.jsonl   written by hl evaluate: {"tokens", "gold", "pred"} per sentence
+    └── eval.json                written by hl evaluate: {"<split>": {per-task and average scores}}
+
+Every checkpoint folder is written with :func:`hlcli.io.atomic_dir` (filled beside its final
+name, then renamed), so a crash or Ctrl-C never leaves a half-written checkpoint behind.
+Nothing in a run folder is a pickle: tensors are safetensors, everything else JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from hlcli.errors import HLError
+
+CONFIG = "config.json"
+TRAIN_LOG = "train.log"
+METRICS = "metrics.jsonl"
+CHECKPOINTS = "checkpoints"
+LAST = "last"
+BEST = "best"
+PREDICTIONS = "predictions"
+EVAL = "eval.json"
+
+# Files inside a checkpoint folder beside what hlcli.checkpoint.save_model writes.
+MODEL_WEIGHTS = "model.safetensors"
+TRAINER_STATE = "trainer_state.json"
+OPTIMIZER = "optimizer.safetensors"
+RNG = "rng.safetensors"
+
+
+def default_run_dir(method: str, tasks: list[str], fraction: float, *, root: str | Path = "runs", now: float | None = None) -> Path:
+    """``runs/<method>-<task+task>-<fraction>-<YYYYmmdd-HHMMSS>``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return Path(root) / f"{method}-{'+'.join(tasks)}-{fraction:g}-{stamp}"
+
+
+def checkpoint_dir(run_dir: str | Path, which: str = LAST) -> Path:
+    return Path(run_dir) / CHECKPOINTS / which
+
+
+def is_run_dir(path: str | Path) -> bool:
+    return (Path(path) / CONFIG).is_file() and (Path(path) / CHECKPOINTS).is_dir()
+
+
+def is_checkpoint_dir(path: str | Path) -> bool:
+    return (Path(path) / MODEL_WEIGHTS).is_file()
+
+
+def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
+    """A run folder or a checkpoint folder → ``(checkpoint folder, run folder or None)``.
+
+    A run folder means its ``checkpoints/best`` (``last`` if no evaluation ran yet).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise HLError("no such run or checkpoint folder", path=path)
+    if is_run_dir(path):
+        for which in (BEST, LAST):
+            candidate = checkpoint_dir(path, which)
+            if is_checkpoint_dir(candidate):
+                return candidate, path
+        raise HLError("run folder has no checkpoint yet", path=path, expected=f"{CHECKPOINTS}/{BEST}/{MODEL_WEIGHTS}")
+    if is_checkpoint_dir(path):
+        run = path.parent.parent if path.parent.name == CHECKPOINTS and is_run_dir(path.parent.parent) else None
+        return path, run
+    raise HLError(
+        "not a run folder or a checkpoint folder",
+        path=path,
+        expected=f"a folder with {CONFIG} and {CHECKPOINTS}/, or one with {MODEL_WEIGHTS}",
+    )

@@ -1,0 +1,85 @@
+"""Temperature-based multi-task batch sampling (HyperFormer++ / HyperLoader).
+
+Every batch holds sentences of one task. The task is drawn with probability
+``p_t ∝ (N_t / N) ** (1 / T)`` where ``N_t`` is the task's training-set size, ``N`` the total and
+``T`` the temperature (10 in the papers): T = 1 samples proportionally to size, large T tends to
+uniform, so small corpora are not drowned by big ones.
+
+Within a task, sentences come from a shuffled order that is reshuffled at each of that task's
+epochs. The order of epoch ``e`` is a pure function of ``(seed, task, e)``, so the whole sampler
+state is a few integers plus the task-drawing RNG state: :meth:`TaskSampler.state_dict` is plain
+JSON and ``--resume`` continues exactly where the run stopped.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Mapping
+
+
+def task_probabilities(sizes: Mapping[str, int], temperature: float) -> dict[str, float]:
+    """``p_t = (N_t/N)^(1/T) / Σ_u (N_u/N)^(1/T)`` for each task (in ``sizes`` order)."""
+    total = sum(sizes.values())
+    weights = {task: (n / total) ** (1.0 / temperature) for task, n in sizes.items()}
+    norm = sum(weights.values())
+    return {task: w / norm for task, w in weights.items()}
+
+
+class TaskSampler:
+    """Yields ``(task, indices)``: one task's batch of example indices into that task's list."""
+
+    def __init__(self, sizes: Mapping[str, int], *, batch_size: int, temperature: float = 10.0, seed: int = 42) -> None:
+        empty = [task for task, n in sizes.items() if n < 1]
+        if empty:
+            raise ValueError(f"tasks without training examples: {empty}")
+        self.sizes = dict(sizes)
+        self.tasks = list(self.sizes)
+        self.batch_size = batch_size
+        self.seed = seed
+        probabilities = task_probabilities(self.sizes, temperature)
+        self.weights = [probabilities[task] for task in self.tasks]
+        self._draws = 0
+        self._epoch = {task: 0 for task in self.tasks}
+        self._position = {task: 0 for task in self.tasks}
+        self._order = {task: self._shuffled(task, 0) for task in self.tasks}
+
+    def _shuffled(self, task: str, epoch: int) -> list[int]:
+        # A string seed is hashed with SHA-512 by `random`, so the order is stable across processes.
+        order = list(range(self.sizes[task]))
+        random.Random(f"{self.seed}:{task}:{epoch}").shuffle(order)
+        return order
+
+    def __iter__(self) -> TaskSampler:
+        return self
+
+    def __next__(self) -> tuple[str, list[int]]:
+        task = random.Random(f"{self.seed}:draw:{self._draws}").choices(self.tasks, weights=self.weights)[0]
+        self._draws += 1
+        indices: list[int] = []
+        while len(indices) < self.batch_size:
+            order, position = self._order[task], self._position[task]
+            take = order[position : position + self.batch_size - len(indices)]
+            indices.extend(take)
+            self._position[task] = position + len(take)
+            if self._position[task] == len(order):
+                # End of this task's epoch: reshuffle (a batch may straddle two epochs).
+                self._epoch[task] += 1
+                self._position[task] = 0
+                self._order[task] = self._shuffled(task, self._epoch[task])
+        return task, indices
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "sizes": dict(self.sizes),
+            "draws": self._draws,
+            "epoch": dict(self._epoch),
+            "position": dict(self._position),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if dict(state["sizes"]) != self.sizes:
+            raise ValueError(f"sampler state is for task sizes {state['sizes']}, not {self.sizes}")
+        self._draws = int(state["draws"])
+        self._epoch = {task: int(state["epoch"][task]) for task in self.tasks}
+        self._position = {task: int(state["position"][task]) for task in self.tasks}
+        self._order = {task: self._shuffled(task, self._epoch[task]) for task in self.tasks}

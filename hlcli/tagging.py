@@ -1,0 +1,121 @@
+"""Tagging raw text (``hl tag``): one sentence per input line, one result per input line.
+
+Words are the maximal runs of non-whitespace characters of a line (``\\S+``: spaces, tabs and
+Unicode spaces all separate words), so each word has exact character offsets into the line.
+
+Output formats, and how "exactly one output per input line" holds for each:
+
+``sbio`` (default)
+    One line ``word/TAG word/TAG ...`` per input line; an empty or whitespace-only input line gives
+    an empty output line. (A word containing ``/`` is still split at its *last* ``/``.)
+``conll``
+    One *block* per input line: a ``word<TAB>TAG`` line per word, then one blank line. An empty or
+    whitespace-only input line gives an empty block, i.e. just the blank line — so the N-th
+    blank line always closes the N-th input line.
+``jsonl``
+    One JSON object per input line: ``{"text", "tokens", "tags", "spans"}`` where each span is
+    ``{"type", "start", "end", "text"}`` with ``start``/``end`` character offsets into ``text``
+    (the line without its line break; ``text[start:end] == span text``). An empty or
+    whitespace-only line gives an object with empty lists (a blank line would not be JSON).
+
+Lines are processed in chunks (``chunk_size``), so output starts before the whole input is read
+and memory stays bounded; inside a chunk sentences are sorted by length so that batches carry
+little padding, and the input order is restored on output.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from typing import Iterable, Iterator
+
+from pathlib import Path
+
+import torch
+
+from hlcli import runs
+from hlcli.errors import unknown_name
+from hlcli.methods.base import TaggingModel
+
+FORMATS = ("sbio", "conll", "jsonl")
+_WORD = re.compile(r"\S+")
+
+
+def load_tagger(run_or_checkpoint: str | Path) -> TaggingModel:
+    """The model of a run folder (its best checkpoint) or of a checkpoint folder, ready to predict."""
+    from hlcli.evaluation import load_model
+
+    checkpoint, _ = runs.resolve_checkpoint(run_or_checkpoint)
+    model = load_model(checkpoint)
+    model.eval()
+    return model
+
+
+def strip_newline(line: str) -> str:
+    """Remove one trailing line break (``\\n``, ``\\r\\n`` or ``\\r``), nothing else."""
+    if line.endswith("\n"):
+        line = line[:-1]
+    if line.endswith("\r"):
+        line = line[:-1]
+    return line
+
+
+def spans_from_bio(tags: list[str]) -> list[tuple[str, int, int]]:
+    """``(type, first word, last word + 1)`` chunks, read like the scorer (lenient IOB)."""
+    chunks: list[tuple[str, int, int]] = []
+    current: list | None = None
+    for i, tag in enumerate(tags):
+        prefix, _, kind = tag.partition("-")
+        if prefix == "B" or (prefix == "I" and (current is None or current[0] != kind)):
+            current = [kind, i, i + 1]
+            chunks.append(current)  # type: ignore[arg-type]
+        elif prefix == "I":
+            current[2] = i + 1  # type: ignore[index]
+        else:
+            current = None
+    return [tuple(c) for c in chunks]  # type: ignore[misc]
+
+
+def _render(text: str, words: list[re.Match], tags: list[str], fmt: str) -> str:
+    tokens = [w.group() for w in words]
+    if fmt == "sbio":
+        return " ".join(f"{token}/{tag}" for token, tag in zip(tokens, tags))
+    if fmt == "conll":
+        return "".join(f"{token}\t{tag}\n" for token, tag in zip(tokens, tags))
+    spans = []
+    for kind, first, last in spans_from_bio(tags):
+        start, end = words[first].start(), words[last - 1].end()
+        spans.append({"type": kind, "start": start, "end": end, "text": text[start:end]})
+    return json.dumps({"text": text, "tokens": tokens, "tags": tags, "spans": spans}, ensure_ascii=False)
+
+
+def tag_lines(
+    model: TaggingModel,
+    task: str,
+    lines: Iterable[str],
+    *,
+    format: str = "sbio",
+    batch_size: int = 32,
+    chunk_size: int = 1024,
+) -> Iterator[str]:
+    """Yield one rendered result per input line (see the module doc; no trailing newline)."""
+    known = [t.name for t in model.tasks]
+    if task not in known:
+        raise unknown_name("task", task, known)
+    if format not in FORMATS:
+        raise unknown_name("format", format, FORMATS)
+    iterator = iter(lines)
+    while chunk := list(itertools.islice(iterator, chunk_size)):
+        texts = [strip_newline(line) for line in chunk]
+        words = [list(_WORD.finditer(text)) for text in texts]
+        todo = sorted((i for i in range(len(texts)) if words[i]), key=lambda i: len(words[i]))
+        with torch.no_grad():
+            predicted = model.predict(task, [[w.group() for w in words[i]] for i in todo], batch_size=batch_size) if todo else []
+        tags: list[list[str]] = [[] for _ in texts]
+        for i, sentence_tags in zip(todo, predicted, strict=True):
+            if len(sentence_tags) != len(words[i]):
+                raise RuntimeError(f"{model.method} predicted {len(sentence_tags)} tags for {len(words[i])} words")
+            tags[i] = list(sentence_tags)
+        for text, line_words, line_tags in zip(texts, words, tags):
+            yield _render(text, line_words, line_tags, format)

@@ -1,0 +1,467 @@
+"""The multi-task training loop (``hl train``), in the style of accelerate's examples: one loop.
+
+Each optimizer step draws ``grad_accum`` single-task batches from the temperature sampler,
+back-propagates the method's loss, clips gradients, steps AdamW and the schedule, and drops the
+model's generated-weight cache. Every ``eval_every`` steps the validation sets are scored
+(loss always, F1 when asked) and the best checkpoint is kept; every ``checkpoint_every`` steps
+``checkpoints/last`` is rewritten. The run folder layout is described in :mod:`hlcli.runs`.
+
+Checkpoints hold no pickle: accelerate's ``save_state`` writes optimizer, scheduler and RNG state
+with ``torch.save``, so the loop writes them itself (tensors → safetensors, the rest → JSON).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import send_to_device, set_seed
+from safetensors.torch import load_file, save_file
+from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+
+from hlcli import runs
+from hlcli.checkpoint import load_trainable, save_model
+from hlcli.config import TrainConfig, read_config, save_config
+from hlcli.data.corpora import label_types, load_split
+from hlcli.data.example import Example
+from hlcli.errors import HLError, UsageError
+from hlcli.evaluation import score
+from hlcli.io import atomic_dir, atomic_write, write_json
+from hlcli.methods import build_model
+from hlcli.methods.base import TaggingModel, TaskSpec
+from hlcli.sampler import TaskSampler
+
+Log = Callable[[str], None]
+# With skip_nonfinite, give up when this many batches in a row are skipped: the run has diverged.
+MAX_CONSECUTIVE_SKIPS = 100
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports; everything is also in the run folder."""
+
+    run_dir: Path
+    steps: int
+    best_metric: str
+    best_value: float | None
+    best_step: int | None
+    final_metrics: dict[str, float] = field(default_factory=dict)
+    skipped_batches: int = 0
+
+
+class _StopRequest:
+    """First Ctrl-C asks the loop to stop at the next step boundary (and save); a second aborts."""
+
+    def __init__(self, say: Log) -> None:
+        self.requested = False
+        self._say = say
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self._say("Ctrl-C: stopping after this step and saving checkpoints/last (Ctrl-C again: stop now, no save)")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def resume_config(run_dir: str | Path, *, max_steps: int | None = None) -> TrainConfig:
+    """The config of an existing run, for ``hl train --resume`` (only ``max_steps`` may change)."""
+    run_dir = Path(run_dir)
+    if not runs.is_checkpoint_dir(runs.checkpoint_dir(run_dir, runs.LAST)):
+        raise HLError("nothing to resume: no checkpoints/last", path=run_dir)
+    config = read_config(run_dir / runs.CONFIG)
+    config.output_dir = str(run_dir)
+    if max_steps is not None:
+        config.max_steps = max_steps
+    return config
+
+
+def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, log: Log | None = None) -> TrainResult:
+    """Train ``config.method`` on ``config.tasks``; with ``resume`` continue ``config.output_dir``."""
+    say = log or (lambda line: None)
+    run_dir = _run_dir(config, resume=resume)
+    set_seed(config.seed)
+
+    train_sets: dict[str, list[Example]] = {}
+    val_sets: dict[str, list[Example]] = {}
+    for task in config.tasks:
+        train_sets[task] = load_split(task, "train", data_dir=config.data_dir, fraction=config.fraction, seed=config.seed)
+        if not train_sets[task]:
+            raise HLError(f"task {task!r} has no training sentences (fraction {config.fraction})")
+        # The readers shrink val like train (a low-resource run has a low-resource val set).
+        val = load_split(task, "val", data_dir=config.data_dir, fraction=config.fraction, seed=config.seed)
+        val_sets[task] = val[: config.max_val_examples]
+    # Types seen in validation too, so that the validation loss never meets an unknown label.
+    specs = [TaskSpec(task, label_types(train_sets[task] + val_sets[task])) for task in config.tasks]
+
+    model = build_model(config.method, backbone=config.model, tasks=specs, overrides=dict(config.method_overrides))
+    if resume:
+        _load_weights(model, runs.checkpoint_dir(run_dir, runs.LAST))
+    else:
+        # Only now that data and model are known to work: a failed start leaves no run folder.
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config.output_dir = str(run_dir)
+        save_config(config, run_dir / runs.CONFIG)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise HLError(f"method {config.method!r} left no trainable parameter")
+    try:
+        accelerator = Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.grad_accum)
+    except ValueError as error:
+        raise UsageError(f"mixed_precision {config.mixed_precision!r}: {error}") from None
+    if accelerator.num_processes > 1:
+        # The loop calls model.loss(), not forward(): DDP would not synchronise the gradients.
+        raise UsageError("multi-process training is not supported; run `hl train` as a single process")
+    # The papers' AdamW has no weight decay (HyperFormer++ / transformers' old default).
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    if config.schedule == "linear":
+        scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
+    else:
+        scheduler = get_constant_schedule_with_warmup(optimizer, config.warmup_steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    tagger: TaggingModel = accelerator.unwrap_model(model)
+
+    sampler = TaskSampler(
+        {task: len(examples) for task, examples in train_sets.items()},
+        batch_size=config.batch_size,
+        temperature=config.temperature,
+        seed=config.seed,
+    )
+    state = {"step": 0, "best_value": None, "best_step": None, "skipped_batches": 0}
+    if resume:
+        state.update(_load_training_state(runs.checkpoint_dir(run_dir, runs.LAST), optimizer, scheduler, sampler, accelerator))
+        _truncate_metrics(run_dir, state["step"])
+        _append_log(run_dir, f"resumed at step {state['step']}")
+        say(f"resumed {run_dir} at step {state['step']}")
+
+    checkpoint = lambda which: _save_checkpoint(  # noqa: E731 - one call site per reason, same arguments
+        runs.checkpoint_dir(run_dir, which), tagger, optimizer, scheduler, sampler, accelerator, config, state, metrics
+    )
+    lower_is_better = config.select_best_by == "val_loss"
+    metrics: dict[str, float] = {}
+    window: list[float] = []
+    consecutive_skips = 0
+    bar = _ProgressBar(config.max_steps, state["step"]) if progress else None
+    model.train()
+    with _StopRequest(say) as stop, (bar or contextlib.nullcontext()):
+        while state["step"] < config.max_steps:
+            step = state["step"] + 1
+            try:
+                loss_value = _optimizer_step(model, tagger, optimizer, scheduler, accelerator, sampler, train_sets, config)
+            except _NonFinite as error:
+                last = runs.checkpoint_dir(run_dir, runs.LAST)
+                kept = f"{last} (step {_checkpoint_step(last)}) is the last good checkpoint" if runs.is_checkpoint_dir(last) else "no checkpoint was written yet"
+                raise HLError(
+                    f"non-finite {error.what} at step {step} on task {error.task!r}",
+                    hint=f"{kept}; lower --lr, use --mixed-precision no/bf16, or set skip_nonfinite = true",
+                ) from None
+            if loss_value is None:  # non-finite loss or gradient, skip_nonfinite
+                state["skipped_batches"] += 1
+                consecutive_skips += 1
+                _append_log(run_dir, f"step {step}: non-finite loss or gradient, batch skipped")
+                if consecutive_skips >= MAX_CONSECUTIVE_SKIPS:
+                    raise HLError(
+                        f"{consecutive_skips} batches in a row gave a non-finite loss or gradient at step {step}",
+                        hint="lower --lr or check the data",
+                    )
+                continue
+            consecutive_skips = 0
+            state["step"] = step
+            window.append(loss_value)
+            if bar:
+                bar.update(step, loss_value)
+            if step % config.log_every == 0 or step == config.max_steps:
+                record = {"step": step, "loss": sum(window) / len(window), "lr": scheduler.get_last_lr()[0]}
+                window.clear()
+                _append_log(run_dir, f"step {step} loss {record['loss']:.4f} lr {record['lr']:.3e}")
+                _append_metrics(run_dir, record)
+            if step % config.eval_every == 0 or step == config.max_steps:
+                metrics = _validate(tagger, val_sets, config, accelerator)
+                key = config.select_best_by
+                value = metrics.get(key)
+                improved = value is not None and (
+                    state["best_value"] is None
+                    or (value < state["best_value"] if lower_is_better else value > state["best_value"])
+                )
+                if improved:
+                    state["best_value"], state["best_step"] = value, step
+                summary = _summary(step, metrics, improved)
+                _append_log(run_dir, summary)
+                _append_metrics(run_dir, {"step": step, "eval": metrics})
+                say(summary)
+                if improved or not runs.is_checkpoint_dir(runs.checkpoint_dir(run_dir, runs.BEST)):
+                    checkpoint(runs.BEST)
+            saved = step % config.checkpoint_every == 0 or step == config.max_steps
+            if saved:
+                checkpoint(runs.LAST)
+            if stop.requested and step < config.max_steps:
+                if not saved:
+                    checkpoint(runs.LAST)
+                _append_log(run_dir, f"interrupted at step {step}; checkpoints/last saved")
+                say(f"interrupted at step {step}; resume with: hl train --resume {run_dir}")
+                raise KeyboardInterrupt
+
+    return TrainResult(
+        run_dir=run_dir,
+        steps=state["step"],
+        best_metric=config.select_best_by,
+        best_value=state["best_value"],
+        best_step=state["best_step"],
+        final_metrics=metrics,
+        skipped_batches=state["skipped_batches"],
+    )
+
+
+def _run_dir(config: TrainConfig, *, resume: bool) -> Path:
+    if resume:
+        if config.output_dir is None:
+            raise UsageError("resume needs the run folder")
+        return Path(config.output_dir)
+    run_dir = Path(config.output_dir) if config.output_dir else runs.default_run_dir(config.method, config.tasks, config.fraction)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise UsageError(
+            "run folder already exists and is not empty",
+            path=run_dir,
+            hint=f"continue it with --resume {run_dir} or pick another --output-dir",
+        )
+    return run_dir
+
+
+def _checkpoint_step(folder: Path) -> int | None:
+    try:
+        return json.loads((folder / runs.TRAINER_STATE).read_text(encoding="utf-8"))["step"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+class _NonFinite(Exception):
+    def __init__(self, task: str, what: str) -> None:
+        super().__init__(task, what)
+        self.task, self.what = task, what
+
+
+def _optimizer_step(model, tagger, optimizer, scheduler, accelerator, sampler, train_sets, config) -> float | None:
+    """One optimizer step over ``grad_accum`` single-task micro-batches; its mean loss, or None if skipped."""
+    total = 0.0
+    for _ in range(config.grad_accum):
+        task, indices = next(sampler)
+        batch = send_to_device(tagger.collate(task, [train_sets[task][i] for i in indices]), accelerator.device)
+        with accelerator.autocast():
+            loss = tagger.loss(task, batch, label_smoothing=config.label_smoothing)
+        if not torch.isfinite(loss):
+            if config.skip_nonfinite:
+                optimizer.zero_grad(set_to_none=True)
+                return None
+            raise _NonFinite(task, f"loss ({loss.item()})")
+        accelerator.backward(loss)  # divides by grad_accum
+        total += loss.item()
+    if config.max_grad_norm > 0:
+        norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        # A finite loss can still overflow in backward; fp16's grad scaler handles that case itself.
+        if norm is not None and not torch.isfinite(norm) and accelerator.scaler is None:
+            if config.skip_nonfinite:
+                optimizer.zero_grad(set_to_none=True)
+                return None
+            raise _NonFinite(task, f"gradient norm ({norm.item()})")
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    tagger.invalidate_cache()
+    return total / config.grad_accum
+
+
+@torch.no_grad()
+def _validate(tagger: TaggingModel, val_sets: dict[str, list[Example]], config: TrainConfig, accelerator: Accelerator) -> dict[str, float]:
+    """Validation loss per task and its mean over tasks (plus F1 when ``config.compute_f1``)."""
+    tagger.eval()
+    metrics: dict[str, float] = {}
+    losses, f1s = [], []
+    try:
+        for task, examples in val_sets.items():
+            if not examples:
+                continue
+            weighted = 0.0
+            for start in range(0, len(examples), config.eval_batch_size):
+                chunk = examples[start : start + config.eval_batch_size]
+                batch = send_to_device(tagger.collate(task, chunk), accelerator.device)
+                with accelerator.autocast():
+                    weighted += tagger.loss(task, batch).item() * len(chunk)
+            metrics[f"val_loss/{task}"] = weighted / len(examples)
+            losses.append(metrics[f"val_loss/{task}"])
+            if config.compute_f1:
+                pred = tagger.predict(task, [list(e.tokens) for e in examples], batch_size=config.eval_batch_size)
+                metrics[f"f1/{task}"] = score([list(e.tags) for e in examples], pred)["f1"]
+                f1s.append(metrics[f"f1/{task}"])
+    finally:
+        tagger.train()
+    if losses:
+        metrics["val_loss"] = sum(losses) / len(losses)
+    if f1s:
+        metrics["avg_f1"] = sum(f1s) / len(f1s)
+    return metrics
+
+
+def _summary(step: int, metrics: dict[str, float], improved: bool) -> str:
+    parts = [f"eval step {step}:"]
+    if "val_loss" in metrics:
+        parts.append(f"val_loss {metrics['val_loss']:.4f}")
+    if "avg_f1" in metrics:
+        parts.append(f"avg_f1 {metrics['avg_f1']:.4f}")
+    for key, value in metrics.items():
+        if key.startswith("f1/"):
+            parts.append(f"{key[3:]} {value:.4f}")
+    if improved:
+        parts.append("(best)")
+    return " ".join(parts)
+
+
+# -- checkpoints: safetensors + JSON only ---------------------------------------------------------
+def _save_checkpoint(folder, tagger, optimizer, scheduler, sampler, accelerator, config, state, metrics) -> None:
+    optimizer_state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, Any] = {}
+    for param_id, values in optimizer_state["state"].items():
+        for key, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"{param_id}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{param_id}.{key}"] = value
+    version, internal, gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    rng = {
+        "torch": torch.get_rng_state(),
+        "python": torch.tensor(internal, dtype=torch.int64),
+        "numpy": torch.from_numpy(np_keys.astype(np.int64)),
+    }
+    if torch.cuda.is_available():
+        rng.update({f"cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    trainer_state = {
+        **state,
+        "select_best_by": config.select_best_by,
+        "sampler": sampler.state_dict(),
+        "optimizer": {"param_groups": optimizer_state["param_groups"], "scalars": scalars},
+        "scheduler": scheduler.state_dict(),
+        "scaler": accelerator.scaler.state_dict() if accelerator.scaler is not None else None,
+        # The big state vectors are in rng.safetensors; these are the scalars beside them.
+        "python_rng": {"version": version, "gauss": gauss},
+        "numpy_rng": {"name": np_name, "pos": np_pos, "has_gauss": np_has_gauss, "gauss": np_gauss},
+    }
+    extra = {"step": state["step"], "train_config": config.to_dict()}
+    with atomic_dir(folder) as tmp:
+        save_model(tagger, tmp, metrics=metrics, extra=extra)  # first: it replaces ``tmp`` whole
+        save_file(tensors, str(tmp / runs.OPTIMIZER))
+        save_file(rng, str(tmp / runs.RNG))
+        write_json(tmp / runs.TRAINER_STATE, trainer_state)
+
+
+def _load_weights(model: TaggingModel, folder: Path) -> None:
+    path = folder / runs.MODEL_WEIGHTS
+    load_trainable(model, load_file(str(path)), path=path)
+
+
+def _load_training_state(folder: Path, optimizer, scheduler, sampler, accelerator) -> dict[str, Any]:
+    path = folder / runs.TRAINER_STATE
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise HLError(f"unreadable trainer state: {error}", path=path) from None
+    optimizer_state: dict[int, dict[str, Any]] = {}
+    for key, value in {**load_file(str(folder / runs.OPTIMIZER)), **saved["optimizer"]["scalars"]}.items():
+        param_id, name = key.split(".", 1)
+        optimizer_state.setdefault(int(param_id), {})[name] = value
+    groups = saved["optimizer"]["param_groups"]
+    for group in groups:
+        if "betas" in group:
+            group["betas"] = tuple(group["betas"])
+    optimizer.load_state_dict({"state": optimizer_state, "param_groups": groups})
+    scheduler.load_state_dict(saved["scheduler"])
+    if saved.get("scaler") and accelerator.scaler is not None:
+        accelerator.scaler.load_state_dict(saved["scaler"])
+    sampler.load_state_dict(saved["sampler"])
+    rng = load_file(str(folder / runs.RNG))
+    torch.set_rng_state(rng["torch"])
+    if torch.cuda.is_available():
+        cuda = [rng[k] for k in sorted((k for k in rng if k.startswith("cuda.")), key=lambda k: int(k[5:]))]
+        if cuda:
+            torch.cuda.set_rng_state_all(cuda)
+    python, numpy_ = saved["python_rng"], saved["numpy_rng"]
+    random.setstate((python["version"], tuple(rng["python"].tolist()), python["gauss"]))
+    np.random.set_state(
+        (numpy_["name"], rng["numpy"].numpy().astype(np.uint32), numpy_["pos"], numpy_["has_gauss"], numpy_["gauss"])
+    )
+    return {key: saved[key] for key in ("step", "best_value", "best_step", "skipped_batches")}
+
+
+# -- logs -----------------------------------------------------------------------------------------
+def _append_log(run_dir: Path, line: str) -> None:
+    with open(run_dir / runs.TRAIN_LOG, "a", encoding="utf-8") as handle:
+        handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+
+
+def _append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
+    with open(run_dir / runs.METRICS, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _truncate_metrics(run_dir: Path, step: int) -> None:
+    """Drop records written after the checkpoint we resume from: they will be produced again."""
+    path = run_dir / runs.METRICS
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    with atomic_write(path) as handle:
+        handle.writelines(line + "\n" for line in kept)
+
+
+# -- progress -------------------------------------------------------------------------------------
+class _ProgressBar:
+    """step/total, loss, steps/s and ETA on stderr (stdout stays free for results)."""
+
+    def __init__(self, total: int, start: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("step"),
+            MofNCompleteColumn(),
+            BarColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[speed]} steps/s"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._task = self._progress.add_task("train", total=total, completed=start, loss="-", speed="-")
+        self._start, self._t0 = start, time.monotonic()
+
+    def __enter__(self) -> _ProgressBar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._progress.stop()
+
+    def update(self, step: int, loss: float) -> None:
+        elapsed = time.monotonic() - self._t0
+        speed = (step - self._start) / elapsed if elapsed > 0 else math.nan
+        self._progress.update(self._task, completed=step, loss=f"{loss:.4f}", speed=f"{speed:.2f}")
