@@ -152,8 +152,8 @@ def load_config(recipe: str | Path | None = None, overrides: dict[str, Any] | No
     ``method_overrides`` from the flags are merged into the recipe's rather than replacing them.
     """
     data: dict[str, Any] = read_recipe(recipe) if recipe is not None else {}
-    # A recipe's [compare] table is read by ``hl compare`` (hlcli.compare), not by a single run.
-    data.pop("compare", None)
+    for section in OTHER_SECTIONS:
+        data.pop(section, None)
     check_keys(data, source=recipe)
     for key, value in (overrides or {}).items():
         if value is None:
