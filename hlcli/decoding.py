@@ -104,9 +104,12 @@ def _batches(tokenizer, sentences, items, batch_size: int, prefix: str = ""):
 
 
 def _stitch(sentences, items, per_window: dict) -> list[list[str]]:
+    spans_of: dict[int, list[tuple[int, int]]] = {}  # one pass over the windows: linear in the input
+    for i, s, e in items:
+        spans_of.setdefault(i, []).append((s, e))
     out = []
     for i, words in enumerate(sentences):
-        spans = [(s, e) for j, s, e in items if j == i]
+        spans = spans_of.get(i, [])
         out.append(sentt.stitch([per_window.get((i, s, e), []) for s, e in spans], spans, len(words)))
     return out
 

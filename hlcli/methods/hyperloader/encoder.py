@@ -9,7 +9,10 @@ that generates, for every layer, four modules from the task embedding:
 * an adapter after the feed-forward output (``BertOutput``, same place),
 * LoRA on the attention query and value projections (``W0 x + (α/r) B A x``).
 
-Each adapter ends in the generated (task-conditioned) LayerNorm, as in HyperFormer++. A
+Each adapter ends in the generated (task-conditioned) LayerNorm, as in HyperFormer++ (the T5
+path's :func:`~hlcli.methods.hyperloader.adapter.apply_adapter`, hooks and LoRA linears are
+reused as they are). The config is a :class:`HyperNetworkConfig` (``HyperLoaderConfig`` from the
+registry; its SentT' length fields do not apply here). A
 per-task linear head maps every word's first sub-token to BIO tags ``O, B-t1, I-t1, B-t2, ...``
 (types in :class:`TaskSpec` order).
 
@@ -31,12 +34,15 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from hlcli.data.example import Example
-from hlcli.errors import HLError, UsageError
+from hlcli.errors import HLError, UsageError, unknown_name
 from hlcli.methods.base import TaggingModel, TaskSpec
+from hlcli.methods.hyperloader.context import AdapterHook, InjectionContext, LoRALookup
 from hlcli.methods.hyperloader.hypernetwork import POSITIONS, GeneratedWeights, HyperNetwork, HyperNetworkConfig
+from hlcli.methods.hyperloader.lora import GeneratedLoRALinear
+from hlcli.methods.hyperloader.t5 import merge_lora
 
 ENCODER_MODEL_TYPES = ("bert", "roberta", "xlm-roberta", "electra")
 
@@ -47,6 +53,7 @@ ADAPTER_AFTER_ATTENTION = POSITIONS.index("adapter_self_attention")
 LORA_QUERY = POSITIONS.index("lora_self_q")
 LORA_VALUE = POSITIONS.index("lora_self_v")
 ENCODER_POSITIONS = (ADAPTER_AFTER_FFN, ADAPTER_AFTER_ATTENTION, LORA_QUERY, LORA_VALUE)
+STACK = "encoder"  # the InjectionContext key of the one stack
 
 
 def bio_tags(types: Sequence[str]) -> list[str]:
@@ -54,79 +61,27 @@ def bio_tags(types: Sequence[str]) -> list[str]:
     return ["O"] + [f"{prefix}-{name}" for name in types for prefix in ("B", "I")]
 
 
-@dataclass
-class _Generated:
-    """The weights one forward uses: generated for the batch's task, or a cached copy."""
+def _inject(layers: nn.ModuleList, context: InjectionContext, config: HyperNetworkConfig) -> list[list[GeneratedLoRALinear]]:
+    """Hook the adapters in and swap query/value for LoRA linears; returns the LoRA linears per layer.
 
-    weights: GeneratedWeights
-    # Cached inference only: W0 + (α/r) B A, [layers, LoRA slot, out, in].
-    merged_lora: torch.Tensor | None = None
-
-
-class _Context:
-    """Shared between the model and the modules it patches into the backbone."""
-
-    def __init__(self) -> None:
-        self.current: _Generated | None = None
-
-    def get(self) -> _Generated:
-        if self.current is None:
-            raise RuntimeError("the patched backbone only runs inside HyperLoaderEncoderModel.forward")
-        return self.current
-
-
-class LoRALinear(nn.Module):
-    """A frozen ``nn.Linear`` plus a generated low-rank update (or its merged, cached form).
-
-    It takes over the original's ``weight``/``bias`` under the same names, so the backbone's
-    state-dict keys do not change.
+    An adapter hooks the output of its sub-layer's ``dropout``: in ``BertSelfOutput``/``BertOutput``
+    (dense → dropout → LayerNorm(h + residual)) that is exactly between dropout and the residual,
+    where AdapterHub puts BERT adapters. Module names and state-dict keys stay unchanged.
     """
-
-    def __init__(self, base: nn.Linear, context: _Context, *, layer: int, position: int) -> None:
-        super().__init__()
-        self.weight = base.weight
-        self.bias = base.bias
-        self.context, self.layer, self.position = context, layer, position
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        generated = self.context.get()
-        w = generated.weights
-        if w.lora_A is None:
-            return F.linear(x, self.weight, self.bias)
-        slot = w.lora_slot(self.position)
-        if generated.merged_lora is not None:
-            return F.linear(x, generated.merged_lora[self.layer, slot], self.bias)
-        a, b = w.lora_A[self.layer, slot], w.lora_B[self.layer, slot]
-        return F.linear(x, self.weight, self.bias) + w.lora_scaling * F.linear(F.linear(x, a), b)
-
-
-class AdaptedOutput(nn.Module):
-    """``BertSelfOutput``/``BertOutput`` with the generated adapter before the residual LayerNorm.
-
-    Keeps the original's ``dense``, ``dropout`` and ``LayerNorm`` under the same names.
-    """
-
-    def __init__(self, base: nn.Module, context: _Context, *, layer: int, position: int) -> None:
-        super().__init__()
-        self.dense, self.dropout, self.LayerNorm = base.dense, base.dropout, base.LayerNorm
-        self.context, self.layer, self.position = context, layer, position
-
-    def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
-        h = self.dropout(self.dense(hidden_states))
-        w = self.context.get().weights
-        if w.adapter_down is not None:
-            h = _adapter(h, w, self.layer, self.position)
-        return self.LayerNorm(h + input_tensor)
-
-
-def _adapter(h: torch.Tensor, w: GeneratedWeights, layer: int, position: int) -> torch.Tensor:
-    """HyperFormer++ adapter: ``h + LN_τ(U_τ GeLU(D_τ h))`` with every weight generated."""
-    i = (layer, position)
-    z = F.linear(h, w.adapter_down[i], w.adapter_down_bias[i])
-    z = F.linear(F.gelu(z), w.adapter_up[i], w.adapter_up_bias[i])
-    if w.ln_weight is not None:
-        z = F.layer_norm(z, z.shape[-1:], w.ln_weight[i], w.ln_bias[i])
-    return h + z
+    lora_modules = []
+    for i, layer in enumerate(layers):
+        if config.use_adapters:
+            layer.attention.output.dropout.register_forward_hook(AdapterHook(context, STACK, i, ADAPTER_AFTER_ATTENTION))
+            layer.output.dropout.register_forward_hook(AdapterHook(context, STACK, i, ADAPTER_AFTER_FFN))
+        linears = []
+        if config.use_lora:
+            attention = layer.attention.self
+            for name, position in (("query", LORA_QUERY), ("value", LORA_VALUE)):
+                linear = GeneratedLoRALinear(getattr(attention, name), LoRALookup(context, STACK, i, position))
+                setattr(attention, name, linear)
+                linears.append(linear)
+        lora_modules.append(linears)
+    return lora_modules
 
 
 def _layers(backbone: nn.Module) -> nn.ModuleList:
@@ -157,7 +112,7 @@ class HyperLoaderEncoderModel(TaggingModel):
     Trainable: the task embeddings, the hypernetwork, the backbone's own LayerNorms and the
     per-task heads. ``max_length`` caps the sub-tokens of one model input (default: the
     backbone's limit); longer sentences are read in overlapping windows of words, each word
-    labelled from the window where it sits nearest the middle.
+    labelled by exactly one window that also sees context on both of its sides.
     """
 
     method = "hyperloader"
@@ -200,13 +155,8 @@ class HyperLoaderEncoderModel(TaggingModel):
         if getattr(backbone, "pooler", None) is not None:
             backbone.pooler = None
 
-        self._context = _Context()
-        for i, layer in enumerate(layers):
-            attention = layer.attention
-            attention.self.query = LoRALinear(attention.self.query, self._context, layer=i, position=LORA_QUERY)
-            attention.self.value = LoRALinear(attention.self.value, self._context, layer=i, position=LORA_VALUE)
-            attention.output = AdaptedOutput(attention.output, self._context, layer=i, position=ADAPTER_AFTER_ATTENTION)
-            layer.output = AdaptedOutput(layer.output, self._context, layer=i, position=ADAPTER_AFTER_FFN)
+        self._context = InjectionContext()
+        self._lora_modules = {STACK: _inject(layers, self._context, config)}
 
         self.task_embeddings = nn.Parameter(torch.randn(len(self.tasks), config.task_embedding_dim))
         self.hypernetwork = HyperNetwork(
@@ -222,37 +172,35 @@ class HyperLoaderEncoderModel(TaggingModel):
             dropout = getattr(backbone.config, "hidden_dropout_prob", 0.1)
         self.dropout = nn.Dropout(dropout)
         self.heads = nn.ModuleList(nn.Linear(hidden, len(names)) for names in self.tag_names)
-        self._cache: dict[int, _Generated] = {}
+        # task id → (parameter versions, weights, merged q/v); see _cached.
+        self._cache: dict[int, tuple[tuple, GeneratedWeights, dict[str, Tensor] | None]] = {}
 
     # -- generated weights ------------------------------------------------------------------------
     def _task_id(self, task: str) -> int:
-        try:
-            return self.task_index[task]
-        except KeyError:
-            raise UsageError(f"task {task!r} is not one this model serves", expected=", ".join(self.task_index)) from None
+        if task not in self.task_index:
+            raise unknown_name("task", task, list(self.task_index))
+        return self.task_index[task]
 
     def generate(self, task: str) -> GeneratedWeights:
         """One hypernetwork pass: every layer's adapters, LayerNorms and LoRA factors for ``task``."""
         return self.hypernetwork(self.task_embeddings[self._task_id(task)])
 
-    def _cached(self, index: int) -> _Generated:
-        if index not in self._cache:
+    def _cached(self, index: int) -> tuple[GeneratedWeights, dict[str, Tensor] | None]:
+        # Keyed by the parameters' in-place versions too: an optimizer step can never leave it stale.
+        key = tuple(p._version for p in self.parameters() if p.requires_grad)
+        entry = self._cache.get(index)
+        if entry is None or entry[0] != key:
             weights = self.hypernetwork(self.task_embeddings[index]).detached()
-            merged = None
-            if weights.lora_A is not None:
-                frozen = {LORA_QUERY: "query", LORA_VALUE: "value"}
-                base = torch.stack(
-                    [
-                        torch.stack([getattr(layer.attention.self, frozen[p]).weight for p in weights.lora_positions])
-                        for layer in self.backbone.encoder.layer
-                    ]
-                ).detach()
-                merged = base + weights.lora_scaling * weights.lora_B @ weights.lora_A
-            self._cache[index] = _Generated(weights, merged)
-        return self._cache[index]
+            entry = (key, weights, merge_lora({STACK: weights}, self._lora_modules))
+            self._cache[index] = entry
+        return entry[1], entry[2]
 
     def invalidate_cache(self) -> None:
         self._cache.clear()
+
+    def _apply(self, fn, *args, **kwargs):  # .to() / .half(): cached tensors would be stale
+        self._cache.clear()
+        return super()._apply(fn, *args, **kwargs)
 
     def forward(self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Tag logits ``[batch, tokens, n_tags(task)]``.
@@ -262,14 +210,11 @@ class HyperLoaderEncoderModel(TaggingModel):
         """
         index = self._task_id(task)
         if self.training or torch.is_grad_enabled():
-            generated = _Generated(self.hypernetwork(self.task_embeddings[index]))
+            weights, merged = self.hypernetwork(self.task_embeddings[index]), None
         else:
-            generated = self._cached(index)
-        self._context.current = generated
-        try:
+            weights, merged = self._cached(index)
+        with self._context.active({STACK: weights}, merged):
             hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        finally:
-            self._context.current = None
         return self.heads[index](self.dropout(hidden))
 
     # -- tokenization -----------------------------------------------------------------------------
@@ -354,7 +299,7 @@ class HyperLoaderEncoderModel(TaggingModel):
         logits = self(task, batch["input_ids"], batch["attention_mask"])
         labels = batch["labels"]
         total = F.cross_entropy(
-            logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX, label_smoothing=label_smoothing, reduction="sum"
+            logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX, label_smoothing=label_smoothing, reduction="sum"
         )
         # Mean over labelled words; a batch of word-less sentences gives 0, not NaN.
         return total / (labels != IGNORE_INDEX).sum().clamp(min=1)

@@ -140,20 +140,30 @@ class HyperLoaderT5Model(TaggingModel):
 
     def forward(self, task: str, batch: dict[str, Any], *, use_cache: bool | None = None) -> Tensor:
         """Teacher-forced logits ``[batch, target_len, vocab]``."""
-        labels = batch["labels"]
-        with self.using_task(task, use_cache=use_cache):
-            return self.backbone(
-                input_ids=batch["input_ids"],
-                attention_mask=batch["attention_mask"],
-                decoder_input_ids=self.backbone.prepare_decoder_input_ids_from_labels(labels),
-                use_cache=False,
-            ).logits
+        return self.backbone.lm_head(self._decoder_states(task, batch, use_cache=use_cache))
 
     def loss(self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0) -> Tensor:
-        logits = self(task, batch)
-        return F.cross_entropy(
-            logits.flatten(0, 1).float(), batch["labels"].flatten(), ignore_index=-100, label_smoothing=label_smoothing
-        )
+        labels = batch["labels"]
+        scored = labels != -100
+        # The vocabulary projection and softmax are the costliest part of a step on a small
+        # backbone: run them only on target tokens, never on padding (same mean as ignore_index).
+        logits = self.backbone.lm_head(self._decoder_states(task, batch)[scored])
+        return F.cross_entropy(logits.float(), labels[scored], label_smoothing=label_smoothing)
+
+    def _decoder_states(self, task: str, batch: dict[str, Any], *, use_cache: bool | None = None) -> Tensor:
+        """Last decoder states, scaled as ``T5ForConditionalGeneration`` scales them before ``lm_head``."""
+        config = self.backbone.config
+        with self.using_task(task, use_cache=use_cache):
+            encoded = self.backbone.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            hidden = self.backbone.decoder(
+                input_ids=self.backbone.prepare_decoder_input_ids_from_labels(batch["labels"]),
+                encoder_hidden_states=encoded,
+                encoder_attention_mask=batch["attention_mask"],
+                use_cache=False,
+            ).last_hidden_state
+        if getattr(config, "scale_decoder_outputs", config.tie_word_embeddings):
+            hidden = hidden * config.d_model**-0.5
+        return hidden
 
     # -- inference ---------------------------------------------------------------------------
     def predict(self, task: str, sentences: Sequence[Sequence[str]], *, batch_size: int = 32) -> list[list[str]]:
