@@ -71,12 +71,15 @@ def load_backbone_config(name: str):
 def load_backbone(name: str) -> Backbone:
     """Config, weights and tokenizer of ``name`` (T5 family: with its LM head)."""
     from transformers import AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    # transformers draws a "Loading weights" bar on stderr at every load; hl has its own output.
+    hf_logging.disable_progress_bar()
     path = resolve_backbone(name)
     config = load_backbone_config(name)
     model_class = AutoModelForSeq2SeqLM if config.model_type in SEQ2SEQ_MODEL_TYPES else AutoModel
     try:
-        model = model_class.from_pretrained(path, trust_remote_code=False)
+        model = model_class.from_pretrained(path, trust_remote_code=False, use_safetensors=True)
     except (OSError, ValueError) as error:
         raise _load_error(name, "weights", error) from error
     try:

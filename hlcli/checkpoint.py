@@ -80,7 +80,8 @@ def read_checkpoint_config(folder: str | os.PathLike) -> dict[str, Any]:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise HLError(f"unreadable checkpoint config: {error}", path=path) from error
+        raise HLError(f"unreadable checkpoint config: {error}", path=path,
+                      hint="the file is damaged; copy the checkpoint folder again or retrain") from error
     for key in ("method", "method_config", "backbone", "tasks"):
         if key not in config:
             raise HLError(f"checkpoint config lacks {key!r}", path=path)
@@ -113,7 +114,8 @@ def load_model(folder: str | os.PathLike, *, device: str | torch.device | None =
     try:
         tensors = load_file(str(weights_path))
     except Exception as error:  # safetensors raises its own error types for corrupt files
-        raise HLError(f"unreadable weights: {error}", path=weights_path) from error
+        raise HLError(f"unreadable weights: {error}", path=weights_path,
+                      hint="the file is damaged or not safetensors; copy the checkpoint folder again or retrain") from error
     load_trainable(model, tensors, path=weights_path)
     if device is not None:
         model.to(device)

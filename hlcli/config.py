@@ -40,6 +40,9 @@ class TrainConfig:
     fraction: float = _help("Fraction of each training set used (0 < f <= 1); low-resource runs use 0.1.", default=1.0)
     seed: int = _help("Seed for the data fraction, model init, sampler and dropout.", default=42)
     lr: float = _help("Peak learning rate of AdamW.", default=3e-4)
+    head_lr: float | None = _help(
+        "Learning rate of per-task output heads (encoder backbones such as minilm); None = lr.", default=None
+    )
     batch_size: int = _help("Sentences per batch (each batch holds one task).", default=32)
     eval_batch_size: int = _help("Sentences per batch when evaluating/predicting.", default=64)
     schedule: str = _help("Learning-rate schedule after warm-up: constant | linear (decay to 0).", default="linear")
@@ -77,6 +80,8 @@ class TrainConfig:
             raise UsageError(f"fraction {self.fraction} out of range", expected="0 < fraction <= 1")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise UsageError(f"lr {self.lr} must be a positive number")
+        if self.head_lr is not None and not (self.head_lr > 0 and math.isfinite(self.head_lr)):
+            raise UsageError(f"head_lr {self.head_lr} must be a positive number")
         for name in ("batch_size", "eval_batch_size", "max_steps", "grad_accum", "eval_every", "checkpoint_every", "log_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import glob
 import json
 import os
 import shutil
@@ -10,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
+
+from hlcli.errors import HLError
 
 
 @contextlib.contextmanager
@@ -26,7 +31,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         sys.stdout.flush()
         return
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
@@ -50,26 +55,92 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Fill a temporary folder beside ``path``; on success swap it into place.
 
-    Readers never see a half-written folder: either the old one or the complete new one.
+    Readers never see a half-written folder: either the old one or the complete new one, at any
+    moment, even if the writer is killed (SIGKILL) half-way. On Linux the swap is one atomic
+    ``renameat2(RENAME_EXCHANGE)``, so ``path`` never disappears; elsewhere the old folder is
+    first renamed to ``.<name>.old`` and :func:`complete_dir` finds it during that short window.
+    A kill can leave a ``.<name>.*.tmp`` folder behind: never read, removed by :func:`clean_stale`.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
         _fsync_dir(tmp)
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
+        if not target.exists():
+            os.replace(tmp, target)
+        elif _exchange(tmp, target):
+            shutil.rmtree(tmp, ignore_errors=True)  # now holds the old folder
+        else:
+            old = _old(target)
+            # ``.old`` is only ever a complete folder while ``target`` is missing, so a stale one can go.
             shutil.rmtree(old, ignore_errors=True)
             os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
         _fsync_dir(target.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def complete_dir(path: str | os.PathLike) -> Path:
+    """``path``, or the complete old folder that :func:`atomic_dir` left while swapping (killed or not)."""
+    target = Path(path)
+    if not target.exists() and _old(target).is_dir():
+        return _old(target)
+    return target
+
+
+def clean_stale(path: str | os.PathLike) -> None:
+    """Repair what a killed :func:`atomic_dir` left beside ``path`` (only for its one writer).
+
+    A missing ``path`` with a ``.<name>.old`` is the old folder, renamed back; ``.<name>.*.tmp``
+    folders are unfinished writes and are deleted, as is a ``.old`` beside an existing ``path``.
+    """
+    target = Path(path)
+    old = _old(target)
+    if old.is_dir():
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(old, target)
+    if target.parent.is_dir():
+        for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
+
+
+def _make_parent(target: Path) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise HLError("a file is in the way", path=target.parent, expected=f"a folder to write {target.name} into") from None
+
+
+def _old(target: Path) -> Path:
+    return target.with_name(f".{target.name}.old")
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2`` with ``RENAME_EXCHANGE``); False if unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # libc without renameat2 (glibc < 2.28, musl)
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):  # kernel/filesystem without it
+        return False
+    raise OSError(error, os.strerror(error), os.fspath(b))
 
 
 def _fsync_dir(path: Path) -> None:

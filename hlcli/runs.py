@@ -20,7 +20,11 @@
     └── eval.json                written by hl evaluate: {"<split>": {per-task and average scores}}
 
 Every checkpoint folder is written with :func:`hlcli.io.atomic_dir` (filled beside its final
-name, then renamed), so a crash or Ctrl-C never leaves a half-written checkpoint behind.
+name, then swapped in atomically), so a crash, Ctrl-C or SIGKILL never leaves a half-written
+checkpoint behind, and ``hl evaluate`` / ``hl tag`` can read a run that ``hl train`` is writing.
+A kill may leave ``checkpoints/.last.*.tmp`` (ignored, removed on ``--resume``) or, where the
+swap is not atomic, ``checkpoints/.last.old`` (the complete previous checkpoint, used if
+``last/`` is missing).
 Nothing in a run folder is a pickle: tensors are safetensors, everything else JSON.
 """
 
@@ -30,6 +34,7 @@ import time
 from pathlib import Path
 
 from hlcli.errors import HLError
+from hlcli.io import clean_stale, complete_dir
 
 CONFIG = "config.json"
 TRAIN_LOG = "train.log"
@@ -54,7 +59,14 @@ def default_run_dir(method: str, tasks: list[str], fraction: float, *, root: str
 
 
 def checkpoint_dir(run_dir: str | Path, which: str = LAST) -> Path:
-    return Path(run_dir) / CHECKPOINTS / which
+    """Where ``which`` is, or its complete old copy while a (killed) swap left it missing."""
+    return complete_dir(Path(run_dir) / CHECKPOINTS / which)
+
+
+def repair_checkpoints(run_dir: str | Path) -> None:
+    """Undo what a killed ``hl train`` left in ``checkpoints/`` (only the run's writer may call this)."""
+    for which in (LAST, BEST):
+        clean_stale(Path(run_dir) / CHECKPOINTS / which)
 
 
 def is_run_dir(path: str | Path) -> bool:
@@ -70,7 +82,7 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
 
     A run folder means its ``checkpoints/best`` (``last`` if no evaluation ran yet).
     """
-    path = Path(path)
+    path = complete_dir(path)
     if not path.exists():
         raise HLError("no such run or checkpoint folder", path=path)
     if is_run_dir(path):

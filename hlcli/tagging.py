@@ -40,6 +40,7 @@ from hlcli.methods.base import TaggingModel
 
 FORMATS = ("sbio", "conll", "jsonl")
 _WORD = re.compile(r"\S+")
+_LINE_SEPARATORS = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}
 
 
 def load_tagger(run_or_checkpoint: str | Path) -> TaggingModel:
@@ -87,7 +88,9 @@ def _render(text: str, words: list[re.Match], tags: list[str], fmt: str) -> str:
     for kind, first, last in spans_from_bio(tags):
         start, end = words[first].start(), words[last - 1].end()
         spans.append({"type": kind, "start": start, "end": end, "text": text[start:end]})
-    return json.dumps({"text": text, "tokens": tokens, "tags": tags, "spans": spans}, ensure_ascii=False)
+    record = json.dumps({"text": text, "tokens": tokens, "tags": tags, "spans": spans}, ensure_ascii=False)
+    # JSON allows these raw, but str.splitlines() and many JSONL readers break lines at them.
+    return record.translate(_LINE_SEPARATORS)
 
 
 def tag_lines(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
 import signal
 import threading
@@ -45,6 +46,9 @@ from hlcli.sampler import TaskSampler
 Log = Callable[[str], None]
 # With skip_nonfinite, give up when this many batches in a row are skipped: the run has diverged.
 MAX_CONSECUTIVE_SKIPS = 100
+# Test-only (tests/test_killsafe.py): seconds to pause in the middle of every checkpoints/last write,
+# so that a test can SIGKILL ``hl train`` while that checkpoint is half-written. Never set it otherwise.
+DEBUG_CHECKPOINT_DELAY = "HL_DEBUG_CHECKPOINT_DELAY"
 
 
 @dataclass
@@ -85,10 +89,17 @@ class _StopRequest:
 
 
 def resume_config(run_dir: str | Path, *, max_steps: int | None = None) -> TrainConfig:
-    """The config of an existing run, for ``hl train --resume`` (only ``max_steps`` may change)."""
+    """The config of an existing run, for ``hl train --resume`` (only ``max_steps`` may change).
+
+    A run killed before its first checkpoint has only its config: resuming it starts over at step 0.
+    """
     run_dir = Path(run_dir)
-    if not runs.is_checkpoint_dir(runs.checkpoint_dir(run_dir, runs.LAST)):
-        raise HLError("nothing to resume: no checkpoints/last", path=run_dir)
+    if not (run_dir / runs.CONFIG).is_file():
+        raise HLError(
+            f"nothing to resume: no {runs.CONFIG} and no checkpoints/last",
+            path=run_dir,
+            hint="pass a run folder written by hl train",
+        )
     config = read_config(run_dir / runs.CONFIG)
     config.output_dir = str(run_dir)
     if max_steps is not None:
@@ -116,7 +127,16 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
 
     model = build_model(config.method, backbone=config.model, tasks=specs, overrides=dict(config.method_overrides))
     if resume:
+        # A SIGKILL can leave a half-written checkpoint folder or a swap half-done: undo that first.
+        runs.repair_checkpoints(run_dir)
+        resume = runs.is_checkpoint_dir(runs.checkpoint_dir(run_dir, runs.LAST))
+    if resume:
         _load_weights(model, runs.checkpoint_dir(run_dir, runs.LAST))
+    elif run_dir.exists() and (run_dir / runs.CONFIG).is_file():
+        # --resume of a run killed before its first checkpoint: start over in the same folder.
+        say(f"{run_dir} has no checkpoint yet: starting over at step 0")
+        _truncate_metrics(run_dir, 0)
+        _append_log(run_dir, "no checkpoint to resume from; started over at step 0")
     else:
         # Only now that data and model are known to work: a failed start leaves no run folder.
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -133,7 +153,12 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
         # The loop calls model.loss(), not forward(): DDP would not synchronise the gradients.
         raise UsageError("multi-process training is not supported; run `hl train` as a single process")
     # The papers' AdamW has no weight decay (HyperFormer++ / transformers' old default).
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    # New per-task heads (encoder backbones) may get their own, larger learning rate.
+    heads = {id(p) for p in model.head_parameters() if p.requires_grad}
+    groups = [{"params": [p for p in params if id(p) not in heads], "lr": config.lr}]
+    if heads:
+        groups.append({"params": [p for p in params if id(p) in heads], "lr": config.head_lr or config.lr})
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=0.0)
     if config.schedule == "linear":
         scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
     else:
@@ -155,7 +180,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
         say(f"resumed {run_dir} at step {state['step']}")
 
     checkpoint = lambda which: _save_checkpoint(  # noqa: E731 - one call site per reason, same arguments
-        runs.checkpoint_dir(run_dir, which), tagger, optimizer, scheduler, sampler, accelerator, config, state, metrics
+        run_dir / runs.CHECKPOINTS / which, tagger, optimizer, scheduler, sampler, accelerator, config, state, metrics
     )
     lower_is_better = config.select_best_by == "val_loss"
     metrics: dict[str, float] = {}
@@ -173,7 +198,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
                 kept = f"{last} (step {_checkpoint_step(last)}) is the last good checkpoint" if runs.is_checkpoint_dir(last) else "no checkpoint was written yet"
                 raise HLError(
                     f"non-finite {error.what} at step {step} on task {error.task!r}",
-                    hint=f"{kept}; lower --lr, use --mixed-precision no/bf16, or set skip_nonfinite = true",
+                    hint=f"{kept}; lower --lr, use --mixed-precision no/bf16, or pass --skip-nonfinite to skip such batches",
                 ) from None
             if loss_value is None:  # non-finite loss or gradient, skip_nonfinite
                 state["skipped_batches"] += 1
@@ -369,6 +394,8 @@ def _save_checkpoint(folder, tagger, optimizer, scheduler, sampler, accelerator,
     extra = {"step": state["step"], "train_config": config.to_dict()}
     with atomic_dir(folder) as tmp:
         save_model(tagger, tmp, metrics=metrics, extra=extra)  # first: it replaces ``tmp`` whole
+        if DEBUG_CHECKPOINT_DELAY in os.environ and folder.name == runs.LAST:  # test-only, see its definition
+            time.sleep(float(os.environ[DEBUG_CHECKPOINT_DELAY]))
         save_file(tensors, str(tmp / runs.OPTIMIZER))
         save_file(rng, str(tmp / runs.RNG))
         write_json(tmp / runs.TRAINER_STATE, trainer_state)
@@ -376,17 +403,29 @@ def _save_checkpoint(folder, tagger, optimizer, scheduler, sampler, accelerator,
 
 def _load_weights(model: TaggingModel, folder: Path) -> None:
     path = folder / runs.MODEL_WEIGHTS
-    load_trainable(model, load_file(str(path)), path=path)
+    load_trainable(model, _load_tensors(path), path=path)
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except Exception as error:  # safetensors raises its own error types for missing/corrupt files
+        raise HLError(f"unreadable tensors: {error}", path=path, hint="the checkpoint is damaged; start a new run") from None
 
 
 def _load_training_state(folder: Path, optimizer, scheduler, sampler, accelerator) -> dict[str, Any]:
     path = folder / runs.TRAINER_STATE
     try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise HLError(f"unreadable trainer state: {error}", path=path) from None
+        return _restore_training_state(folder, optimizer, scheduler, sampler, accelerator)
+    except (OSError, ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
+        raise HLError(f"unreadable trainer state: {type(error).__name__}: {error}", path=path,
+                      hint="the checkpoint is damaged; start a new run") from None
+
+
+def _restore_training_state(folder: Path, optimizer, scheduler, sampler, accelerator) -> dict[str, Any]:
+    saved = json.loads((folder / runs.TRAINER_STATE).read_text(encoding="utf-8"))
     optimizer_state: dict[int, dict[str, Any]] = {}
-    for key, value in {**load_file(str(folder / runs.OPTIMIZER)), **saved["optimizer"]["scalars"]}.items():
+    for key, value in {**_load_tensors(folder / runs.OPTIMIZER), **saved["optimizer"]["scalars"]}.items():
         param_id, name = key.split(".", 1)
         optimizer_state.setdefault(int(param_id), {})[name] = value
     groups = saved["optimizer"]["param_groups"]
@@ -398,7 +437,7 @@ def _load_training_state(folder: Path, optimizer, scheduler, sampler, accelerato
     if saved.get("scaler") and accelerator.scaler is not None:
         accelerator.scaler.load_state_dict(saved["scaler"])
     sampler.load_state_dict(saved["sampler"])
-    rng = load_file(str(folder / runs.RNG))
+    rng = _load_tensors(folder / runs.RNG)
     torch.set_rng_state(rng["torch"])
     if torch.cuda.is_available():
         cuda = [rng[k] for k in sorted((k for k in rng if k.startswith("cuda.")), key=lambda k: int(k[5:]))]
@@ -428,7 +467,13 @@ def _truncate_metrics(run_dir: Path, step: int) -> None:
     path = run_dir / runs.METRICS
     if not path.exists():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    kept = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):  # a line cut short by a kill
+            continue
     with atomic_write(path) as handle:
         handle.writelines(line + "\n" for line in kept)
 

@@ -38,7 +38,8 @@ def is_verbose() -> bool:
 
 
 def handle_errors(func):
-    """Decorate a command: HLError → one red line on stderr + its exit code; Ctrl-C → 130.
+    """Decorate a command: HLError → one red line on stderr + its exit code; Ctrl-C → 130;
+    a closed stdout pipe (``| head``) → exit 1 without a message.
 
     Applied to every command function (not around the app) so that ``CliRunner`` in the tests
     sees exactly what a user sees.
@@ -59,8 +60,23 @@ def handle_errors(func):
         except KeyboardInterrupt:
             err_console.print("interrupted", style="yellow")
             raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            # `hl tag ... | head`: the reader left; stop quietly, as Unix tools do.
+            _silence_stdout()
+            raise typer.Exit(EXIT_DATA) from None
         except (typer.Exit, typer.Abort):
             raise
+        except OSError as error:
+            # Disk full, permission denied, a folder where a file should be: the user's to fix, not a bug.
+            if is_verbose():
+                err_console.print_exception()
+            where = f"{error.filename}: " if error.filename else ""
+            err_console.print(
+                f"[bold red]error:[/] {escape(where)}{escape(error.strerror or str(error))}; check the path, its permissions and free space",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(EXIT_DATA) from None
         except Exception as error:
             if is_verbose():
                 raise
@@ -73,6 +89,17 @@ def handle_errors(func):
             raise typer.Exit(EXIT_DATA) from None
 
     return wrapper
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's own flush at exit does not fail on the closed pipe."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (CliRunner)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def parse_list(value: str | None) -> list[str]:

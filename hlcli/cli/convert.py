@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -42,22 +40,17 @@ def convert_command(
     """
     from hlcli.convert import convert
 
-    try:
-        result = convert(
-            source,
-            to=to,
-            split=split,
-            output=output,
-            output_format=output_format,
-            data_dir=data_dir,
-            fraction=fraction,
-            seed=seed,
-            file_format=file_format,
-        )
-    except BrokenPipeError:
-        # `hl convert atis -o - | head`: the reader left; stop quietly, as Unix tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise typer.Exit(1) from None
+    result = convert(
+        source,
+        to=to,
+        split=split,
+        output=output,
+        output_format=output_format,
+        data_dir=data_dir,
+        fraction=fraction,
+        seed=seed,
+        file_format=file_format,
+    )
     splits = ", ".join(f"{name} {result.sentences[name]}" for name in result.sentences)
     where = "stdout" if result.outputs == ["-"] else ", ".join(result.outputs)
     # stderr, so that `-o -` output stays clean.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from pathlib import Path
 from typing import BinaryIO, Iterator, Optional
@@ -63,23 +62,17 @@ def tag_command(
         opened = contextlib.nullcontext(sys.stdin.buffer) if input == "-" else open(input, "rb")
     except OSError as error:
         raise HLError(f"cannot read input: {error.strerror}", path=input) from None
-    try:
-        with opened as source, atomic_write(output) as sink:
-            # Typed at a terminal: answer each line at once; piped: batch 1024 lines at a time.
-            interactive = source.isatty()
-            chunk_size = 1 if interactive else 1024
-            lines = decode_lines(source, "<stdin>" if input == "-" else input)
-            for count, result in enumerate(
-                tag_lines(model, task, lines, format=format, batch_size=batch_size, chunk_size=chunk_size), start=1
-            ):
-                sink.write(result + "\n")
-                if interactive or count % chunk_size == 0:
-                    sink.flush()  # results leave chunk by chunk through pipes
-    except BrokenPipeError:
-        # `hl tag ... | head`: the reader left; stop quietly, as Unix tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise typer.Exit(1) from None
-
+    with opened as source, atomic_write(output) as sink:
+        # Typed at a terminal: answer each line at once; piped: batch 1024 lines at a time.
+        interactive = source.isatty()
+        chunk_size = 1 if interactive else 1024
+        lines = decode_lines(source, "<stdin>" if input == "-" else input)
+        for count, result in enumerate(
+            tag_lines(model, task, lines, format=format, batch_size=batch_size, chunk_size=chunk_size), start=1
+        ):
+            sink.write(result + "\n")
+            if interactive or count % chunk_size == 0:
+                sink.flush()  # results leave chunk by chunk through pipes
 
 def register(app: typer.Typer) -> None:
     app.command("tag")(handle_errors(tag_command))

@@ -73,5 +73,13 @@ class TaggingModel(nn.Module, abc.ABC):
                 trainable += p.numel()
         return total, trainable
 
+    def head_parameters(self) -> list[nn.Parameter]:
+        """Freshly initialised output heads, trained at ``head_lr`` (none by default).
+
+        Encoder backbones put a new linear head per task on top of the frozen model; it needs a
+        much larger step than the hypernetwork, whose every weight feeds many generated ones.
+        """
+        return []
+
     def invalidate_cache(self) -> None:
         """Drop any inference cache (generated weights); called after every optimizer step."""

@@ -195,6 +195,9 @@ class HyperLoaderEncoderModel(TaggingModel):
             self._cache[index] = entry
         return entry[1], entry[2]
 
+    def head_parameters(self) -> list[nn.Parameter]:
+        return list(self.heads.parameters())
+
     def invalidate_cache(self) -> None:
         self._cache.clear()
 
