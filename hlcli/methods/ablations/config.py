@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hlcli.errors import UsageError
-from hlcli.methods.hyperdecoder.config import SentTLimits, _flag
+from hlcli.methods.hyperdecoder.config import _flag
+from hlcli.methods.hyperloader.config import SentTLimits
 from hlcli.methods.hyperloader.config import HyperLoaderConfig
 from hlcli.methods.hyperloader.hypernetwork import _help
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from hlcli.errors import UsageError
 from hlcli.methods.hyperloader.hypernetwork import _help
-from hlcli.sentt import MAX_WORDS
+from hlcli.methods.hyperloader.config import SentTLimits
 
 
 def _positive_int(config, *names: str) -> None:
@@ -20,31 +20,6 @@ def _flag(config, *names: str) -> None:
     for name in names:
         if not isinstance(getattr(config, name), bool):
             raise UsageError(f"{name} must be true or false, got {getattr(config, name)!r}")
-
-
-@dataclass
-class SentTLimits:
-    """The SentT' sequence limits every T5 tagger reads (same fields as ``HyperLoaderConfig``)."""
-
-    max_input_length: int = _help(
-        "Expected input tokens per sequence; longer ones are kept whole (never truncated) with a warning.",
-        default=128,
-    )
-    max_target_length: int = _help(
-        "Expected target tokens per sequence; longer ones are kept whole (never truncated) with a warning.",
-        default=128,
-    )
-    max_words: int = _help(
-        f"Words per SentT' window; longer sentences are cut into windows (at most {MAX_WORDS}).", default=MAX_WORDS
-    )
-
-    def __post_init__(self) -> None:
-        for name in ("max_input_length", "max_target_length"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 8:
-                raise UsageError(f"{name} must be an integer >= 8, got {value!r}")
-        if isinstance(self.max_words, bool) or not isinstance(self.max_words, int) or not 1 <= self.max_words <= MAX_WORDS:
-            raise UsageError(f"max_words must be in 1..{MAX_WORDS}, got {self.max_words!r}")
 
 
 @dataclass
