@@ -152,12 +152,22 @@ def _decode_batch(backbone, input_ids: Tensor, attention_mask: Tensor, n_words: 
     for row in rows:
         row.force(trie, sentinels)
     cache = EncoderDecoderCache(DynamicCache(config=config), DynamicCache(config=config))
-    while not all(row.done for row in rows):
-        width = min(len(row.queue) for row in rows if not row.done)
+    active = list(range(len(rows)))  # rows still decoding, in the order of the cache's batch axis
+    while active:
+        if any(rows[i].done for i in active):
+            # Finished rows leave the batch (cache and encoder states too) instead of being fed padding.
+            keep = [k for k, i in enumerate(active) if not rows[i].done]
+            active = [active[k] for k in keep]
+            if not active:
+                break
+            index = torch.tensor(keep, device=input_ids.device)
+            cache.batch_select_indices(index)
+            encoded, attention_mask = encoded[index], attention_mask[index]
+        width = min(len(rows[i].queue) for i in active)
         feed = []
-        for row in rows:
-            feed.append([config.pad_token_id] * width if row.done else row.queue[:width])
-            del row.queue[:width]
+        for i in active:
+            feed.append(rows[i].queue[:width])
+            del rows[i].queue[:width]
         with scope():
             hidden = backbone.decoder(
                 input_ids=torch.tensor(feed, device=input_ids.device),
@@ -166,13 +176,13 @@ def _decode_batch(backbone, input_ids: Tensor, attention_mask: Tensor, n_words: 
                 past_key_values=cache,
                 use_cache=True,
             ).last_hidden_state[:, -1]
-        deciding = [i for i, row in enumerate(rows) if not row.done and not row.queue]
+        deciding = [k for k, i in enumerate(active) if not rows[i].queue]
         scores = (hidden[deciding] * scale) @ candidate_weight.T
-        for k, i in enumerate(deciding):
-            row = rows[i]
+        for j, k in enumerate(deciding):
+            row = rows[active[k]]
             options = row.options(trie, sentinels)
             cols = torch.tensor([column[t] for t in options], device=scores.device)
-            row.advance(options[int(scores[k, cols].argmax())], trie, sentinels)
+            row.advance(options[int(scores[j, cols].argmax())], trie, sentinels)
             row.force(trie, sentinels)
     return [row.labels for row in rows]
 

@@ -6,7 +6,8 @@ Unicode spaces all separate words), so each word has exact character offsets int
 Output formats, and how "exactly one output per input line" holds for each:
 
 ``sbio`` (default)
-    One line ``word/TAG word/TAG ...`` per input line; an empty or whitespace-only input line gives
+    One line ``word/TAG word/TAG ...`` per input line, TAG in the paper's simplified BIO (the type
+    on a span's first word, ``I`` on the words that continue it, ``O`` outside); an empty or whitespace-only input line gives
     an empty output line. (A word containing ``/`` is still split at its *last* ``/``.)
 ``conll``
     One *block* per input line: a ``word<TAB>TAG`` line per word, then one blank line. An empty or
@@ -37,6 +38,7 @@ import torch
 from hlcli import runs
 from hlcli.errors import unknown_name
 from hlcli.methods.base import TaggingModel
+from hlcli.sentt import bio_to_sbio
 
 FORMATS = ("sbio", "conll", "jsonl")
 _WORD = re.compile(r"\S+")
@@ -81,7 +83,8 @@ def spans_from_bio(tags: list[str]) -> list[tuple[str, int, int]]:
 def _render(text: str, words: list[re.Match], tags: list[str], fmt: str) -> str:
     tokens = [w.group() for w in words]
     if fmt == "sbio":
-        return " ".join(f"{token}/{tag}" for token, tag in zip(tokens, tags))
+        # The paper's simplified BIO: a span's first word carries its type, then I, I, ...
+        return " ".join(f"{token}/{tag}" for token, tag in zip(tokens, bio_to_sbio(tags)))
     if fmt == "conll":
         return "".join(f"{token}\t{tag}\n" for token, tag in zip(tokens, tags))
     spans = []

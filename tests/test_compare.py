@@ -300,3 +300,15 @@ def test_recipe_errors_name_the_file(tmp_path):
     recipe.write_text('tasks = ["atis"]\n[compare]\nmethods = ["hyperloader"]\n[compare.overrides.hyperloader]\nbatchsize = 3\n')
     with pytest.raises(HLError, match="unknown setting 'batchsize'"):
         plan(recipe=recipe)
+
+
+def test_params_needs_no_recipe():
+    result = CliRunner().invoke(app, ["compare", "--params", "--methods", "hyperloader"])
+    assert result.exit_code == 0, result.output
+    assert "229,640,304" in result.stdout and "6,784,368" in result.stdout
+
+
+def test_compare_without_recipe_or_params_is_a_usage_error():
+    result = CliRunner().invoke(app, ["compare"])
+    assert result.exit_code == 2
+    assert "--recipe is required" in result.output

@@ -66,13 +66,13 @@ def run(lines, fmt, **kwargs):
 def test_sbio_one_line_per_input_line():
     out = run(TRICKY, "sbio")
     assert len(out) == len(TRICKY)
-    assert out[0] == "Ann/B-NAME met/O Bob/B-NAME Smith/I-NAME in/O 2020/B-NUM"
+    assert out[0] == "Ann/NAME met/O Bob/NAME Smith/I in/O 2020/NUM"
     assert out[1] == "" and out[2] == ""
-    assert out[3] == "tab/O separated/O New/B-NAME York/I-NAME"
-    assert out[4] == "emoji/O 🎉/O Paris/B-NAME 🚀/O ok/O"
-    assert out[5] == "RTL/B-NAME שלום/O Tel/B-NAME Aviv/I-NAME עולם/O"
-    assert out[6] == "leading/O and/O trailing/O Spaces/B-NAME"
-    assert out[7] == "no/O newline/O at/O End/B-NAME"
+    assert out[3] == "tab/O separated/O New/NAME York/I"
+    assert out[4] == "emoji/O 🎉/O Paris/NAME 🚀/O ok/O"
+    assert out[5] == "RTL/NAME שלום/O Tel/NAME Aviv/I עולם/O"
+    assert out[6] == "leading/O and/O trailing/O Spaces/NAME"
+    assert out[7] == "no/O newline/O at/O End/NAME"
     assert all("\n" not in line and "\r" not in line for line in out)
 
 
@@ -111,7 +111,7 @@ def test_chunks_are_length_sorted_and_order_is_restored():
     model = RuleTagger()
     lines = [" ".join(["w"] * n) + f" End{n}" for n in (5, 1, 3, 0, 4, 2, 6)]
     out = list(tag_lines(model, "names", lines, chunk_size=3))
-    assert [line.split()[-1] for line in out] == [f"End{n}/B-NAME" for n in (5, 1, 3, 0, 4, 2, 6)]
+    assert [line.split()[-1] for line in out] == [f"End{n}/NAME" for n in (5, 1, 3, 0, 4, 2, 6)]
     assert len(model.calls) == 3  # one model call per chunk
     for call in model.calls:
         lengths = [len(s) for s in call]
@@ -121,7 +121,7 @@ def test_chunks_are_length_sorted_and_order_is_restored():
 def test_streams_without_reading_all_input():
     endless = (f"Line {i}" for i in itertools.count())
     first = next(iter(tag_lines(RuleTagger(), "names", endless, chunk_size=4)))
-    assert first == "Line/B-NAME 0/B-NUM"
+    assert first == "Line/NAME 0/NUM"
 
 
 def test_unknown_task_and_format():
@@ -151,7 +151,7 @@ def test_cli_stdin_to_stdout_with_invalid_utf8_reported_once(checkpoint):
     data = b"Ann met Bob\n\xff\xfe bad Bytes\n\nmore \xc3 Broken\n"
     result = CliRunner().invoke(app, ["tag", "--run", str(checkpoint), "--task", "names"], input=data)
     assert result.exit_code == 0, result.output
-    assert result.stdout.split("\n") == ["Ann/B-NAME met/O Bob/B-NAME", "\ufffd\ufffd/O bad/O Bytes/B-NAME", "", "more/O \ufffd/O Broken/B-NAME", ""]
+    assert result.stdout.split("\n") == ["Ann/NAME met/O Bob/NAME", "\ufffd\ufffd/O bad/O Bytes/NAME", "", "more/O \ufffd/O Broken/NAME", ""]
     assert result.stderr.count("invalid UTF-8") == 1 and "<stdin>:2:" in result.stderr
 
 

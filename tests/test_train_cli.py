@@ -51,7 +51,7 @@ def test_train_evaluate_tag(tmp_path, fake):
 
     result = invoke("tag", "--run", run, "--task", "flights", "--format", "sbio", input=b"show flights from boston to paris\n\n")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "show/O flights/O from/O boston/B-from to/O paris/B-to\n\n"
+    assert result.stdout == "show/O flights/O from/O boston/from to/O paris/to\n\n"
 
 
 def test_default_run_folder_name(tmp_path, fake, monkeypatch):

@@ -17,7 +17,7 @@ from hlcli.errors import UsageError
 
 
 def compare_command(
-    recipe: Path = typer.Option(..., "--recipe", help="Recipe with a \\[compare] table (recipes/*.toml)."),
+    recipe: Optional[Path] = typer.Option(None, "--recipe", help="Recipe with a \\[compare] table (recipes/*.toml); not needed for --params alone."),
     fraction: Optional[list[float]] = typer.Option(None, "--fraction", help="Training-data fraction (repeatable); default: the recipe's fractions."),
     methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated methods (default: the recipe's)."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated datasets (default: the recipe's, else all seven)."),
@@ -42,9 +42,16 @@ def compare_command(
       hl compare --recipe recipes/cpu-minilm.toml --fraction 0.1 --output table.md --plot fig2.png
 
       hl compare --recipe recipes/paper-table4.toml --collect-only --paper --output table4.tex
+
+      hl compare --params
     """
     from hlcli.compare import compare, comparison_table, footnote, output_format, plot_figure2, write_output
 
+    if recipe is None:
+        if not params:
+            raise UsageError("--recipe is required (e.g. --recipe recipes/cpu-minilm.toml); only --params works without one")
+        _print_parameter_table(parse_list(methods) or None)
+        return
     if output is not None:
         output_format(output, fmt)  # a bad --output/--format fails before hours of training
     elif fmt is not None:
@@ -97,23 +104,21 @@ def compare_command(
         _print_parameter_table(result.methods)
 
 
-def _print_parameter_table(methods: list[str]) -> None:
-    try:
-        from hlcli.params import parameter_table
-    except ModuleNotFoundError as error:
-        if error.name != "hlcli.params":
-            raise
-        err_console.print("[yellow]--params:[/] the parameter-count table (hlcli.params) is not available in this build")
-        return
+def _print_parameter_table(methods: list[str] | None) -> None:
     import pandas as pd
+
+    from hlcli.params import parameter_table
 
     frame = parameter_table(methods=methods)
     table = Table(title="Parameters for the seven tasks (ours beside the papers')", title_justify="left")
-    for column in frame.columns:
+    rows = [[_cell(value) for value in row] for _, row in frame.iterrows()]
+    for index, column in enumerate(frame.columns):
         numeric = pd.api.types.is_numeric_dtype(frame[column])
-        table.add_column(escape(str(column)), justify="right" if numeric else "left")
-    for _, row in frame.iterrows():
-        table.add_row(*(_cell(value) for value in row))
+        # Counts are never cut short: a narrow terminal makes the table wider than the screen.
+        width = max([len(row[index]) for row in rows] + [1])
+        table.add_column(escape(str(column)), justify="right" if numeric else "left", min_width=width, no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
 
 
