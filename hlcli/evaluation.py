@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 import torch
@@ -25,6 +25,9 @@ from hlcli.errors import unknown_name
 from hlcli.io import atomic_write, write_json
 
 SEQEVAL_MODE = "seqeval default mode (conlleval-compatible, lenient IOB chunks), micro-averaged per task"
+
+# Sentences predicted per call when evaluating (bounded memory, progress updates).
+PREDICT_CHUNK = 1024
 
 
 def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, float]:
@@ -79,12 +82,14 @@ def evaluate(
     data_dir: str | Path | None = None,
     batch_size: int = 64,
     output: str | Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> EvalResult:
     """Predict and score each task's ``split`` with a run's best checkpoint (or a given checkpoint).
 
     For a run folder, predictions go to ``predictions/<split>/<task>.jsonl`` and the scores are
     merged into ``eval.json``; ``output`` also receives the scores as JSON. ``split="train"`` (and
     ``"val"``) score the same slice the run trained (validated) on: its fraction and seed.
+    ``progress(task, done, total)`` is called after each chunk of predicted sentences.
     """
     if split not in SPLITS:
         raise unknown_name("split", split, SPLITS)
@@ -107,8 +112,14 @@ def evaluate(
     predictions: dict[str, list[dict[str, Any]]] = {}
     for task in tasks:
         examples = load_split(task, split, data_dir=data_dir, fraction=fraction, seed=seed)
-        with torch.no_grad():
-            pred = model.predict(task, [list(e.tokens) for e in examples], batch_size=batch_size)
+        pred: list[list[str]] = []
+        # Chunks keep memory bounded and let a progress bar move on long splits.
+        for start in range(0, len(examples), PREDICT_CHUNK):
+            chunk = examples[start : start + PREDICT_CHUNK]
+            with torch.no_grad():
+                pred.extend(model.predict(task, [list(e.tokens) for e in chunk], batch_size=batch_size))
+            if progress is not None:
+                progress(task, len(pred), len(examples))
         for example, tags in zip(examples, pred, strict=True):
             if len(tags) != len(example.tokens):
                 raise RuntimeError(f"{model.method} predicted {len(tags)} tags for {len(example.tokens)} words")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -111,3 +112,22 @@ def parse_list(value: str | None) -> list[str]:
 
 def path_or_stdout(value: str) -> Path | str:
     return value if value == "-" else Path(value)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int | None, *, min_total: int = 0, enabled: bool = True):
+    """A rich progress bar on stderr; yields ``advance(n=1)``.
+
+    Off (a no-op) when stderr is not a terminal, so logs and pipes stay clean, and for inputs
+    smaller than ``min_total`` where a bar would only flicker.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    enabled = enabled and err_console.is_terminal and (total is None or total >= min_total)
+    if not enabled:
+        yield lambda n=1: None
+        return
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n=1: progress.advance(task, n)

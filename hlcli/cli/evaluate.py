@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from hlcli.cli._common import DataDirOption, VerboseOption, console, handle_errors, parse_list
+from hlcli.cli._common import DataDirOption, VerboseOption, console, handle_errors, parse_list, progress_bar
 
 
 def evaluate_command(
@@ -32,14 +32,22 @@ def evaluate_command(
     """
     from hlcli.evaluation import evaluate
 
-    result = evaluate(
-        run,
-        split=split,
-        tasks=parse_list(tasks) or None,
-        data_dir=data_dir,
-        batch_size=batch_size,
-        output=output,
-    )
+    with progress_bar("predicting", None) as advance:
+        done: dict[str, int] = {}
+
+        def report(task: str, count: int, total: int) -> None:
+            advance(count - done.get(task, 0))
+            done[task] = count
+
+        result = evaluate(
+            run,
+            split=split,
+            tasks=parse_list(tasks) or None,
+            data_dir=data_dir,
+            batch_size=batch_size,
+            output=output,
+            progress=report,
+        )
     table = Table(title=f"{result.split} F1 — {result.checkpoint}", title_justify="left")
     for name, justify in (("Task", "left"), ("F1", "right"), ("Precision", "right"), ("Recall", "right"), ("Sentences", "right")):
         table.add_column(name, justify=justify)

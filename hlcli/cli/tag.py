@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 from pathlib import Path
 from typing import BinaryIO, Iterator, Optional
 
 import typer
 
-from hlcli.cli._common import VerboseOption, err_console, handle_errors
+from hlcli.cli._common import VerboseOption, err_console, handle_errors, progress_bar
 from hlcli.errors import HLError, UsageError
 
 
@@ -57,6 +58,9 @@ def tag_command(
     if batch_size < 1:
         raise UsageError(f"--batch-size {batch_size}", expected="a positive integer")
     model = load_tagger(run)
+    # torch and transformers keep hundreds of thousands of objects alive; without this the
+    # garbage collector walks them again and again while tagging a long input.
+    gc.freeze()
     try:
         # stdin is not ours to close.
         opened = contextlib.nullcontext(sys.stdin.buffer) if input == "-" else open(input, "rb")
@@ -67,12 +71,21 @@ def tag_command(
         interactive = source.isatty()
         chunk_size = 1 if interactive else 1024
         lines = decode_lines(source, "<stdin>" if input == "-" else input)
-        for count, result in enumerate(
-            tag_lines(model, task, lines, format=format, batch_size=batch_size, chunk_size=chunk_size), start=1
-        ):
-            sink.write(result + "\n")
-            if interactive or count % chunk_size == 0:
-                sink.flush()  # results leave chunk by chunk through pipes
+        # A bar for long files only: stdin has no known length and may be typed by hand.
+        total = None if input == "-" else _count_lines(input)
+        with progress_bar("tagging", total, min_total=1024, enabled=total is not None) as advance:
+            for count, result in enumerate(
+                tag_lines(model, task, lines, format=format, batch_size=batch_size, chunk_size=chunk_size), start=1
+            ):
+                sink.write(result + "\n")
+                advance()
+                if interactive or count % chunk_size == 0:
+                    sink.flush()  # results leave chunk by chunk through pipes
+
+
+def _count_lines(path: str) -> int:
+    with open(path, "rb") as handle:
+        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
 
 def register(app: typer.Typer) -> None:
     app.command("tag")(handle_errors(tag_command))
