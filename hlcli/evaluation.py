@@ -133,9 +133,18 @@ def evaluate(
             with atomic_write(result.predictions_dir / f"{task}.jsonl") as handle:
                 handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
         eval_path = run_dir / runs.EVAL
-        merged = json.loads(eval_path.read_text(encoding="utf-8")) if eval_path.exists() else {}
+        # eval.json only holds scores hl evaluate wrote: a damaged one is rebuilt, not fatal.
+        merged = _read_scores(eval_path)
         merged[split] = result.to_json()
         write_json(eval_path, merged)
     if output is not None:
         write_json(output, result.to_json())
     return result
+
+
+def _read_scores(path: Path) -> dict[str, Any]:
+    try:
+        scores = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return scores if isinstance(scores, dict) else {}

@@ -9,6 +9,12 @@ Within a task, sentences come from a shuffled order that is reshuffled at each o
 epochs. The order of epoch ``e`` is a pure function of ``(seed, task, e)``, so the whole sampler
 state is a few integers plus the task-drawing RNG state: :meth:`TaskSampler.state_dict` is plain
 JSON and ``--resume`` continues exactly where the run stopped.
+
+Data-parallel training (``num_shards`` processes) keeps one sampler per process, all with the same
+seed: every process draws the same task at each step and walks the same shuffled order, and each
+step consumes ``num_shards × batch_size`` sentences of it, of which process ``shard`` takes the
+``shard``-th slice (like ``DistributedSampler``). A step is thus one task's batch of
+``num_shards × batch_size`` distinct sentences, and the state is identical on every process.
 """
 
 from __future__ import annotations
@@ -28,7 +34,18 @@ def task_probabilities(sizes: Mapping[str, int], temperature: float) -> dict[str
 class TaskSampler:
     """Yields ``(task, indices)``: one task's batch of example indices into that task's list."""
 
-    def __init__(self, sizes: Mapping[str, int], *, batch_size: int, temperature: float = 10.0, seed: int = 42) -> None:
+    def __init__(
+        self,
+        sizes: Mapping[str, int],
+        *,
+        batch_size: int,
+        temperature: float = 10.0,
+        seed: int = 42,
+        num_shards: int = 1,
+        shard: int = 0,
+    ) -> None:
+        if not 0 <= shard < num_shards:
+            raise ValueError(f"shard {shard} is not in [0, {num_shards})")
         empty = [task for task, n in sizes.items() if n < 1]
         if empty:
             raise ValueError(f"tasks without training examples: {empty}")
@@ -36,6 +53,7 @@ class TaskSampler:
         self.tasks = list(self.sizes)
         self.batch_size = batch_size
         self.seed = seed
+        self.num_shards, self.shard = num_shards, shard
         probabilities = task_probabilities(self.sizes, temperature)
         self.weights = [probabilities[task] for task in self.tasks]
         self._draws = 0
@@ -56,9 +74,10 @@ class TaskSampler:
         task = random.Random(f"{self.seed}:draw:{self._draws}").choices(self.tasks, weights=self.weights)[0]
         self._draws += 1
         indices: list[int] = []
-        while len(indices) < self.batch_size:
+        wanted = self.batch_size * self.num_shards
+        while len(indices) < wanted:
             order, position = self._order[task], self._position[task]
-            take = order[position : position + self.batch_size - len(indices)]
+            take = order[position : position + wanted - len(indices)]
             indices.extend(take)
             self._position[task] = position + len(take)
             if self._position[task] == len(order):
@@ -66,7 +85,7 @@ class TaskSampler:
                 self._epoch[task] += 1
                 self._position[task] = 0
                 self._order[task] = self._shuffled(task, self._epoch[task])
-        return task, indices
+        return task, indices[self.shard * self.batch_size : (self.shard + 1) * self.batch_size]
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -151,6 +151,15 @@ def test_a_tampered_run_folder_is_refused_by_hl_evaluate(run, tmp_path, case, da
     assert result.exit_code == 1 and re.search(message, result.stderr), result.output
 
 
+def test_a_damaged_eval_json_is_rebuilt_by_hl_evaluate(run, tmp_path, data_dir):
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "eval.json").write_text('{"test": {"avera')
+    result = invoke("evaluate", copy, "--split", "val", "--data-dir", data_dir)
+    assert result.exit_code == 0, result.output
+    assert set(json.loads((copy / "eval.json").read_text())) == {"val"}
+
+
 def test_a_damaged_trainer_state_is_refused_by_resume(run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
