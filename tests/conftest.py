@@ -40,3 +40,25 @@ def _isolate_env(monkeypatch, tmp_path):
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("HL_CACHE_DIR", str(tmp_path / "hl-cache"))
     monkeypatch.delenv("HL_DATA_DIR", raising=False)
+
+
+def save_tiny_t5(folder: Path, tokenizer_path: Path, *, seed: int = 0, **config) -> str:
+    """A random T5 with the real T5 tokenizer, saved like a hub model (``--model FOLDER``).
+
+    Defaults: 2+2 layers, d_model 32; ``config`` overrides any ``T5Config`` field.
+    """
+    import torch
+    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+    fields = dict(d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16, vocab_size=32128, decoder_start_token_id=0)
+    fields.update(config)
+    torch.manual_seed(seed)
+    T5ForConditionalGeneration(T5Config(**fields)).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tokenizer_path).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def tiny_t5(tmp_path_factory, t5_tokenizer_path) -> str:
+    """The default tiny T5 (2 layers, d_model 32); modules needing another shape override this."""
+    return save_tiny_t5(tmp_path_factory.mktemp("tiny-t5"), t5_tokenizer_path)

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 from typer.testing import CliRunner
 
 import hlcli.paper
+from conftest import save_tiny_t5
 from hlcli.cli import app
 from hlcli.compare import (
     CompareResult,
@@ -39,12 +39,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def tiny_t5(tmp_path_factory, t5_tokenizer_path) -> str:
     """A 1-layer random T5 with the real tokenizer (the smoke recipe's backbone)."""
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-t5")
-    config = T5Config(d_model=32, d_ff=64, num_layers=1, num_heads=2, d_kv=16, vocab_size=32128, decoder_start_token_id=0)
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(t5_tokenizer_path).save_pretrained(folder)
-    return str(folder)
+    return save_tiny_t5(tmp_path_factory.mktemp("tiny-t5"), t5_tokenizer_path, num_layers=1)
 
 
 @pytest.fixture(scope="module")

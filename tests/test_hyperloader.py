@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
+from conftest import save_tiny_t5
 from hlcli.data.example import Example
 from hlcli.errors import UsageError
 from hlcli.methods import build_model, known_methods, method_config
@@ -29,12 +29,7 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def tiny_t5(tmp_path_factory, t5_tokenizer_path) -> str:
     """A 2-layer random T5 whose attention inner size (4·32) differs from d_model (64)."""
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-t5")
-    config = T5Config(d_model=64, d_ff=128, num_layers=2, num_heads=4, d_kv=32, vocab_size=32128, decoder_start_token_id=0)
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(t5_tokenizer_path).save_pretrained(folder)
-    return str(folder)
+    return save_tiny_t5(tmp_path_factory.mktemp("tiny-t5"), t5_tokenizer_path, d_model=64, d_ff=128, num_heads=4, d_kv=32)
 
 
 def examples() -> list[Example]:

@@ -145,17 +145,6 @@ def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over_identica
 
 
 # -- the real thing: python -m hlcli train, SIGKILL, --resume --------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_t5(tmp_path_factory, t5_tokenizer_path) -> str:
-    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-t5")
-    config = T5Config(d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16, vocab_size=32128, decoder_start_token_id=0)
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(t5_tokenizer_path).save_pretrained(folder)
-    return str(folder)
-
 
 def hl(*args, env: dict | None = None, log: Path) -> subprocess.Popen:
     """``python -m hlcli ARGS`` in a new process (one torch thread: the runs must be bitwise comparable)."""

@@ -132,19 +132,6 @@ def test_recipes_in_the_repository_load():
 
 
 # -- the real thing: HyperLoader on a tiny random T5, real corpora, real checkpoints ----------------
-@pytest.fixture(scope="module")
-def tiny_t5(tmp_path_factory, t5_tokenizer_path) -> str:
-    """A 2-layer random T5 (d_model 32) with the real T5 tokenizer, saved like a hub model."""
-    import torch
-    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-t5")
-    config = T5Config(d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16, vocab_size=32128, decoder_start_token_id=0)
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(t5_tokenizer_path).save_pretrained(folder)
-    return str(folder)
-
 
 # ~13 ATIS and ~21 MIT Restaurant training sentences, 2 + 2 validation sentences.
 REAL = ["--tasks", "atis,restaurant", "--fraction", "0.003", "--batch-size", "4", "--lr", "3e-3", "--warmup-steps", "2",
