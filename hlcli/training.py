@@ -6,6 +6,13 @@ model's generated-weight cache. Every ``eval_every`` steps the validation sets a
 (loss always, F1 when asked) and the best checkpoint is kept; every ``checkpoint_every`` steps
 ``checkpoints/last`` is rewritten. The run folder layout is described in :mod:`hlcli.runs`.
 
+Data-parallel training (``torchrun --nproc_per_node N -m hlcli train ...`` or ``accelerate launch``):
+every process draws the same task at each step and its own slice of that task's examples (see
+:mod:`hlcli.sampler`), so a micro-batch is ``N × batch_size`` sentences of one task. The model is
+not wrapped in DDP, whose hooks expect ``forward()`` while the loop calls ``model.loss()``: instead
+the gradients are averaged over the processes before clipping (:func:`_average_gradients`), which
+keeps the weights identical everywhere. Only the main process validates and writes the run folder.
+
 Checkpoints hold no pickle: accelerate's ``save_state`` writes optimizer, scheduler and RNG state
 with ``torch.save``, so the loop writes them itself (tensors → safetensors, the rest → JSON).
 """
@@ -26,8 +33,8 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from accelerate import Accelerator
-from accelerate.utils import send_to_device, set_seed
+from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.utils import broadcast_object_list, gather_object, send_to_device, set_seed
 from safetensors.torch import load_file, save_file
 from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
@@ -62,6 +69,7 @@ class TrainResult:
     best_step: int | None
     final_metrics: dict[str, float] = field(default_factory=dict)
     skipped_batches: int = 0
+    main_process: bool = True  # False on ranks > 0 of a multi-process run (they stay quiet)
 
 
 class _StopRequest:
@@ -109,9 +117,29 @@ def resume_config(run_dir: str | Path, *, max_steps: int | None = None) -> Train
 
 def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, log: Log | None = None) -> TrainResult:
     """Train ``config.method`` on ``config.tasks``; with ``resume`` continue ``config.output_dir``."""
-    say = log or (lambda line: None)
+    try:
+        # split_batches: the scheduler steps once per optimizer step whatever the number of processes
+        # (max_steps counts optimizer steps; there is no dataloader that shrinks with the world size).
+        accelerator = Accelerator(
+            mixed_precision=config.mixed_precision,
+            gradient_accumulation_steps=config.grad_accum,
+            dataloader_config=DataLoaderConfiguration(split_batches=True),
+        )
+    except ValueError as error:
+        raise UsageError(f"mixed_precision {config.mixed_precision!r}: {error}") from None
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched != accelerator.num_processes:
+        # Without a GPU accelerate sets up gloo only when asked: each process would train alone.
+        raise UsageError(
+            f"launched as {launched} processes but accelerate runs {accelerator.num_processes}",
+            hint="on CPU set ACCELERATE_USE_CPU=1 (or use `accelerate launch --cpu`)",
+        )
+    main = accelerator.is_main_process
+    say = (log if main else None) or (lambda line: None)
     run_dir = _run_dir(config, resume=resume)
-    set_seed(config.seed)
+    has_config = (run_dir / runs.CONFIG).is_file()
+    accelerator.wait_for_everyone()  # every process has looked at the folder before the main one fills it
+    set_seed(config.seed)  # the same on every process: identical initial weights
 
     train_sets: dict[str, list[Example]] = {}
     val_sets: dict[str, list[Example]] = {}
@@ -128,30 +156,31 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
     model = build_model(config.method, backbone=config.model, tasks=specs, overrides=dict(config.method_overrides))
     if resume:
         # A SIGKILL can leave a half-written checkpoint folder or a swap half-done: undo that first.
-        runs.repair_checkpoints(run_dir)
+        if main:
+            runs.repair_checkpoints(run_dir)
+        accelerator.wait_for_everyone()
         resume = runs.is_checkpoint_dir(runs.checkpoint_dir(run_dir, runs.LAST))
     if resume:
         _load_weights(model, runs.checkpoint_dir(run_dir, runs.LAST))
-    elif run_dir.exists() and (run_dir / runs.CONFIG).is_file():
+    elif has_config:
         # --resume of a run killed before its first checkpoint: start over in the same folder.
         say(f"{run_dir} has no checkpoint yet: starting over at step 0")
-        _truncate_metrics(run_dir, 0)
-        _append_log(run_dir, "no checkpoint to resume from; started over at step 0")
+        if main:
+            _truncate_metrics(run_dir, 0)
+            _append_log(run_dir, "no checkpoint to resume from; started over at step 0")
     else:
         # Only now that data and model are known to work: a failed start leaves no run folder.
-        run_dir.mkdir(parents=True, exist_ok=True)
         config.output_dir = str(run_dir)
-        save_config(config, run_dir / runs.CONFIG)
+        if main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(config, run_dir / runs.CONFIG)
+    accelerator.wait_for_everyone()
+    if main and accelerator.num_processes > 1:
+        _append_log(run_dir, f"data-parallel over {accelerator.num_processes} processes: "
+                             f"{accelerator.num_processes} x {config.batch_size} sentences per micro-batch")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise HLError(f"method {config.method!r} left no trainable parameter")
-    try:
-        accelerator = Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.grad_accum)
-    except ValueError as error:
-        raise UsageError(f"mixed_precision {config.mixed_precision!r}: {error}") from None
-    if accelerator.num_processes > 1:
-        # The loop calls model.loss(), not forward(): DDP would not synchronise the gradients.
-        raise UsageError("multi-process training is not supported; run `hl train` as a single process")
     # The papers' AdamW has no weight decay (HyperFormer++ / transformers' old default).
     # New per-task heads (encoder backbones) may get their own, larger learning rate.
     heads = {id(p) for p in model.head_parameters() if p.requires_grad}
@@ -163,7 +192,9 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
         scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
     else:
         scheduler = get_constant_schedule_with_warmup(optimizer, config.warmup_steps)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    # evaluation_mode: device placement and mixed precision, but no DDP wrapper (see the module docstring).
+    model = accelerator.prepare_model(model, evaluation_mode=True)
+    optimizer, scheduler = accelerator.prepare(optimizer, scheduler)
     tagger: TaggingModel = accelerator.unwrap_model(model)
 
     sampler = TaskSampler(
@@ -171,12 +202,15 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
         batch_size=config.batch_size,
         temperature=config.temperature,
         seed=config.seed,
+        num_shards=accelerator.num_processes,
+        shard=accelerator.process_index,
     )
     state = {"step": 0, "best_value": None, "best_step": None, "skipped_batches": 0}
     if resume:
         state.update(_load_training_state(runs.checkpoint_dir(run_dir, runs.LAST), optimizer, scheduler, sampler, accelerator))
-        _truncate_metrics(run_dir, state["step"])
-        _append_log(run_dir, f"resumed at step {state['step']}")
+        if main:
+            _truncate_metrics(run_dir, state["step"])
+            _append_log(run_dir, f"resumed at step {state['step']}")
         say(f"resumed {run_dir} at step {state['step']}")
 
     checkpoint = lambda which: _save_checkpoint(  # noqa: E731 - one call site per reason, same arguments
@@ -186,13 +220,13 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
     metrics: dict[str, float] = {}
     window: list[float] = []
     consecutive_skips = 0
-    bar = _ProgressBar(config.max_steps, state["step"]) if progress else None
+    bar = _ProgressBar(config.max_steps, state["step"]) if progress and main else None
     model.train()
     with _StopRequest(say) as stop, (bar or contextlib.nullcontext()):
         while state["step"] < config.max_steps:
             step = state["step"] + 1
             try:
-                loss_value = _optimizer_step(model, tagger, optimizer, scheduler, accelerator, sampler, train_sets, config)
+                loss_value = _optimizer_step(model, tagger, params, optimizer, scheduler, accelerator, sampler, train_sets, config)
             except _NonFinite as error:
                 last = runs.checkpoint_dir(run_dir, runs.LAST)
                 kept = f"{last} (step {_checkpoint_step(last)}) is the last good checkpoint" if runs.is_checkpoint_dir(last) else "no checkpoint was written yet"
@@ -203,7 +237,8 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
             if loss_value is None:  # non-finite loss or gradient, skip_nonfinite
                 state["skipped_batches"] += 1
                 consecutive_skips += 1
-                _append_log(run_dir, f"step {step}: non-finite loss or gradient, batch skipped")
+                if main:
+                    _append_log(run_dir, f"step {step}: non-finite loss or gradient, batch skipped")
                 if consecutive_skips >= MAX_CONSECUTIVE_SKIPS:
                     raise HLError(
                         f"{consecutive_skips} batches in a row gave a non-finite loss or gradient at step {step}",
@@ -218,10 +253,13 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
             if step % config.log_every == 0 or step == config.max_steps:
                 record = {"step": step, "loss": sum(window) / len(window), "lr": scheduler.get_last_lr()[0]}
                 window.clear()
-                _append_log(run_dir, f"step {step} loss {record['loss']:.4f} lr {record['lr']:.3e}")
-                _append_metrics(run_dir, record)
+                if main:
+                    _append_log(run_dir, f"step {step} loss {record['loss']:.4f} lr {record['lr']:.3e}")
+                    _append_metrics(run_dir, record)
             if step % config.eval_every == 0 or step == config.max_steps:
-                metrics = _validate(tagger, val_sets, config, accelerator)
+                metrics = _validate(tagger, val_sets, config, accelerator) if main else {}
+                if accelerator.num_processes > 1:  # every process takes the same best-checkpoint decision
+                    metrics = broadcast_object_list([metrics])[0]
                 key = config.select_best_by
                 value = metrics.get(key)
                 improved = value is not None and (
@@ -231,18 +269,20 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
                 if improved:
                     state["best_value"], state["best_step"] = value, step
                 summary = _summary(step, metrics, improved)
-                _append_log(run_dir, summary)
-                _append_metrics(run_dir, {"step": step, "eval": metrics})
+                if main:
+                    _append_log(run_dir, summary)
+                    _append_metrics(run_dir, {"step": step, "eval": metrics})
                 say(summary)
                 if improved or not runs.is_checkpoint_dir(runs.checkpoint_dir(run_dir, runs.BEST)):
                     checkpoint(runs.BEST)
             saved = step % config.checkpoint_every == 0 or step == config.max_steps
             if saved:
                 checkpoint(runs.LAST)
-            if stop.requested and step < config.max_steps:
+            if _any_process(stop.requested, accelerator) and step < config.max_steps:
                 if not saved:
                     checkpoint(runs.LAST)
-                _append_log(run_dir, f"interrupted at step {step}; checkpoints/last saved")
+                if main:
+                    _append_log(run_dir, f"interrupted at step {step}; checkpoints/last saved")
                 say(f"interrupted at step {step}; resume with: hl train --resume {run_dir}")
                 raise KeyboardInterrupt
 
@@ -254,6 +294,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
         best_step=state["best_step"],
         final_metrics=metrics,
         skipped_batches=state["skipped_batches"],
+        main_process=accelerator.is_main_process,
     )
 
 
@@ -285,7 +326,7 @@ class _NonFinite(Exception):
         self.task, self.what = task, what
 
 
-def _optimizer_step(model, tagger, optimizer, scheduler, accelerator, sampler, train_sets, config) -> float | None:
+def _optimizer_step(model, tagger, params, optimizer, scheduler, accelerator, sampler, train_sets, config) -> float | None:
     """One optimizer step over ``grad_accum`` single-task micro-batches; its mean loss, or None if skipped."""
     total = 0.0
     for _ in range(config.grad_accum):
@@ -293,13 +334,16 @@ def _optimizer_step(model, tagger, optimizer, scheduler, accelerator, sampler, t
         batch = send_to_device(tagger.collate(task, [train_sets[task][i] for i in indices]), accelerator.device)
         with accelerator.autocast():
             loss = tagger.loss(task, batch, label_smoothing=config.label_smoothing)
-        if not torch.isfinite(loss):
+        if _any_process(not torch.isfinite(loss).item(), accelerator):
             if config.skip_nonfinite:
                 optimizer.zero_grad(set_to_none=True)
                 return None
             raise _NonFinite(task, f"loss ({loss.item()})")
         accelerator.backward(loss)  # divides by grad_accum
         total += loss.item()
+    if accelerator.num_processes > 1:
+        _average_gradients(params, accelerator)
+        total = accelerator.reduce(torch.tensor(total, device=accelerator.device), reduction="mean").item()
     if config.max_grad_norm > 0:
         norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         # A finite loss can still overflow in backward; fp16's grad scaler handles that case itself.
@@ -313,6 +357,29 @@ def _optimizer_step(model, tagger, optimizer, scheduler, accelerator, sampler, t
     optimizer.zero_grad(set_to_none=True)
     tagger.invalidate_cache()
     return total / config.grad_accum
+
+
+def _any_process(flag: bool, accelerator: Accelerator) -> bool:
+    """``flag`` or-ed over the processes: a decision that changes the control flow must be shared."""
+    if accelerator.num_processes == 1:
+        return flag
+    value = torch.tensor([float(flag)], device=accelerator.device)
+    torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
+    return bool(value.item())
+
+
+@torch.no_grad()
+def _average_gradients(params: list[torch.nn.Parameter], accelerator: Accelerator) -> None:
+    """Replace each gradient by its mean over the processes (what DDP does), in one all-reduce.
+
+    Every process trained on the same task, so the same parameters have a gradient everywhere.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    flat = accelerator.reduce(torch.cat([g.reshape(-1) for g in grads]), reduction="mean")
+    offset = 0
+    for grad in grads:
+        grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
+        offset += grad.numel()
 
 
 @torch.no_grad()
@@ -362,6 +429,15 @@ def _summary(step: int, metrics: dict[str, float], improved: bool) -> str:
 
 # -- checkpoints: safetensors + JSON only ---------------------------------------------------------
 def _save_checkpoint(folder, tagger, optimizer, scheduler, sampler, accelerator, config, state, metrics) -> None:
+    """Called by every process; the main one writes. Weights, optimizer and sampler are the same
+    everywhere, the torch RNG (dropout) is not: each process's is kept (``torch.<rank>`` for rank > 0)."""
+    torch_rng = gather_object([torch.get_rng_state()])
+    if accelerator.is_main_process:
+        _write_checkpoint(folder, tagger, optimizer, scheduler, sampler, accelerator, config, state, metrics, torch_rng)
+    accelerator.wait_for_everyone()
+
+
+def _write_checkpoint(folder, tagger, optimizer, scheduler, sampler, accelerator, config, state, metrics, torch_rng) -> None:
     optimizer_state = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, Any] = {}
@@ -374,7 +450,8 @@ def _save_checkpoint(folder, tagger, optimizer, scheduler, sampler, accelerator,
     version, internal, gauss = random.getstate()
     np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
     rng = {
-        "torch": torch.get_rng_state(),
+        "torch": torch_rng[0],
+        **{f"torch.{rank}": value for rank, value in enumerate(torch_rng) if rank},
         "python": torch.tensor(internal, dtype=torch.int64),
         "numpy": torch.from_numpy(np_keys.astype(np.int64)),
     }
@@ -438,7 +515,7 @@ def _restore_training_state(folder: Path, optimizer, scheduler, sampler, acceler
         accelerator.scaler.load_state_dict(saved["scaler"])
     sampler.load_state_dict(saved["sampler"])
     rng = _load_tensors(folder / runs.RNG)
-    torch.set_rng_state(rng["torch"])
+    torch.set_rng_state(rng.get(f"torch.{accelerator.process_index}", rng["torch"]))
     if torch.cuda.is_available():
         cuda = [rng[k] for k in sorted((k for k in rng if k.startswith("cuda.")), key=lambda k: int(k[5:]))]
         if cuda:

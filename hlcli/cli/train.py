@@ -121,6 +121,8 @@ def train_command(
         progress=progress,
         log=lambda line: err_console.print(line, highlight=False, markup=False, soft_wrap=True),
     )
+    if not result.main_process:
+        return  # one summary per run, from rank 0
     best = "n/a" if result.best_value is None else f"{result.best_value:.4f} at step {result.best_step}"
     console.print(f"trained {result.steps} steps; best {result.best_metric} {best}", highlight=False)
     if result.skipped_batches:
