@@ -115,8 +115,8 @@ def test_jsonl_fixture():
 
 
 def test_mit_fixture_crlf_tag_first():
-    examples = read_file(FIXTURES / "mit_tag_first.bio", format="mit", task="mine")
-    assert [e.tokens for e in examples] == [("steve", "mcqueen", "stars"), ("funny", "comedy")]
+    examples = read_file(FIXTURES / "mit_tag_first_crlf.tsv", format="mit", task="mine")
+    assert [e.tokens for e in examples] == [("jane", "doe", "stars"), ("funny", "comedy")]
     assert examples[1].tags == ("O", "B-Genre")
 
 
