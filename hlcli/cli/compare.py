@@ -77,9 +77,10 @@ def compare_command(
         table = comparison_table(result, fraction, paper=paper)
         header, body = table.cells(bold=lambda text: f"[bold]{text}[/bold]")
         rich_table = Table(title=table.title, title_justify="left")
-        rich_table.add_column(header[0], justify="left")
-        for name in header[1:]:
-            rich_table.add_column(escape(name), justify="right")
+        # Headers carry the parameter counts: never cut them (a narrow terminal scrolls instead).
+        for index, name in enumerate(header):
+            width = max(len(escape(name)), *(len(row[index]) for row in body))
+            rich_table.add_column(escape(name), justify="left" if index == 0 else "right", min_width=width, no_wrap=True)
         for row in body:
             if row[0] == "Average":
                 rich_table.add_section()
