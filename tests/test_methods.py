@@ -208,3 +208,14 @@ def test_unipelt_encoder_output_ignores_batch_padding(backbones):
 def test_config_validation(method, overrides):
     with pytest.raises(UsageError):
         method_config(method, overrides)
+
+
+@pytest.mark.parametrize("method", ["hyperloader", "hyperformer", "lora-only", "static", "full-finetune", "unipelt"])
+def test_an_unsupported_backbone_family_is_refused_with_the_known_ones(method):
+    from types import SimpleNamespace
+
+    from hlcli.methods import _entry, method_config
+
+    backbone = SimpleNamespace(name="gpt", config=SimpleNamespace(model_type="gpt2"), model=None, tokenizer=None)
+    with pytest.raises(UsageError, match=r"model_type 'gpt2', which .* does not support \(expected one of t5, mt5, bert"):
+        _entry(method).build(method_config(method), backbone, [TaskSpec("atis", ["x"])])

@@ -7,7 +7,7 @@ BERT family → ``encoder.HyperLoaderEncoderModel``).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 from hlcli.backbones import Backbone
 from hlcli.errors import UsageError
@@ -19,16 +19,31 @@ from hlcli.methods.hyperloader.model import HyperLoaderT5Model
 
 T5_MODEL_TYPES = ("t5", "mt5")
 
+Builder = Callable[..., TaggingModel]
 
-def build_hyperloader(config: HyperLoaderConfig, backbone: Backbone, tasks: Sequence[TaskSpec]) -> TaggingModel:
+
+def build_for_backbone(
+    method: str, config, backbone: Backbone, tasks: Sequence[TaskSpec], *, t5: Builder, encoder: Builder
+) -> TaggingModel:
+    """Call ``t5`` or ``encoder`` (``(config, model, tokenizer, tasks)``) by the backbone's family.
+
+    Every method that runs on both families dispatches here, so they all refuse another
+    ``model_type`` with the same message.
+    """
     model_type = backbone.config.model_type
     if model_type in T5_MODEL_TYPES:
-        return HyperLoaderT5Model(config, backbone.model, backbone.tokenizer, tasks)
+        return t5(config, backbone.model, backbone.tokenizer, tasks)
     if model_type in ENCODER_MODEL_TYPES:
-        return HyperLoaderEncoderModel(config, backbone.model, backbone.tokenizer, tasks)
+        return encoder(config, backbone.model, backbone.tokenizer, tasks)
     raise UsageError(
-        f"backbone {backbone.name!r} has model_type {model_type!r}, which hyperloader does not support",
+        f"backbone {backbone.name!r} has model_type {model_type!r}, which {method} does not support",
         expected=f"one of {', '.join(T5_MODEL_TYPES + ENCODER_MODEL_TYPES)}",
+    )
+
+
+def build_hyperloader(config: HyperLoaderConfig, backbone: Backbone, tasks: Sequence[TaskSpec]) -> TaggingModel:
+    return build_for_backbone(
+        "hyperloader", config, backbone, tasks, t5=HyperLoaderT5Model, encoder=HyperLoaderEncoderModel
     )
 
 

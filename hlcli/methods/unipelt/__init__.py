@@ -14,7 +14,7 @@ from hlcli.backbones import Backbone
 from hlcli.errors import UsageError
 from hlcli.methods import register_method
 from hlcli.methods.base import TaggingModel, TaskSpec
-from hlcli.methods.hyperloader import T5_MODEL_TYPES
+from hlcli.methods.hyperloader import build_for_backbone
 from hlcli.methods.unipelt.config import UniPELTConfig
 
 
@@ -24,21 +24,10 @@ def build_unipelt(config: UniPELTConfig, backbone: Backbone, tasks: Sequence[Tas
             f"unipelt is single-task: one model per dataset, got {len(tasks)} tasks ({', '.join(t.name for t in tasks)})",
             hint="train one unipelt model per dataset (hl compare does)",
         )
-    from hlcli.methods.hyperloader.encoder import ENCODER_MODEL_TYPES
+    from hlcli.methods.ablations.static import static_t5_model
+    from hlcli.methods.unipelt.encoder import UniPELTEncoderModel
 
-    model_type = backbone.config.model_type
-    if model_type in T5_MODEL_TYPES:
-        from hlcli.methods.ablations.static import static_t5_model
-
-        return static_t5_model(config, backbone.model, backbone.tokenizer, tasks)
-    if model_type in ENCODER_MODEL_TYPES:
-        from hlcli.methods.unipelt.encoder import UniPELTEncoderModel
-
-        return UniPELTEncoderModel(config, backbone.model, backbone.tokenizer, tasks)
-    raise UsageError(
-        f"backbone {backbone.name!r} has model_type {model_type!r}, which unipelt does not support",
-        expected=f"one of {', '.join(T5_MODEL_TYPES + ENCODER_MODEL_TYPES)}",
-    )
+    return build_for_backbone("unipelt", config, backbone, tasks, t5=static_t5_model, encoder=UniPELTEncoderModel)
 
 
 register_method("unipelt", config_cls=UniPELTConfig, build=build_unipelt)
