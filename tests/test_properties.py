@@ -14,6 +14,7 @@ from typing import Sequence
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _strategies import well_formed_bio
 from hlcli import sentt
 from hlcli.data.example import Example
 from hlcli.data.readers import READERS, read_file
@@ -34,17 +35,8 @@ WORD = st.text(st.characters(blacklist_categories=("Cs", "Zs", "Zl", "Zp", "Cc")
 def bio_sentences(draw) -> tuple[list[str], list[str], list[str]]:
     """Tokens, well-formed BIO tags and the type list (sentences up to 250 words: several windows)."""
     types = draw(st.lists(TYPES, min_size=1, max_size=4, unique=True))
-    n = draw(st.integers(0, 250))
-    tags: list[str] = []
-    for _ in range(n):
-        choice = draw(st.sampled_from(["O", "B", "I"]))
-        if choice == "I" and tags and tags[-1] != "O":
-            tags.append("I-" + tags[-1][2:])
-        elif choice == "O":
-            tags.append("O")
-        else:
-            tags.append("B-" + draw(st.sampled_from(types)))
-    tokens = draw(st.lists(WORD, min_size=n, max_size=n))
+    tags = draw(well_formed_bio(st.sampled_from(types), max_size=250))
+    tokens = draw(st.lists(WORD, min_size=len(tags), max_size=len(tags)))
     return tokens, tags, types
 
 

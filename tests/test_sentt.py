@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _strategies import well_formed_bio
 from hlcli import sentt
 from hlcli.data.example import Example
 from hlcli.errors import HLError
@@ -137,28 +138,11 @@ def test_stitch_checks_shapes():
 
 # --------------------------------------------------------------------------- properties
 
-_TYPE = st.sampled_from(["A", "B_TYPE", "fromloc.city_name", "Actor"])
 _TOKEN = st.text(alphabet=st.characters(blacklist_categories=("Zs", "Cc", "Zl", "Zp")), min_size=1, max_size=6).filter(
     lambda t: not any(ch.isspace() for ch in t)
 )
 
 
-@st.composite
-def well_formed_bio(draw, max_size=140):
-    n = draw(st.integers(0, max_size))
-    tags: list[str] = []
-    for _ in range(n):
-        choice = draw(st.sampled_from(["O", "B", "I"]))
-        if choice == "I" and tags and tags[-1] != "O":
-            tags.append("I-" + tags[-1][2:])
-        elif choice == "O":
-            tags.append("O")
-        else:
-            tags.append("B-" + draw(_TYPE))
-    return tags
-
-
-@settings(max_examples=200, deadline=None)
 @given(well_formed_bio(max_size=sentt.MAX_WORDS))
 def test_property_encode_decode_roundtrip(tags):
     target = sentt.encode_target(tags)
