@@ -64,13 +64,22 @@ def checkpoint_config(model: TaggingModel, *, metrics: dict | None = None, extra
 
 def save_model(model: TaggingModel, folder: str | os.PathLike, *, metrics: dict | None = None, extra: dict | None = None) -> Path:
     """Write ``model`` to ``folder`` atomically (the old folder, if any, is replaced whole)."""
+    with atomic_dir(folder) as tmp:
+        write_model_files(model, tmp, metrics=metrics, extra=extra)
+    return Path(folder)
+
+
+def write_model_files(model: TaggingModel, folder: Path, *, metrics: dict | None = None, extra: dict | None = None) -> None:
+    """Weights, config and model card into ``folder``, which the caller has made atomic.
+
+    Kept apart from :func:`save_model` so a training checkpoint adds its files to the same
+    temporary folder instead of nesting a second atomic swap (whose leftovers a kill would strand).
+    """
     config = checkpoint_config(model, metrics=metrics, extra=extra)
     tensors = {name: t.detach().to("cpu").contiguous() for name, t in model.trainable_state_dict().items()}
-    with atomic_dir(folder) as tmp:
-        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "method": model.method})
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        (tmp / CARD_FILE).write_text(model_card(config), encoding="utf-8")
-    return Path(folder)
+    save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": "pt", "method": model.method})
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (folder / CARD_FILE).write_text(model_card(config), encoding="utf-8")
 
 
 def read_checkpoint_config(folder: str | os.PathLike) -> dict[str, Any]:

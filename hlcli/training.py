@@ -39,7 +39,7 @@ from safetensors.torch import load_file, save_file
 from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from hlcli import runs
-from hlcli.checkpoint import load_trainable, save_model
+from hlcli.checkpoint import load_trainable, write_model_files
 from hlcli.config import TrainConfig, read_config, save_config
 from hlcli.data.corpora import label_types, load_split
 from hlcli.data.example import Example
@@ -470,7 +470,7 @@ def _write_checkpoint(folder, tagger, optimizer, scheduler, sampler, accelerator
     }
     extra = {"step": state["step"], "train_config": config.to_dict()}
     with atomic_dir(folder) as tmp:
-        save_model(tagger, tmp, metrics=metrics, extra=extra)  # first: it replaces ``tmp`` whole
+        write_model_files(tagger, tmp, metrics=metrics, extra=extra)
         if DEBUG_CHECKPOINT_DELAY in os.environ and folder.name == runs.LAST:  # test-only, see its definition
             time.sleep(float(os.environ[DEBUG_CHECKPOINT_DELAY]))
         save_file(tensors, str(tmp / runs.OPTIMIZER))

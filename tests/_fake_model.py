@@ -153,7 +153,7 @@ def use_fake(monkeypatch) -> None:
     import hlcli.training
 
     monkeypatch.setattr(hlcli.training, "build_model", build_fake)
-    monkeypatch.setattr(hlcli.training, "save_model", save_fake)
+    monkeypatch.setattr(hlcli.training, "write_model_files", save_fake)
     monkeypatch.setattr(hlcli.training, "load_split", toy_split)
     monkeypatch.setattr(hlcli.training, "label_types", toy_label_types)
     monkeypatch.setattr(hlcli.evaluation, "load_split", toy_split)

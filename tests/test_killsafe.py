@@ -114,6 +114,35 @@ def test_runs_resolve_the_old_folder_while_last_is_missing(tmp_path):
     assert runs.resolve_checkpoint(run) == (run / "checkpoints" / "last", run)
 
 
+def test_a_kill_while_checkpoint_weights_are_written_leaves_nothing_repair_cannot_remove(tmp_path, monkeypatch, tiny_t5, data_dir):
+    """Snapshot ``checkpoints/`` right after every tensors file of a real run is written (a kill at that
+    moment), then repair the snapshot as ``--resume`` does: only ``best`` and ``last`` may remain."""
+    import hlcli.checkpoint
+    import hlcli.training
+
+    snapshots: list[Path] = []
+
+    def snapshot_after(real):
+        def save_file(tensors, filename, **kwargs):
+            real(tensors, filename, **kwargs)
+            snapshot = tmp_path / "snapshots" / str(len(snapshots))
+            shutil.copytree(tmp_path / "run" / "checkpoints", snapshot / "checkpoints")
+            snapshots.append(snapshot)
+
+        return save_file
+
+    for module in (hlcli.checkpoint, hlcli.training):
+        monkeypatch.setattr(module, "save_file", snapshot_after(module.save_file))
+    config = TrainConfig(tasks=["atis"], model=tiny_t5, data_dir=str(data_dir), fraction=0.002, batch_size=4, max_steps=2,
+                         eval_every=2, checkpoint_every=2, log_every=1, output_dir=str(tmp_path / "run"))  # fmt: skip
+    with one_torch_thread():
+        train(config)
+    assert len(snapshots) >= 4  # model, optimizer and RNG tensors of last/, model of best/
+    for snapshot in snapshots:
+        runs.repair_checkpoints(snapshot)
+        assert set(os.listdir(snapshot / "checkpoints")) <= {"best", "last"}, snapshot
+
+
 # -- a run killed before its first checkpoint (fake model, in-process) ---------------------------------
 def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over_identically(tmp_path, monkeypatch):
     use_fake(monkeypatch)
