@@ -8,8 +8,11 @@ well-formed (exactly one label per word) by construction. It is also cheap:
 * logits are computed only for the task's label tokens and the sentinels (a few dozen rows of
   the embedding matrix instead of 32k);
 * whenever only one token is possible (sentinels, the tail of a label once its prefix is
-  unique) it is *forced*: no logits, no argmax, and runs of forced tokens are fed in one
-  decoder call when every row of the batch has them.
+  unique) it is *forced*: no logits, no argmax; every row feeds all of its forced tokens and its
+  next decision point in one decoder call, so a call is one decision for every row of the batch
+  however far apart their labels' lengths have drifted. Rows are right-padded within a call; T5's
+  relative position bias is then computed from each row's own token positions (padding slots
+  are masked and skipped), so the result is what feeding each row alone would give.
 
 :func:`greedy_decode` — the reference-style decoder: greedy over the full vocabulary, the
 caller's ``scope`` regenerating the weights at every step, text parsed by ``sentt.decode``.
@@ -20,6 +23,7 @@ that name the task in the input, e.g. ``"atis: "``).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Callable, ContextManager, Sequence
 
@@ -114,7 +118,7 @@ def _stitch(sentences, items, per_window: dict) -> list[list[str]]:
     return out
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def constrained_decode(
     backbone: nn.Module,
     tokenizer,
@@ -141,17 +145,19 @@ def constrained_decode(
 
 def _decode_batch(backbone, input_ids: Tensor, attention_mask: Tensor, n_words: list[int], trie: LabelTrie, sentinels: list[int], scope: Scope) -> list[list[str]]:
     config = backbone.config
+    device = input_ids.device
     with scope():
         encoded = backbone.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
     # Only these tokens can ever be chosen: label tokens and the sentinels of this batch.
     candidates = sorted(set(trie.tokens) | set(sentinels[: max(n_words) + 1]))
     column = {token: j for j, token in enumerate(candidates)}
-    candidate_weight = backbone.lm_head.weight[torch.tensor(candidates, device=input_ids.device)]
+    candidate_weight = backbone.lm_head.weight[torch.tensor(candidates, device=device)]
     scale = config.d_model**-0.5 if getattr(config, "scale_decoder_outputs", config.tie_word_embeddings) else 1.0
     rows = [_Row(n, [config.decoder_start_token_id, sentinels[0]], done=n == 0) for n in n_words]
     for row in rows:
         row.force(trie, sentinels)
     cache = EncoderDecoderCache(DynamicCache(config=config), DynamicCache(config=config))
+    slots = _RowSlots(backbone.decoder, len(rows), device)
     active = list(range(len(rows)))  # rows still decoding, in the order of the cache's batch axis
     while active:
         if any(rows[i].done for i in active):
@@ -160,24 +166,31 @@ def _decode_batch(backbone, input_ids: Tensor, attention_mask: Tensor, n_words: 
             active = [active[k] for k in keep]
             if not active:
                 break
-            index = torch.tensor(keep, device=input_ids.device)
+            index = torch.tensor(keep, device=device)
             cache.batch_select_indices(index)
             encoded, attention_mask = encoded[index], attention_mask[index]
-        width = min(len(rows[i].queue) for i in active)
-        feed = []
-        for i in active:
-            feed.append(rows[i].queue[:width])
-            del rows[i].queue[:width]
-        with scope():
+            slots.select(index)
+        if slots.per_row:
+            feed = [rows[i].queue for i in active]  # everything each row has queued, right-padded
+        else:
+            width = min(len(rows[i].queue) for i in active)
+            feed = [rows[i].queue[:width] for i in active]
+        lengths = [len(tokens) for tokens in feed]
+        width = max(lengths)
+        with scope(), slots.call(lengths) as decoder_mask:
             hidden = backbone.decoder(
-                input_ids=torch.tensor(feed, device=input_ids.device),
+                input_ids=torch.tensor([t + [config.pad_token_id] * (width - len(t)) for t in feed], device=device),
+                attention_mask=decoder_mask,
                 encoder_hidden_states=encoded,
                 encoder_attention_mask=attention_mask,
                 past_key_values=cache,
                 use_cache=True,
-            ).last_hidden_state[:, -1]
+            ).last_hidden_state
+        for i, n in zip(active, lengths):
+            del rows[i].queue[:n]
         deciding = [k for k, i in enumerate(active) if not rows[i].queue]
-        scores = (hidden[deciding] * scale) @ candidate_weight.T
+        last = torch.tensor([lengths[k] - 1 for k in deciding], device=device)
+        scores = (hidden[deciding, last] * scale) @ candidate_weight.T
         for j, k in enumerate(deciding):
             row = rows[active[k]]
             options = row.options(trie, sentinels)
@@ -185,6 +198,59 @@ def _decode_batch(backbone, input_ids: Tensor, attention_mask: Tensor, n_words: 
             row.advance(options[int(scores[j, cols].argmax())], trie, sentinels)
             row.force(trie, sentinels)
     return [row.labels for row in rows]
+
+
+class _RowSlots:
+    """Cache slots of a right-padded incremental decode: which are real, and each one's position.
+
+    T5's decoder computes its relative position bias once, in block 0's self-attention, from the
+    cache length, i.e. as if every row's tokens sat in consecutive slots. With rows fed different
+    numbers of tokens per call that is wrong for every row behind the longest, so while a call
+    runs, that ``compute_bias`` is replaced by one that measures distances between each row's own
+    token positions. ``per_row`` is False for a decoder without that layout (then every call feeds
+    the same number of tokens per row and no padding exists).
+    """
+
+    def __init__(self, decoder: nn.Module, batch: int, device: torch.device) -> None:
+        attention = getattr(getattr(decoder, "block", [None])[0], "layer", [None])[0]
+        attention = getattr(attention, "SelfAttention", None)
+        self.attention = attention if getattr(attention, "has_relative_attention_bias", False) else None
+        self.per_row = self.attention is not None
+        self.real = torch.zeros(batch, 0, dtype=torch.long, device=device)  # 1 = a real token, 0 = padding
+        self.position = torch.zeros(batch, 0, dtype=torch.long, device=device)  # its position in its row
+
+    def select(self, index: Tensor) -> None:
+        self.real, self.position = self.real[index], self.position[index]
+
+    @contextlib.contextmanager
+    def call(self, lengths: list[int]):
+        """Record this call's slots; yield the decoder attention mask (None when no row is padded)."""
+        width = max(lengths)
+        offsets = torch.arange(width, device=self.real.device)
+        real = (offsets[None, :] < torch.tensor(lengths, device=self.real.device)[:, None]).long()
+        start = self.real.sum(1, keepdim=True)  # tokens each row has fed so far
+        self.real = torch.cat([self.real, real], dim=1)
+        self.position = torch.cat([self.position, start + offsets[None, :]], dim=1)
+        if not self.per_row:
+            yield None
+            return
+        self.attention.compute_bias = self._bias
+        try:
+            yield self.real
+        finally:
+            del self.attention.compute_bias  # back to the class's method
+
+    def _bias(self, query_length: int, key_length: int, device=None, past_seen_tokens=0) -> Tensor:
+        attention = self.attention
+        memory = self.position[:, :key_length]
+        context = self.position[:, key_length - query_length : key_length]
+        bucket = attention._relative_position_bucket(
+            memory[:, None, :] - context[:, :, None],
+            bidirectional=False,
+            num_buckets=attention.relative_attention_num_buckets,
+            max_distance=attention.relative_attention_max_distance,
+        )
+        return attention.relative_attention_bias(bucket).permute(0, 3, 1, 2)  # (batch, heads, query, key)
 
 
 @torch.no_grad()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import Tensor
 from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 from hlcli import sentt
@@ -34,6 +35,8 @@ def model(tmp_path_factory, t5_tokenizer_path):
         for name, p in model.source.named_parameters():
             if "lora_B" in name or "ln_" in name or "adapter_up" in name:
                 p.normal_(0, 0.5)
+        # ... and depend strongly on token distances (so a wrong position bias changes predictions)
+        model.backbone.decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.normal_(0, 3)
     return model
 
 
@@ -65,11 +68,87 @@ def test_every_word_gets_one_valid_label(model, task):
     assert len({tag for s in tags for tag in s}) > 1  # the model really chooses
 
 
-def test_batching_and_order_do_not_change_predictions(model):
-    sentences = [["a", "b"], [f"w{i}" for i in range(12)], ["c"] * 5]
+def test_batching_and_order_do_not_change_predictions(model, monkeypatch):
+    """Rows of a batch are fed different numbers of forced tokens per call (right-padded, with
+    per-row position bias); each must decode exactly as it does alone."""
+    import hlcli.decoding
+
+    widths: list[list[int]] = []
+    real_call = hlcli.decoding._RowSlots.call
+
+    def recording_call(self, lengths):
+        widths.append(list(lengths))
+        return real_call(self, lengths)
+
+    monkeypatch.setattr(hlcli.decoding._RowSlots, "call", recording_call)
+    sentences = [["a", "b"], [f"w{i}" for i in range(12)], ["c"] * 5, ["Play", "Little", "Robin", "now"], [f"v{i}" for i in range(7)]]
     together = model.predict("slots", sentences, batch_size=8)
+    assert any(len(set(call)) > 1 for call in widths)  # the rows really were out of step
     alone = [model.predict("slots", [s], batch_size=1)[0] for s in sentences]
     assert together == alone
+
+
+def test_right_padded_rows_get_the_hidden_states_of_rows_fed_alone(t5_tokenizer_path):
+    """What per-row feeding rests on: with ``_RowSlots`` (mask + per-row relative positions), the
+    decoder's state at every real token is the one a single unpadded pass over that row gives."""
+    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+    from hlcli.decoding import _RowSlots
+
+    torch.manual_seed(1)
+    config = T5Config(d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16, vocab_size=64, decoder_start_token_id=0,
+                      relative_attention_num_buckets=32, relative_attention_max_distance=128)  # fmt: skip
+    backbone = T5ForConditionalGeneration(config).eval()
+    with torch.no_grad():  # distances must matter a lot, or a wrong bias would go unnoticed
+        backbone.decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.normal_(0, 3)
+    encoded = backbone.encoder(input_ids=torch.randint(2, 64, (2, 5))).last_hidden_state
+    rows = [[0, 7, 8, 9, 10, 11, 12], [0, 20, 21, 22, 23, 24, 25]]
+    calls = [[3, 1], [1, 4], [3, 2]]  # tokens fed per row in each call
+    slots = _RowSlots(backbone.decoder, 2, encoded.device)
+    cache = EncoderDecoderCache(DynamicCache(config=config), DynamicCache(config=config))
+    got: list[list[Tensor]] = [[], []]
+    fed = [0, 0]
+    with torch.no_grad():
+        for lengths in calls:
+            width = max(lengths)
+            ids = [rows[r][fed[r] : fed[r] + n] + [0] * (width - n) for r, n in enumerate(lengths)]
+            with slots.call(lengths) as mask:
+                hidden = backbone.decoder(input_ids=torch.tensor(ids), attention_mask=mask, encoder_hidden_states=encoded,
+                                          past_key_values=cache, use_cache=True).last_hidden_state  # fmt: skip
+            for r, n in enumerate(lengths):
+                got[r] += list(hidden[r, :n])
+                fed[r] += n
+        for r in range(2):
+            alone = backbone.decoder(input_ids=torch.tensor([rows[r]]), encoder_hidden_states=encoded[r : r + 1]).last_hidden_state[0]
+            assert torch.allclose(torch.stack(got[r]), alone, atol=1e-5), r
+    assert "compute_bias" not in vars(backbone.decoder.block[0].layer[0].SelfAttention)  # the class's own is back
+
+
+def test_per_row_feeding_takes_fewer_calls_and_decodes_the_same(model, monkeypatch):
+    import hlcli.decoding
+
+    def decode(per_row: bool) -> tuple[list[list[str]], int]:
+        calls = [0]
+        real_init, real_call = hlcli.decoding._RowSlots.__init__, hlcli.decoding._RowSlots.call
+
+        def init(self, *args):
+            real_init(self, *args)
+            self.per_row = self.per_row and per_row
+
+        def call(self, lengths):
+            calls[0] += 1
+            return real_call(self, lengths)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(hlcli.decoding._RowSlots, "__init__", init)
+            patch.setattr(hlcli.decoding._RowSlots, "call", call)
+            tags = model.predict("slots", sentences, batch_size=16)
+        return tags, calls[0]
+
+    sentences = [[f"w{i}" for i in range(n)] for n in (3, 9, 4, 12, 6, 6, 1, 10)]
+    (per_row, per_row_calls), (lockstep, lockstep_calls) = decode(True), decode(False)
+    assert per_row == lockstep
+    assert per_row_calls < lockstep_calls
 
 
 def test_choices_are_the_argmax_of_the_teacher_forced_model(model):
