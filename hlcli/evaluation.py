@@ -22,7 +22,7 @@ from hlcli.checkpoint import load_model
 from hlcli.config import read_config
 from hlcli.data.corpora import SPLITS, load_split
 from hlcli.errors import unknown_name
-from hlcli.io import atomic_write, write_json
+from hlcli.io import atomic_write, locked, write_json
 
 SEQEVAL_MODE = "seqeval default mode (conlleval-compatible, lenient IOB chunks), micro-averaged per task"
 
@@ -132,14 +132,19 @@ def evaluate(
         for task, records in predictions.items():
             with atomic_write(result.predictions_dir / f"{task}.jsonl") as handle:
                 handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        eval_path = run_dir / runs.EVAL
-        # eval.json only holds scores hl evaluate wrote: a damaged one is rebuilt, not fatal.
-        merged = _read_scores(eval_path)
-        merged[split] = result.to_json()
-        write_json(eval_path, merged)
+        _merge_scores(run_dir / runs.EVAL, split, result.to_json())
     if output is not None:
         write_json(output, result.to_json())
     return result
+
+
+def _merge_scores(path: Path, split: str, record: dict[str, Any]) -> None:
+    """Set ``split`` in ``eval.json``, keeping the other splits (another hl evaluate may be merging too)."""
+    with locked(path.with_name(f".{path.name}.lock")):
+        # eval.json only holds scores hl evaluate wrote: a damaged one is rebuilt, not fatal.
+        merged = _read_scores(path)
+        merged[split] = record
+        write_json(path, merged)
 
 
 def _read_scores(path: Path) -> dict[str, Any]:

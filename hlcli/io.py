@@ -114,6 +114,28 @@ def clean_stale(path: str | os.PathLike) -> None:
                     leftover.unlink()
 
 
+@contextlib.contextmanager
+def locked(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (created if missing) for a read-modify-write.
+
+    Two ``hl evaluate`` of one run (say val and test) both merge their split into ``eval.json``;
+    without the lock the later write could drop the earlier split. POSIX only (``fcntl``);
+    elsewhere this is a no-op and the race stays.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    _make_parent(Path(path))
+    with open(path, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def _make_parent(target: Path) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

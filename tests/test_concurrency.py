@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import hlcli.evaluation
 from hlcli import runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.name != "posix", reason="SIGINT to a child process")]
@@ -96,3 +97,33 @@ def test_evaluate_and_two_taggers_read_a_run_while_it_trains(tmp_path, tiny_t5, 
     assert set(scores["tasks"]) == {"atis", "restaurant"}
     assert runs.is_checkpoint_dir(runs.checkpoint_dir(run, "last"))
     assert not list((run / "checkpoints").glob(".*.tmp"))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork (POSIX)")
+def test_two_evaluations_merging_into_one_eval_json_keep_both_splits(tmp_path, monkeypatch):
+    """Each process merges its own splits 15 times with a pause between read and write (the window
+    in which, unlocked, the other's split was overwritten); every split must survive."""
+    path = tmp_path / "eval.json"
+    real_read = hlcli.evaluation._read_scores
+
+    def slow_read(p):
+        scores = real_read(p)
+        time.sleep(0.005)
+        return scores
+
+    monkeypatch.setattr(hlcli.evaluation, "_read_scores", slow_read)
+    children = []
+    for name in ("val", "test"):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                for i in range(15):
+                    hlcli.evaluation._merge_scores(path, f"{name}{i}", {"f1": i})
+                code = 0
+            finally:
+                os._exit(code)
+        children.append(pid)
+    for pid in children:
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    assert sorted(json.loads(path.read_text())) == sorted(f"{n}{i}" for n in ("val", "test") for i in range(15))
