@@ -46,7 +46,7 @@ from hlcli.data.example import Example
 from hlcli.errors import HLError, UsageError
 from hlcli.evaluation import score
 from hlcli.io import atomic_dir, atomic_write, write_json
-from hlcli.methods import build_model
+from hlcli.methods import build_model, method_config
 from hlcli.methods.base import TaggingModel, TaskSpec
 from hlcli.sampler import TaskSampler
 
@@ -134,6 +134,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
             f"launched as {launched} processes but accelerate runs {accelerator.num_processes}",
             hint="on CPU set ACCELERATE_USE_CPU=1 (or use `accelerate launch --cpu`)",
         )
+    method_config(config.method, dict(config.method_overrides))  # a misspelt method or option fails before any data is read
     main = accelerator.is_main_process
     say = (log if main else None) or (lambda line: None)
     run_dir = _run_dir(config, resume=resume)

@@ -153,6 +153,7 @@ def use_fake(monkeypatch) -> None:
     import hlcli.training
 
     monkeypatch.setattr(hlcli.training, "build_model", build_fake)
+    monkeypatch.setattr(hlcli.training, "method_config", lambda name, overrides=None: None)  # "fake" is not registered
     monkeypatch.setattr(hlcli.training, "write_model_files", save_fake)
     monkeypatch.setattr(hlcli.training, "load_split", toy_split)
     monkeypatch.setattr(hlcli.training, "label_types", toy_label_types)

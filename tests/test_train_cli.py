@@ -205,3 +205,15 @@ def test_end_to_end_resume_is_bitwise_with_t5_dropout(tmp_path, tiny_t5, data_di
         a = load_file(str(runs.checkpoint_dir(tmp_path / "straight", "last") / name))
         b = load_file(str(runs.checkpoint_dir(tmp_path / "split", "last") / name))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--method", "nope"], "unknown method 'nope'; known methods: full-finetune, hyperdecoder, hyperformer, hyperloader"),
+     (["--set", "nope=1"], "unknown option(s) 'nope' for method 'hyperloader'")],
+)  # fmt: skip
+def test_a_misspelt_method_or_option_is_reported_before_the_data_folder(tmp_path, extra, message):
+    result = invoke("train", "--tasks", "atis", *extra, "--data-dir", tmp_path / "no-data", "--output-dir", tmp_path / "r")
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "data folder" not in result.output
+    assert not (tmp_path / "r").exists()
