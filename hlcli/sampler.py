@@ -10,6 +10,13 @@ epochs. The order of epoch ``e`` is a pure function of ``(seed, task, e)``, so t
 state is a few integers plus the task-drawing RNG state: :meth:`TaskSampler.state_dict` is plain
 JSON and ``--resume`` continues exactly where the run stopped.
 
+With ``lengths`` (each sentence's cost in a padded batch: its tokens) the epoch order is *grouped by length*: the shuffled order
+is cut into pools of ``pool_batches`` batches, each pool is sorted by length and cut into batches,
+and the batches of the whole epoch are shuffled (Hugging Face's ``group_by_length`` does the
+same). Every sentence is still seen once per epoch and batches still come in random order, but a
+batch holds sentences of similar length, so it carries far less padding. Still a pure function of
+``(seed, task, epoch)``.
+
 Data-parallel training (``num_shards`` processes) keeps one sampler per process, all with the same
 seed: every process draws the same task at each step and walks the same shuffled order, and each
 step consumes ``num_shards × batch_size`` sentences of it, of which process ``shard`` takes the
@@ -20,7 +27,7 @@ step consumes ``num_shards × batch_size`` sentences of it, of which process ``s
 from __future__ import annotations
 
 import random
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 
 def task_probabilities(sizes: Mapping[str, int], temperature: float) -> dict[str, float]:
@@ -43,6 +50,8 @@ class TaskSampler:
         seed: int = 42,
         num_shards: int = 1,
         shard: int = 0,
+        lengths: Mapping[str, Sequence[int]] | None = None,
+        pool_batches: int = 50,
     ) -> None:
         if not 0 <= shard < num_shards:
             raise ValueError(f"shard {shard} is not in [0, {num_shards})")
@@ -50,6 +59,12 @@ class TaskSampler:
         if empty:
             raise ValueError(f"tasks without training examples: {empty}")
         self.sizes = dict(sizes)
+        if lengths is not None:
+            wrong = [task for task in self.sizes if len(lengths.get(task, ())) != self.sizes[task]]
+            if wrong:
+                raise ValueError(f"lengths do not match the task sizes for {wrong}")
+        self.lengths = {task: list(lengths[task]) for task in self.sizes} if lengths is not None else None
+        self.pool_batches = pool_batches
         self.tasks = list(self.sizes)
         self.batch_size = batch_size
         self.seed = seed
@@ -64,8 +79,18 @@ class TaskSampler:
     def _shuffled(self, task: str, epoch: int) -> list[int]:
         # A string seed is hashed with SHA-512 by `random`, so the order is stable across processes.
         order = list(range(self.sizes[task]))
-        random.Random(f"{self.seed}:{task}:{epoch}").shuffle(order)
-        return order
+        rng = random.Random(f"{self.seed}:{task}:{epoch}")
+        rng.shuffle(order)
+        if self.lengths is None:
+            return order
+        length, wanted = self.lengths[task], self.batch_size * self.num_shards
+        pool = wanted * self.pool_batches
+        batches = []
+        for start in range(0, len(order), pool):
+            grouped = sorted(order[start : start + pool], key=lambda i: -length[i])  # stable: ties keep the shuffle
+            batches += [grouped[b : b + wanted] for b in range(0, len(grouped), wanted)]
+        rng.shuffle(batches)
+        return [i for batch in batches for i in batch]
 
     def __iter__(self) -> TaskSampler:
         return self
@@ -90,6 +115,7 @@ class TaskSampler:
     def state_dict(self) -> dict[str, Any]:
         return {
             "sizes": dict(self.sizes),
+            "group_by_length": self.lengths is not None,
             "draws": self._draws,
             "epoch": dict(self._epoch),
             "position": dict(self._position),
@@ -98,6 +124,8 @@ class TaskSampler:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if dict(state["sizes"]) != self.sizes:
             raise ValueError(f"sampler state is for task sizes {state['sizes']}, not {self.sizes}")
+        if bool(state.get("group_by_length", False)) != (self.lengths is not None):
+            raise ValueError(f"sampler state has group_by_length={state.get('group_by_length', False)}, this sampler not")
         self._draws = int(state["draws"])
         self._epoch = {task: int(state["epoch"][task]) for task in self.tasks}
         self._position = {task: int(state["position"][task]) for task in self.tasks}

@@ -205,6 +205,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
         seed=config.seed,
         num_shards=accelerator.num_processes,
         shard=accelerator.process_index,
+        lengths={task: tagger.lengths(task, examples) for task, examples in train_sets.items()} if config.group_by_length else None,
     )
     state = {"step": 0, "best_value": None, "best_step": None, "skipped_batches": 0}
     if resume:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from collections import Counter
 
 import pytest
@@ -76,3 +77,46 @@ def test_state_for_other_task_sizes_is_refused():
 def test_empty_task_is_refused():
     with pytest.raises(ValueError, match="without training examples"):
         TaskSampler({"a": 3, "b": 0}, batch_size=2)
+
+
+def _lengths(n: int, seed: int = 0) -> list[int]:
+    rng = random.Random(seed)
+    return [rng.randint(1, 40) for _ in range(n)]
+
+
+def test_grouped_by_length_batches_hold_similar_lengths_and_every_sentence_once_per_epoch():
+    sizes = {"a": 1000, "b": 300}
+    lengths = {"a": _lengths(1000), "b": _lengths(300, 1)}
+    plain = TaskSampler(sizes, batch_size=10, seed=5)
+    grouped = TaskSampler(sizes, batch_size=10, seed=5, lengths=lengths, pool_batches=20)
+
+    def spread(sampler) -> float:
+        batches = [next(sampler) for _ in range(100)]
+        return sum(max(lengths[t][i] for i in b) - min(lengths[t][i] for i in b) for t, b in batches) / len(batches)
+
+    assert spread(grouped) < spread(plain) / 4  # the padding a batch carries is set by this spread
+    only = TaskSampler({"a": 1000}, batch_size=10, seed=5, lengths={"a": lengths["a"]}, pool_batches=20)
+    epoch = [i for _ in range(100) for i in next(only)[1]]
+    assert sorted(epoch) == list(range(1000))
+    firsts = [epoch[k] for k in range(0, 1000, 10)]
+    assert [lengths["a"][i] for i in firsts] != sorted((lengths["a"][i] for i in firsts), reverse=True)  # batches shuffled
+
+
+def test_grouped_sampler_resumes_exactly_and_refuses_a_plain_state():
+    lengths = {"a": _lengths(1000), "b": _lengths(300, 1)}
+    make = lambda: TaskSampler(SIZES_AB, batch_size=16, seed=3, lengths=lengths)  # noqa: E731
+    uninterrupted = make()
+    expected = [next(uninterrupted) for _ in range(200)]
+    first = make()
+    got = [next(first) for _ in range(77)]
+    second = make()
+    second.load_state_dict(json.loads(json.dumps(first.state_dict())))
+    got += [next(second) for _ in range(123)]
+    assert got == expected
+    with pytest.raises(ValueError, match="group_by_length"):
+        TaskSampler(SIZES_AB, batch_size=16, seed=3).load_state_dict(first.state_dict())
+    with pytest.raises(ValueError, match="lengths do not match"):
+        TaskSampler(SIZES_AB, batch_size=16, lengths={"a": [1], "b": [1]})
+
+
+SIZES_AB = {"a": 1000, "b": 300}

@@ -96,8 +96,9 @@ def test_the_fake_model_learns_and_the_run_folder_has_the_documented_layout(tmp_
     assert scored.average >= 0.95
 
 
-def test_resume_after_ctrl_c_equals_an_uninterrupted_run_bitwise(tmp_path, monkeypatch):
-    settings = dict(max_steps=12, grad_accum=2, eval_every=4, checkpoint_every=100, log_every=1)
+@pytest.mark.parametrize("group_by_length", [False, True], ids=["random-batches", "grouped-by-length"])
+def test_resume_after_ctrl_c_equals_an_uninterrupted_run_bitwise(tmp_path, monkeypatch, group_by_length):
+    settings = dict(max_steps=12, grad_accum=2, eval_every=4, checkpoint_every=100, log_every=1, group_by_length=group_by_length)
     straight = train(config(tmp_path, "straight", **settings))
 
     def ctrl_c(model, calls):

@@ -49,6 +49,10 @@ class TaggingModel(nn.Module, abc.ABC):
     def loss(self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0) -> torch.Tensor:
         """Scalar training loss of a batch produced by :meth:`collate` for ``task``."""
 
+    def lengths(self, task: str, examples: Sequence[Example]) -> list[int]:
+        """What each example weighs in a padded batch, for ``group_by_length`` (default: words)."""
+        return [len(example.tokens) for example in examples]
+
     # -- inference -----------------------------------------------------------------------------
     @abc.abstractmethod
     def predict(self, task: str, sentences: Sequence[Sequence[str]], *, batch_size: int = 32) -> list[list[str]]:
