@@ -78,6 +78,34 @@ def train(model, examples, *, steps: int, batch_size: int, lr: float, seed: int,
     return curve
 
 
+def pretrain_backbone(backbone, tokenizer, examples, *, steps: int, batch_size: int, lr: float, seed: int) -> list[float]:
+    """Teacher-forced SentT' training of the bare T5, before HyperLoader is put on it.
+
+    From random init the bare T5 learns the SentT' shape several times faster than with the
+    (equally random) hypernetwork's adapters, layer norms and LoRA in it (64 ATIS sentences, tiny
+    shape, lr 1e-3: loss 1.90 after 100 steps bare, 4.54 with HyperLoader)."""
+    backbone.train()
+    optimizer = torch.optim.AdamW(backbone.parameters(), lr=lr, weight_decay=0.0)
+    rng = random.Random(seed)
+    curve, window = [], []
+    for step in range(1, steps + 1):
+        chunk = rng.sample(examples, batch_size)
+        source = tokenizer([sentt.encode_input(list(e.tokens)) for e in chunk], padding=True, return_tensors="pt")
+        target = tokenizer([sentt.encode_target(list(e.tags)) for e in chunk], padding=True, return_tensors="pt")
+        labels = target.input_ids.masked_fill(target.attention_mask == 0, -100)
+        loss = backbone(input_ids=source.input_ids, attention_mask=source.attention_mask, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(backbone.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        window.append(loss.item())
+        if step % 50 == 0 or step == steps:
+            curve.append(sum(window) / len(window))
+            window.clear()
+            print(f"  backbone step {step}: loss {curve[-1]:.4f}", flush=True)
+    return curve
+
+
 @torch.no_grad()
 def reference_tag(
     model, sentences: list[list[str]], *, batch_size: int, max_new_tokens: int, stop_after: list[int] | None = None
@@ -178,6 +206,8 @@ def main(argv: list[str] | None = None) -> dict:
         help="Train on the first N ATIS train sentences only and tag exactly those (instead of the test set): a "
         "small model learns to write them well-formed in minutes, which is what the identity check needs.",
     )
+    parser.add_argument("--backbone-steps", type=int, default=0,
+                        help="First train the bare T5 this many steps (lr --lr), then HyperLoader on it for --train-steps.")
     parser.add_argument("--profile", action="store_true", help="cProfile one fast and one reference pass (top entries).")
     args = parser.parse_args(argv)
     common.setup(args)
@@ -187,16 +217,23 @@ def main(argv: list[str] | None = None) -> dict:
     train_examples = load_split(TASK, "train", data_dir=args.data_dir)
     test = load_split(TASK, "test", data_dir=args.data_dir)
     tasks = [TaskSpec(TASK, label_types(train_examples + load_split(TASK, "val", data_dir=args.data_dir)))]
-    model = common.hyperloader_model(common.t5_backbone(args.config, tokenizer, seed=args.seed), tokenizer, tasks)
-
     if args.memorize:
         train_examples = test = train_examples[: args.memorize]
     work = Path(args.work_dir)
-    name = f"{args.config}{f'-memorize{args.memorize}' if args.memorize else ''}"
+    name = f"{args.config}{f'-memorize{args.memorize}' if args.memorize else ''}{f'-backbone{args.backbone_steps}' if args.backbone_steps else ''}"
     cached = work / f"{name}-{args.train_steps}-seed{args.seed}.safetensors"
+    backbone = common.t5_backbone(args.config, tokenizer, seed=args.seed)
+    backbone_curve = None
+    if args.backbone_steps and not cached.is_file():
+        print(f"training the bare {args.config} T5 for {args.backbone_steps} steps ...", flush=True)
+        start = time.perf_counter()
+        backbone_curve = pretrain_backbone(backbone, tokenizer, train_examples, steps=args.backbone_steps,
+                                           batch_size=min(args.train_batch_size, len(train_examples)), lr=args.lr, seed=args.seed)  # fmt: skip
+        print(f"  trained in {time.perf_counter() - start:.0f} s")
+    model = common.hyperloader_model(backbone, tokenizer, tasks)
     curve = None
     if args.train_steps == 0:
-        print("untrained (random) weights")
+        print("no HyperLoader training" + (" (bare T5 trained first)" if args.backbone_steps else ": random weights"))
     elif cached.is_file():
         load_model(model, str(cached))
         print(f"trained weights from {cached}")
@@ -259,6 +296,8 @@ def main(argv: list[str] | None = None) -> dict:
         "memorize": args.memorize,
         "tagged": "ATIS train (the sentences trained on)" if args.memorize else "ATIS test",
         "reference_stop": args.reference_stop,
+        "backbone_steps": args.backbone_steps,
+        "backbone_loss_curve_every_50": backbone_curve,
         "train_loss_curve_every_50": curve,
         "sentences": len(sentences),
         "words": sum(len(s) for s in sentences),
