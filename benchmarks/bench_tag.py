@@ -176,8 +176,10 @@ def _well_formed_prefix(text: str, n_words: int, vocabulary: set[str]) -> int:
 
 
 def fast_tag(model, lines: list[str], *, batch_size: int) -> list[list[str]]:
-    """``hl tag``'s library path; the rendered ``word/TAG`` lines parsed back to tags."""
-    return [[item.rpartition("/")[2] for item in out.split()] for out in tag_lines(model, TASK, lines, batch_size=batch_size)]
+    """``hl tag``'s library path; its default ``word/TAG`` lines (simplified BIO: a bare type opens
+    a span, ``I`` continues it) parsed back and converted to BIO, as the reference's tags are."""
+    rendered = tag_lines(model, TASK, lines, batch_size=batch_size)
+    return [sentt.sbio_to_bio([item.rpartition("/")[2] for item in out.split()]) for out in rendered]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -276,6 +278,9 @@ def main(argv: list[str] | None = None) -> dict:
     runs["hl_tag"]()  # warm-up (allocator, tokenizer caches)
     wall, cpu = common.interleaved(runs, args.repeats, args.device)
     fast, (reference, well_formed) = outputs["hl_tag"], outputs["reference"]
+    split_differently = sum(len(f) != len(words) for f, words in zip(fast, sentences))
+    if split_differently:  # hl tag splits a line on whitespace; the corpus tokens must come back unchanged
+        raise SystemExit(f"{split_differently} sentences were split into other words by hl tag than in the corpus")
 
     # well_formed[i]: length of the reference's well-formed prefix (n_words + 1: all of it).
     whole = [k == len(words) + 1 for k, words in zip(well_formed, sentences)]
