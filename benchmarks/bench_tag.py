@@ -175,6 +175,11 @@ def _well_formed_prefix(text: str, n_words: int, vocabulary: set[str]) -> int:
     return n_words + 1 if whole else k
 
 
+def _cached_steps(path: Path) -> int:
+    """HyperLoader training steps of a cached ``<name>-<steps>-seed<seed>.safetensors``."""
+    return int(path.name.split("-seed")[0].rsplit("-", 1)[1])
+
+
 def fast_tag(model, lines: list[str], *, batch_size: int) -> list[list[str]]:
     """``hl tag``'s library path; its default ``word/TAG`` lines (simplified BIO: a bare type opens
     a span, ``I`` continues it) parsed back and converted to BIO, as the reference's tags are."""
@@ -226,7 +231,8 @@ def main(argv: list[str] | None = None) -> dict:
     cached = work / f"{name}-{args.train_steps}-seed{args.seed}.safetensors"
     backbone = common.t5_backbone(args.config, tokenizer, seed=args.seed)
     backbone_curve = None
-    if args.backbone_steps and not cached.is_file():
+    shorter = [p for p in work.glob(f"{name}-*-seed{args.seed}.safetensors") if _cached_steps(p) < args.train_steps]
+    if args.backbone_steps and not cached.is_file() and not shorter:  # a cached shorter run holds the backbone too
         print(f"training the bare {args.config} T5 for {args.backbone_steps} steps ...", flush=True)
         start = time.perf_counter()
         backbone_curve = pretrain_backbone(backbone, tokenizer, train_examples, steps=args.backbone_steps,
@@ -243,7 +249,7 @@ def main(argv: list[str] | None = None) -> dict:
         # Continue from the longest shorter warm-up of the same shape, if one is cached.
         done = 0
         for path in work.glob(f"{name}-*-seed{args.seed}.safetensors"):
-            steps = int(path.name.split("-seed")[0].rsplit("-", 1)[1])
+            steps = _cached_steps(path)
             if done < steps < args.train_steps:
                 done, start_from = steps, path
         if done:
