@@ -54,25 +54,35 @@ from transformers.cache_utils import DynamicCache, EncoderDecoderCache  # noqa: 
 TASK = "atis"
 
 
-def train(model, examples, *, steps: int, batch_size: int, lr: float, seed: int, device: str) -> list[float]:
-    """Brief warm-up training of every parameter (backbone included); returns the loss curve."""
-    model.backbone.requires_grad_(True)
-    model.to(device).train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+def _fit(parameters: list, loss_of, examples, *, steps: int, batch_size: int, lr: float, seed: int, name: str) -> list[float]:
+    """AdamW (no decay), clipping 1.0, ``batch_size`` random examples per step; the loss every 50 steps."""
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
     rng = random.Random(seed)
     curve, window = [], []
     for step in range(1, steps + 1):
-        batch = {k: v.to(device) for k, v in model.collate(TASK, rng.sample(examples, batch_size)).items()}
-        loss = model.loss(TASK, batch)
+        loss = loss_of(rng.sample(examples, batch_size))
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         window.append(loss.item())
         if step % 50 == 0 or step == steps:
             curve.append(sum(window) / len(window))
             window.clear()
-            print(f"  train step {step}: loss {curve[-1]:.4f}", flush=True)
+            print(f"  {name} step {step}: loss {curve[-1]:.4f}", flush=True)
+    return curve
+
+
+def train(model, examples, *, steps: int, batch_size: int, lr: float, seed: int, device: str) -> list[float]:
+    """Brief warm-up training of every parameter (backbone included); returns the loss curve."""
+    model.backbone.requires_grad_(True)
+    model.to(device).train()
+
+    def loss_of(chunk):
+        return model.loss(TASK, {k: v.to(device) for k, v in model.collate(TASK, chunk).items()})
+
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    curve = _fit(parameters, loss_of, examples, steps=steps, batch_size=batch_size, lr=lr, seed=seed, name="train")
     model.invalidate_cache()
     model.eval()
     return curve
@@ -85,25 +95,14 @@ def pretrain_backbone(backbone, tokenizer, examples, *, steps: int, batch_size: 
     (equally random) hypernetwork's adapters, layer norms and LoRA in it (64 ATIS sentences, tiny
     shape, lr 1e-3: loss 1.90 after 100 steps bare, 4.54 with HyperLoader)."""
     backbone.train()
-    optimizer = torch.optim.AdamW(backbone.parameters(), lr=lr, weight_decay=0.0)
-    rng = random.Random(seed)
-    curve, window = [], []
-    for step in range(1, steps + 1):
-        chunk = rng.sample(examples, batch_size)
+
+    def loss_of(chunk):
         source = tokenizer([sentt.encode_input(list(e.tokens)) for e in chunk], padding=True, return_tensors="pt")
         target = tokenizer([sentt.encode_target(list(e.tags)) for e in chunk], padding=True, return_tensors="pt")
         labels = target.input_ids.masked_fill(target.attention_mask == 0, -100)
-        loss = backbone(input_ids=source.input_ids, attention_mask=source.attention_mask, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(backbone.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        window.append(loss.item())
-        if step % 50 == 0 or step == steps:
-            curve.append(sum(window) / len(window))
-            window.clear()
-            print(f"  backbone step {step}: loss {curve[-1]:.4f}", flush=True)
-    return curve
+        return backbone(input_ids=source.input_ids, attention_mask=source.attention_mask, labels=labels).loss
+
+    return _fit(list(backbone.parameters()), loss_of, examples, steps=steps, batch_size=batch_size, lr=lr, seed=seed, name="backbone")
 
 
 @torch.no_grad()
