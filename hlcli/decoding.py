@@ -8,11 +8,12 @@ well-formed (exactly one label per word) by construction. It is also cheap:
 * logits are computed only for the task's label tokens and the sentinels (a few dozen rows of
   the embedding matrix instead of 32k);
 * whenever only one token is possible (sentinels, the tail of a label once its prefix is
-  unique) it is *forced*: no logits, no argmax; every row feeds all of its forced tokens and its
-  next decision point in one decoder call, so a call is one decision for every row of the batch
-  however far apart their labels' lengths have drifted. Rows are right-padded within a call; T5's
-  relative position bias is then computed from each row's own token positions (padding slots
-  are masked and skipped), so the result is what feeding each row alone would give.
+  unique) it is *forced*: no logits, no argmax. Each row is fed its own number of queued
+  tokens per decoder call (up to a width chosen per call to minimise work per decision, see
+  :func:`_call_width`), so rows whose labels differ in length need not wait for each other. Rows
+  are right-padded within a call; T5's relative position bias is then computed from each row's
+  own token positions (padding slots are masked), so the result is what feeding each row alone
+  would give.
 
 :func:`greedy_decode` — the reference-style decoder: greedy over the full vocabulary, the
 caller's ``scope`` regenerating the weights at every step, text parsed by ``sentt.decode``.
@@ -199,9 +200,9 @@ def _decode_batch(backbone, input_ids: Tensor, attention_mask: Tensor, n_words: 
     return [row.labels for row in rows]
 
 
-# What one decoder call costs beyond its tokens, in tokens per row. Measured with bench_tag on the
-# t5-small shape, 1 CPU thread: a call of 32 rows costs about as much as feeding each row one more
-# token. On a GPU a call is mostly kernel-launch latency, so feeding everything queued is cheapest.
+# What one decoder call costs beyond its tokens, in tokens per row. Fit on the t5-small shape (32 ATIS
+# sentences, 1 CPU thread, docs/PERFORMANCE.md §2): a call of 32 rows costs about as much as feeding
+# each row one more token. On a GPU a call is mostly kernel-launch latency, so feeding everything queued is cheapest.
 CALL_COST = {"cpu": 1.0, "cuda": 1e9, "mps": 1e9}
 
 
@@ -241,7 +242,7 @@ class _RowSlots:
 
     @contextlib.contextmanager
     def call(self, lengths: list[int]):
-        """Record this call's slots; yield the decoder attention mask (None when no row is padded)."""
+        """Record this call's slots; yield the decoder attention mask (None without per-row positions)."""
         width = max(lengths)
         offsets = torch.arange(width, device=self.real.device)
         real = (offsets[None, :] < torch.tensor(lengths, device=self.real.device)[:, None]).long()
