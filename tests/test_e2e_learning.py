@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
+from _cli import invoke
 from _fake_model import one_torch_thread
 from hlcli import runs
-from hlcli.cli import app
 from hlcli.data.corpora import load_split
 
 FRACTION = 0.001  # 4 ATIS and 7 MIT Restaurant training sentences (seed 42)
@@ -27,10 +26,6 @@ STEPS = 400
 def _one_thread():
     with one_torch_thread():
         yield
-
-
-def invoke(*args, **kwargs):
-    return CliRunner().invoke(app, [str(a) for a in args], **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,11 @@ import pytest
 import torch
 import typer
 from safetensors.torch import load_file, save_file
-from typer.testing import CliRunner
 
 import hlcli
+from _cli import invoke
 from _fake_model import build_fake, one_torch_thread, use_fake
 from hlcli import runs
-from hlcli.cli import app
 from hlcli.cli._common import handle_errors
 from hlcli.config import TrainConfig
 from hlcli.training import train
@@ -35,10 +34,6 @@ PACKAGE = Path(hlcli.__file__).parent
 def _one_thread():
     with one_torch_thread():
         yield
-
-
-def invoke(*args, **kwargs):
-    return CliRunner().invoke(app, [str(a) for a in args], **kwargs)
 
 
 # -- untrusted files: no pickle anywhere ---------------------------------------------------------------

@@ -7,11 +7,10 @@ import os
 import signal
 
 import pytest
-from typer.testing import CliRunner
 
+from _cli import invoke
 from _fake_model import build_fake, one_torch_thread, use_fake
 from hlcli import runs
-from hlcli.cli import app
 
 FAST = ["--method", "fake", "--model", "none", "--batch-size", "8", "--lr", "0.05", "--warmup-steps", "2",
         "--eval-every", "10", "--checkpoint-every", "10", "--no-progress"]  # fmt: skip
@@ -26,10 +25,6 @@ def _one_thread():
 @pytest.fixture
 def fake(monkeypatch):
     use_fake(monkeypatch)
-
-
-def invoke(*args, **kwargs):
-    return CliRunner().invoke(app, [str(a) for a in args], **kwargs)
 
 
 def test_train_evaluate_tag(tmp_path, fake):
