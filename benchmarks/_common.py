@@ -129,21 +129,23 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def rss_mib() -> float:
-    """Current resident set size of this process (Linux ``/proc``)."""
+def _status_mib(field: str) -> float:
+    """A ``kB`` field of this process's ``/proc/self/status`` (Linux), in MiB."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def rss_mib() -> float:
+    """Current resident set size of this process."""
+    return _status_mib("VmRSS")
 
 
 def peak_rss_mib() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    """Peak resident set size of this process (high-water mark)."""
+    return _status_mib("VmHWM")
 
 
 def write_json(path: str | None, data: dict) -> None:
