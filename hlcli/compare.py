@@ -283,8 +283,17 @@ def plan(
 
 
 def config_hash(config: TrainConfig) -> str:
-    """8 hex digits identifying what a run computes (not where it lives or reads its data)."""
-    identity = {k: v for k, v in config.to_dict().items() if k not in ("output_dir", "data_dir")}
+    """8 hex digits identifying what a run computes (not where it lives or reads its data).
+
+    Settings left at their default are not part of the identity, so a later hlcli that adds a
+    setting (with a default that computes what the old code did) still finds the runs it made.
+    """
+    defaults = TrainConfig.defaults()
+    identity = {
+        k: v
+        for k, v in config.to_dict().items()
+        if k not in ("output_dir", "data_dir") and (k not in defaults or v != defaults[k])
+    }
     return hashlib.sha1(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()[:8]
 
 

@@ -127,6 +127,17 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Every field that has a default, with that default (``tasks`` has none that is valid)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+                out[f.name] = f.default_factory()  # type: ignore[misc]
+        return out
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str | Path | None = None) -> TrainConfig:
         check_keys(data, source=source)
         return cls(**data)
