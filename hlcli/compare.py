@@ -384,7 +384,7 @@ def _train_and_evaluate(run: PlannedRun, split: str, result: CompareResult, *, s
     assert run.config is not None and run.run_dir is not None
     last = runs.checkpoint_dir(run.run_dir, runs.LAST)
     if runs.is_checkpoint_dir(last):
-        steps = _checkpoint_step(last)
+        steps = runs.checkpoint_step(last)
         if steps < run.config.max_steps:
             say(f"resuming at step {steps} ({run.run_dir})")
             train(run.config, resume=True)
@@ -399,14 +399,6 @@ def _train_and_evaluate(run: PlannedRun, split: str, result: CompareResult, *, s
     say(f"evaluating on {split}")
     evaluate(run.run_dir, split=split, data_dir=run.config.data_dir, batch_size=run.config.eval_batch_size)
     result.evaluated.append(run.run_dir)
-
-
-def _checkpoint_step(folder: Path) -> int:
-    path = folder / runs.TRAINER_STATE
-    try:
-        return int(json.loads(path.read_text(encoding="utf-8"))["step"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise HLError(f"unreadable trainer state: {error}", path=path) from None
 
 
 def _collect(run: PlannedRun, split: str) -> list[dict[str, Any]]:

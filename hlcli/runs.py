@@ -99,3 +99,16 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
         path=path,
         expected=f"a folder with {CONFIG} and {CHECKPOINTS}/, or one with {MODEL_WEIGHTS}",
     )
+
+
+def checkpoint_step(folder: str | Path) -> int:
+    """The optimizer step a checkpoint folder was written at (its ``trainer_state.json``)."""
+    import json
+
+    from hlcli.errors import HLError
+
+    path = Path(folder) / TRAINER_STATE
+    try:
+        return int(json.loads(path.read_text(encoding="utf-8"))["step"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise HLError(f"unreadable trainer state: {error}", path=path) from None

@@ -231,7 +231,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
                 loss_value = _optimizer_step(model, tagger, params, optimizer, scheduler, accelerator, sampler, train_sets, config)
             except _NonFinite as error:
                 last = runs.checkpoint_dir(run_dir, runs.LAST)
-                kept = f"{last} (step {_checkpoint_step(last)}) is the last good checkpoint" if runs.is_checkpoint_dir(last) else "no checkpoint was written yet"
+                kept = f"{last} (step {runs.checkpoint_step(last)}) is the last good checkpoint" if runs.is_checkpoint_dir(last) else "no checkpoint was written yet"
                 raise HLError(
                     f"non-finite {error.what} at step {step} on task {error.task!r}",
                     hint=f"{kept}; lower --lr, use --mixed-precision no/bf16, or pass --skip-nonfinite to skip such batches",
@@ -313,13 +313,6 @@ def _run_dir(config: TrainConfig, *, resume: bool) -> Path:
             hint=f"continue it with --resume {run_dir} or pick another --output-dir",
         )
     return run_dir
-
-
-def _checkpoint_step(folder: Path) -> int | None:
-    try:
-        return json.loads((folder / runs.TRAINER_STATE).read_text(encoding="utf-8"))["step"]
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 class _NonFinite(Exception):
