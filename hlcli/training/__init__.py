@@ -106,6 +106,8 @@ def train(config: TrainConfig, *, resume: bool = False, model: TaggingModel | No
     else:
         _check_model_tasks(model, config)
     resume = _open_run_dir(config, run_dir, model, accelerator, resume=resume, has_config=has_config, say=say)
+    if main:  # the thread count changes the last bits of CPU results (README, "Reproducibility")
+        runs.append_log(run_dir, f"torch {torch.__version__} on {accelerator.device}, {torch.get_num_threads()} CPU threads")
     loop, sampler = _build_loop(config, accelerator, model, train_sets)
     state = TrainState()
     if resume:

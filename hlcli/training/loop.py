@@ -133,7 +133,7 @@ def training_steps(loop: Loop, state: TrainState, *, stop_requested: Callable[[]
     """Optimizer steps from ``state.step`` to ``config.max_steps``, one :class:`StepResult` each.
 
     ``state`` is advanced in place. Raises :class:`NonFinite` (at the next sync) unless
-    ``skip_nonfinite``, and after ``MAX_CONSECUTIVE_SKIPS`` skipped batches in a row.
+    ``skip_nonfinite``, and an HLError after ``MAX_CONSECUTIVE_SKIPS`` skipped batches in a row.
     """
     config, step_fn = loop.config, step_fn or optimizer_step
     pending: list[tuple[int, StepOutput]] = []
