@@ -188,3 +188,116 @@ def model_card(config: dict[str, Any]) -> str:
         lines += ["", "## Metrics", "", *(f"- {k}: {v}" for k, v in config["metrics"].items())]
     lines += ["", "Load with `hlcli.checkpoint.load_model(folder)`; the backbone's own weights are not stored here.", ""]
     return "\n".join(lines)
+
+
+# -- training state: optimizer, scheduler, sampler, grad scaler, RNGs (for ``hl train --resume``) ----
+# accelerate's ``save_state`` writes these with ``torch.save`` (pickle), so they are written here:
+# tensors → safetensors, everything else → JSON. File names are in :mod:`hlcli.runs`.
+def write_training_state(
+    folder: Path, *, optimizer, scheduler, sampler, scaler, state: dict[str, Any], torch_rng: list[torch.Tensor]
+) -> None:
+    """``optimizer.safetensors``, ``rng.safetensors`` and ``trainer_state.json`` into ``folder``.
+
+    ``torch_rng`` holds each process's torch RNG state (dropout differs per process): rank 0's is
+    ``torch``, rank r's ``torch.<r>``. ``state`` is the loop's own state (step, best metric, ...).
+    """
+    import random
+
+    import numpy as np
+
+    from hlcli import runs
+    from hlcli.io import write_json
+
+    optimizer_state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, Any] = {}
+    for param_id, values in optimizer_state["state"].items():
+        for key, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"{param_id}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{param_id}.{key}"] = value
+    version, internal, gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    rng = {
+        "torch": torch_rng[0],
+        **{f"torch.{rank}": value for rank, value in enumerate(torch_rng) if rank},
+        "python": torch.tensor(internal, dtype=torch.int64),
+        "numpy": torch.from_numpy(np_keys.astype(np.int64)),
+    }
+    if torch.cuda.is_available():
+        rng.update({f"cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    trainer_state = {
+        **state,
+        "sampler": sampler.state_dict(),
+        "optimizer": {"param_groups": optimizer_state["param_groups"], "scalars": scalars},
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        # The big state vectors are in rng.safetensors; these are the scalars beside them.
+        "python_rng": {"version": version, "gauss": gauss},
+        "numpy_rng": {"name": np_name, "pos": np_pos, "has_gauss": np_has_gauss, "gauss": np_gauss},
+    }
+    save_file(tensors, str(folder / runs.OPTIMIZER))
+    save_file(rng, str(folder / runs.RNG))
+    write_json(folder / runs.TRAINER_STATE, trainer_state)
+
+
+def read_training_state(folder: Path, *, optimizer, scheduler, sampler, scaler, rank: int = 0) -> dict[str, Any]:
+    """Restore what :func:`write_training_state` wrote; return the loop's own ``state``."""
+    from hlcli import runs
+
+    path = folder / runs.TRAINER_STATE
+    try:
+        return _restore_training_state(folder, optimizer, scheduler, sampler, scaler, rank)
+    except (OSError, ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
+        raise HLError(f"unreadable trainer state: {type(error).__name__}: {error}", path=path,
+                      hint="the checkpoint is damaged; start a new run") from None
+
+
+def load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file, or an HLError saying the checkpoint is damaged."""
+    try:
+        return load_file(str(path))
+    except Exception as error:  # safetensors raises its own error types for missing/corrupt files
+        raise HLError(f"unreadable tensors: {error}", path=path, hint="the checkpoint is damaged; start a new run") from None
+
+
+# Implementation choices of this process's optimizer, not state: a run resumed on another device
+# keeps the current ones (fused AdamW exists on CUDA only).
+_OPTIMIZER_IMPLEMENTATION = ("fused", "foreach", "capturable")
+
+
+def _restore_training_state(folder: Path, optimizer, scheduler, sampler, scaler, rank: int) -> dict[str, Any]:
+    import random
+
+    import numpy as np
+
+    from hlcli import runs
+
+    saved = json.loads((folder / runs.TRAINER_STATE).read_text(encoding="utf-8"))
+    optimizer_state: dict[int, dict[str, Any]] = {}
+    for key, value in {**load_tensors(folder / runs.OPTIMIZER), **saved["optimizer"]["scalars"]}.items():
+        param_id, name = key.split(".", 1)
+        optimizer_state.setdefault(int(param_id), {})[name] = value
+    groups = saved["optimizer"]["param_groups"]
+    for group, current in zip(groups, optimizer.param_groups):
+        if "betas" in group:
+            group["betas"] = tuple(group["betas"])
+        group.update({key: current[key] for key in _OPTIMIZER_IMPLEMENTATION if key in current})
+    optimizer.load_state_dict({"state": optimizer_state, "param_groups": groups})
+    scheduler.load_state_dict(saved["scheduler"])
+    if saved.get("scaler") and scaler is not None:
+        scaler.load_state_dict(saved["scaler"])
+    sampler.load_state_dict(saved["sampler"])
+    rng = load_tensors(folder / runs.RNG)
+    torch.set_rng_state(rng.get(f"torch.{rank}", rng["torch"]))
+    if torch.cuda.is_available():
+        cuda = [rng[k] for k in sorted((k for k in rng if k.startswith("cuda.")), key=lambda k: int(k[5:]))]
+        if cuda:
+            torch.cuda.set_rng_state_all(cuda)
+    python, numpy_ = saved["python_rng"], saved["numpy_rng"]
+    random.setstate((python["version"], tuple(rng["python"].tolist()), python["gauss"]))
+    np.random.set_state(
+        (numpy_["name"], rng["numpy"].numpy().astype(np.uint32), numpy_["pos"], numpy_["has_gauss"], numpy_["gauss"])
+    )
+    return saved

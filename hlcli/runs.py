@@ -112,3 +112,36 @@ def checkpoint_step(folder: str | Path) -> int:
         return int(json.loads(path.read_text(encoding="utf-8"))["step"])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise HLError(f"unreadable trainer state: {error}", path=path) from None
+
+
+# -- the run's logs: train.log (text) and metrics.jsonl (JSON records), appended as training goes -----
+def append_log(run_dir: Path, line: str) -> None:
+    with open(Path(run_dir) / TRAIN_LOG, "a", encoding="utf-8") as handle:
+        handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
+
+
+def append_metrics(run_dir: Path, record: dict) -> None:
+    import json
+
+    with open(Path(run_dir) / METRICS, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def truncate_metrics(run_dir: Path, step: int) -> None:
+    """Drop records written after the checkpoint a run resumes from: they will be produced again."""
+    import json
+
+    from hlcli.io import atomic_write
+
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):  # a line cut short by a kill
+            continue
+    with atomic_write(path) as handle:
+        handle.writelines(line + "\n" for line in kept)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from hlcli.cli._common import DataDirOption, VerboseOption, console, err_console, handle_errors, parse_list
+from hlcli.cli._common import DataDirOption, VerboseOption, console, err_console, handle_errors, parse_list, progress_bar
 from hlcli.errors import UsageError
 
 
@@ -117,12 +118,20 @@ def train_command(
     for warning in caught:
         err_console.print(f"[yellow]warning:[/] {warning.message}", highlight=False, soft_wrap=True)
 
-    result = train(
-        config,
-        resume=resume is not None,
-        progress=progress,
-        log=lambda line: err_console.print(line, highlight=False, markup=False, soft_wrap=True),
-    )
+    # One bar, drawn by the main process of a multi-process run (torchrun sets RANK).
+    with progress_bar("training", config.max_steps, enabled=progress and os.environ.get("RANK", "0") == "0") as advance:
+        shown = [0]  # a resumed run's first step jumps the bar to where the run is
+
+        def on_step(step) -> None:
+            advance(step.step - shown[0])
+            shown[0] = step.step
+
+        result = train(
+            config,
+            resume=resume is not None,
+            log=lambda line: err_console.print(line, highlight=False, markup=False, soft_wrap=True),
+            on_step=on_step,
+        )
     if not result.main_process:
         return  # one summary per run, from rank 0
     best = "n/a" if result.best_value is None else f"{result.best_value:.4f} at step {result.best_step}"
