@@ -76,7 +76,7 @@ def test_compare_trains_both_methods_and_writes_table_json_and_figure(smoke_run)
     assert {r["method"] for r in data["results"]} == {"hyperloader", "hyperformer"}
     assert len(data["results"]) == 4
     for record in data["results"]:
-        assert set(record) == {"method", "fraction", "task", "f1", "total", "trainable", "run_dir"}
+        assert set(record) == {"method", "model", "fraction", "seed", "task", "f1", "total", "trainable", "run_dir"}
         assert 0.0 <= record["f1"] <= 1.0 and 0 < record["trainable"] < record["total"]
     (table,) = data["tables"]
     assert table["fraction"] == 0.02 and set(table["rows"]) == {"ATIS", "SNIPS", "Average"}
@@ -85,7 +85,7 @@ def test_compare_trains_both_methods_and_writes_table_json_and_figure(smoke_run)
         assert table["rows"]["Average"][method] == pytest.approx(mean)
 
     long_form = pd.read_csv(out / "cmp" / "results.csv")
-    assert list(long_form.columns) == ["method", "fraction", "task", "f1", "total", "trainable", "run_dir"]
+    assert list(long_form.columns) == ["method", "model", "fraction", "seed", "task", "f1", "total", "trainable", "run_dir"]
     assert len(long_form) == 4
     assert len(json.loads((out / "cmp" / "results.json").read_text())) == 4
 
@@ -129,29 +129,30 @@ def test_collect_only_trains_nothing_and_reports_missing_runs(smoke_run, tiny_t5
     assert len(list((out / "cmp" / "runs").iterdir())) == 2  # no new run folder
 
 
-def test_paper_without_bundled_numbers_says_so(smoke_run, tiny_t5, data_dir):
+def test_paper_at_a_fraction_the_paper_did_not_table_says_so(smoke_run, tiny_t5, data_dir):
     out, _ = smoke_run
-    assert hlcli.paper.TABLES == {}  # nothing published is bundled: the paper's text was not available
     result = CliRunner().invoke(app, smoke_args(out, tiny_t5, data_dir, "--collect-only", "--paper"))
     assert result.exit_code == 0, result.output
-    assert "not bundled" in result.stderr and "2407.01411" in result.stderr
+    assert "fractions 0.1, 0.2, 1 only" in result.stderr and "2407.01411" in result.stderr
     assert "(paper)" not in result.stdout
 
 
-def test_paper_columns_are_rendered_when_the_data_exists(smoke_run, tiny_t5, data_dir, monkeypatch):
+def test_paper_columns_are_rendered_beside_ours(smoke_run, tiny_t5, data_dir, monkeypatch):
     out, _ = smoke_run
-    # Test-only values (not the paper's): they check the layout, not the figures.
-    column = PublishedColumn("hyperloader", "HyperLoader", 229_640_304, 6_784_368, {"atis": 0.5, "snips": 0.25})
+    # Test-only values (not the paper's) at the smoke fraction: they check the layout, not the figures.
+    column = PublishedColumn("hyperloader", "HyperLoader", "T5", "229M", "6M", False, {"atis": 0.5, "snips": 0.25, "average": 0.9})
     monkeypatch.setattr(hlcli.paper, "TABLES", {0.02: [column]})
     result = CliRunner().invoke(app, smoke_args(out, tiny_t5, data_dir, "--collect-only", "--paper", "--output", str(out / "paper.md")))
     assert result.exit_code == 0, result.output
     markdown = (out / "paper.md").read_text()
-    assert "HyperLoader [229.6M/6.8M] (paper)" in markdown
-    assert "| Average |" in markdown and "**0.3750**" in markdown  # the paper column's mean, bold in its group
+    assert "HyperLoader (T5) [229M/6M] (paper)" in markdown
+    # Two of seven datasets: the printed Average (0.9) covers rows not shown, so the mean is recomputed.
+    assert "| Average |" in markdown and "**0.3750**" in markdown
     result = CliRunner().invoke(app, smoke_args(out, tiny_t5, data_dir, "--collect-only", "--paper", "--output", str(out / "paper.json")))
     assert result.exit_code == 0, result.output
     (table,) = json.loads((out / "paper.json").read_text())["tables"]
-    assert table["paper"] == {"HyperLoader [229.6M/6.8M] (paper)": {"ATIS": 0.5, "SNIPS": 0.25, "Average": 0.375}}
+    assert table["paper"] == {"HyperLoader (T5) [229M/6M] (paper)": {"ATIS": 0.5, "SNIPS": 0.25, "Average": 0.375}}
+    assert table["delta_paper"] == {}  # the smoke backbone is no paper backbone: no Δ view
 
 
 def test_params_prints_the_parameter_table_or_says_it_is_missing(smoke_run, tiny_t5, data_dir):
@@ -189,7 +190,7 @@ def fake_result(unavailable: dict[str, str] | None = None) -> CompareResult:
     ]
     frame = pd.DataFrame(
         [
-            {"method": m, "fraction": 0.1, "task": t, "f1": f, "total": total, "trainable": total // 10, "run_dir": d}
+            {"method": m, "model": None, "fraction": 0.1, "seed": None, "task": t, "f1": f, "total": total, "trainable": total // 10, "run_dir": d}
             for m, t, f, total, d in rows
         ]
     )
@@ -303,7 +304,8 @@ def test_params_needs_no_recipe():
     assert "229,640,304" in result.stdout and "6,784,368" in result.stdout
 
 
-def test_compare_without_recipe_or_params_is_a_usage_error():
+def test_compare_without_recipe_and_without_runs_is_a_usage_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["compare"])
     assert result.exit_code == 2
-    assert "--recipe is required" in result.output
+    assert "no finished runs under runs" in result.stderr and "--recipe" in result.stderr
