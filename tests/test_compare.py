@@ -471,3 +471,33 @@ def test_bad_seeds_are_usage_errors(tmp_path):
     recipe.write_text('tasks = ["atis"]\n[compare]\nmethods = ["hyperloader"]\nseeds = [1, "2"]\n')
     with pytest.raises(HLError, match="seeds must be a non-empty list of integers"):
         plan(recipe=recipe)
+
+
+def test_ties_come_from_the_paired_bootstrap_over_the_runs_predictions(tmp_path):
+    from seqeval.metrics import f1_score
+
+    gold = [["B-a", "O"] if i % 2 else ["O", "B-b"] for i in range(200)]
+    wrong = lambda tags: ["O"] * len(tags)  # noqa: E731
+    predictions = {
+        "best": gold,
+        "close": [wrong(g) if i < 2 else g for i, g in enumerate(gold)],  # 2 sentences missed
+        "far": [wrong(g) if i < 50 else g for i, g in enumerate(gold)],  # 50 missed
+    }
+    rows = []
+    for method, pred in predictions.items():
+        folder = tmp_path / method / "predictions" / "test"
+        folder.mkdir(parents=True)
+        lines = [json.dumps({"tokens": ["w", "x"], "gold": g, "pred": p}) for g, p in zip(gold, pred)]
+        (folder / "atis.jsonl").write_text("\n".join(lines) + "\n")
+        rows.append({"method": method, "model": None, "fraction": 0.1, "seed": None, "task": "atis",
+                     "f1": f1_score(gold, pred), "total": 10, "trainable": 1, "run_dir": str(tmp_path / method)})
+    result = CompareResult(tmp_path, "test", list(predictions), [0.1], ["atis"], pd.DataFrame(rows))
+    table = comparison_table(result, 0.1)
+    assert table.best()["ATIS"] == ["best"] and table.tied()["ATIS"] == ["close"]
+    p = table.stats.p_value.loc["ATIS"]
+    # "close" ties unless a resample draws one of its 2 misses: p ≈ (1 - 2/200)^200 ≈ 0.134.
+    assert math.isnan(p["best"]) and p["close"] == pytest.approx(0.134, abs=0.04) and p["far"] == 0.0
+    assert table.stats.ci_low.at["ATIS", "best"] == table.stats.ci_high.at["ATIS", "best"] == 1.0
+    header, body = table.cells(bold=lambda text: f"<{text}>")
+    assert body[0] == ["ATIS", "<1.0000>", f"{rows[1]['f1']:.4f}≈", f"{rows[2]['f1']:.4f}"]
+    assert "$^\\approx$" in to_latex(table)

@@ -149,7 +149,7 @@ def footnotes(result: CompareResult | None, tables: list[ComparisonTable]) -> li
         notes.append("mean ± standard deviation over the seeds.")
     if any(t.stats is not None for t in tables):
         notes.append(
-            f"{TIE_MARK} not significantly worse than the row's best: paired bootstrap over test sentences, "
+            f"{TIE_MARK} not significantly worse than the row's best: paired bootstrap over the {tables[0].split} sentences, "
             f"{RESAMPLES} resamples, p ≥ {ALPHA} (intervals and p-values in the CSV/JSON output; docs/bootstrap.md)."
         )
     if any(t.paper is not None for t in tables):
