@@ -50,7 +50,7 @@ def compare_command(
 
       hl compare --runs-dir runs --paper --output table.md
     """
-    from hlcli.compare import collect_runs, compare, output_format, plot_figure2, published_tables, write_output
+    from hlcli.compare import collect_runs, compare, output_format, plot_figure2, published_tables
 
     if output is not None:
         output_format(output, fmt)  # a bad --output/--format fails before hours of training

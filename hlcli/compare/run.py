@@ -10,11 +10,8 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 
 from hlcli import runs
-from hlcli.compare.facts import method_order
 from hlcli.compare.plan import PlannedRun, plan
 from hlcli.compare.results import RESULT_COLUMNS, CompareResult, records
-from hlcli.data.corpora import CORPORA
-from hlcli.errors import UsageError
 from hlcli.io import atomic_write, write_json
 
 Log = Callable[[str], None]
