@@ -501,3 +501,17 @@ def test_ties_come_from_the_paired_bootstrap_over_the_runs_predictions(tmp_path)
     header, body = table.cells(bold=lambda text: f"<{text}>")
     assert body[0] == ["ATIS", "<1.0000>", f"{rows[1]['f1']:.4f}≈", f"{rows[2]['f1']:.4f}"]
     assert "$^\\approx$" in to_latex(table)
+
+
+def test_recipe_seeds_repeat_every_run_and_the_flag_wins(tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('tasks = ["atis", "snips"]\nseed = 1\n[compare]\nmethods = ["hyperloader", "unipelt"]\nseeds = [1, 2]\n')
+    runs = plan(recipe=recipe, output_dir=tmp_path).runs
+    assert [(r.method, r.tasks, r.seed) for r in runs] == [
+        ("hyperloader", ["atis", "snips"], 1), ("hyperloader", ["atis", "snips"], 2),
+        ("unipelt", ["atis"], 1), ("unipelt", ["snips"], 1), ("unipelt", ["atis"], 2), ("unipelt", ["snips"], 2),
+    ]
+    assert [r.config.seed for r in runs] == [1, 2, 1, 1, 2, 2]
+    # The recipe's own seed (1) keeps the unseeded name; the other seed is named.
+    assert [r.run_dir.name.rsplit("-", 1)[0] for r in runs[:2]] == ["hyperloader-1", "hyperloader-1-seed2"]
+    assert [r.seed for r in plan(recipe=recipe, output_dir=tmp_path, seeds=[5]).runs] == [5, 5, 5]
