@@ -515,3 +515,38 @@ def test_recipe_seeds_repeat_every_run_and_the_flag_wins(tmp_path):
     # The recipe's own seed (1) keeps the unseeded name; the other seed is named.
     assert [r.run_dir.name.rsplit("-", 1)[0] for r in runs[:2]] == ["hyperloader-1", "hyperloader-1-seed2"]
     assert [r.seed for r in plan(recipe=recipe, output_dir=tmp_path, seeds=[5]).runs] == [5, 5, 5]
+
+
+def _fake_run(folder: Path, *, method: str, tasks: list[str], seed: int, lr: float, f1: float, mtime: int) -> None:
+    """A scored run folder as hl train + hl evaluate leave it (weights are not read when collecting)."""
+    best = folder / "checkpoints" / "best"
+    best.mkdir(parents=True)
+    (best / "model.safetensors").write_bytes(b"")
+    checkpoint = {"method": method, "method_config": {}, "backbone": "minilm", "tasks": tasks, "parameters": {"total": 100, "trainable": 10}}
+    (best / "config.json").write_text(json.dumps(checkpoint))
+    config = TrainConfig(tasks=tasks, method=method, model="minilm", fraction=0.1, seed=seed, lr=lr)
+    (folder / "config.json").write_text(json.dumps(config.to_dict()))
+    scores = {"test": {"tasks": {t: {"f1": f1} for t in tasks}}}
+    (folder / "eval.json").write_text(json.dumps(scores))
+    os.utime(folder / "eval.json", (mtime, mtime))
+
+
+def test_collect_averages_seeds_and_keeps_only_the_latest_setting(tmp_path):
+    from hlcli.compare import collect_runs
+
+    _fake_run(tmp_path / "a", method="hyperloader", tasks=["atis", "snips"], seed=1, lr=1e-4, f1=0.5, mtime=2_000)
+    _fake_run(tmp_path / "b", method="hyperloader", tasks=["atis", "snips"], seed=2, lr=1e-4, f1=0.7, mtime=2_001)
+    _fake_run(tmp_path / "old", method="hyperloader", tasks=["atis", "snips"], seed=3, lr=3e-4, f1=0.1, mtime=1_000)
+    for task, f1 in (("atis", 0.8), ("snips", 0.2)):
+        _fake_run(tmp_path / f"u-{task}", method="unipelt", tasks=[task], seed=42, lr=1e-4, f1=f1, mtime=1_500)
+    (tmp_path / "unscored").mkdir()
+    said = []
+    result = collect_runs(runs_dir=tmp_path, log=said.append)
+    assert result.methods == ["hyperloader", "unipelt"] and result.tasks == ["atis", "snips"]
+    assert said == [f"{tmp_path / 'old'}: same method, backbone and fraction as a more recent run with other settings, left out"]
+    (table,) = result.tables()
+    assert table.title.startswith("test micro-F1, 10% of the training data, minilm")
+    assert table.scores.at["ATIS", "hyperloader"] == pytest.approx(0.6) and table.std.at["ATIS", "hyperloader"] == pytest.approx(0.1414, abs=1e-4)
+    assert table.scores.at["Average", "unipelt"] == pytest.approx(0.5)
+    assert table.headers == {"hyperloader": "HyperLoader [100/10]", "unipelt": "UniPELT† [200/20]"}
+    assert table.stats.ci_low.isna().all().all()  # no predictions files: no interval, never a made-up one

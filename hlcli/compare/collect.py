@@ -9,7 +9,7 @@ from typing import Callable
 import pandas as pd
 
 from hlcli import runs
-from hlcli.compare.facts import method_order
+from hlcli.compare.facts import is_single_task, method_order
 from hlcli.compare.plan import config_hash
 from hlcli.compare.results import RESULT_COLUMNS, CompareResult
 from hlcli.compare.run import _collect, is_finished
@@ -50,10 +50,12 @@ def collect_runs(*, runs_dir: str | Path = "runs", split: str = "test", log: Cal
 
 
 def _latest_setting(found, say):
-    """Per (method, backbone, fraction): the runs of the most recently scored setting (seed and tasks aside)."""
+    """Per (method, backbone, fraction): the runs of the most recently scored setting (seed aside)."""
     by_cell: dict[tuple, dict[str, list]] = {}
     for run_dir, config, mtime in found:
-        setting = config_hash(dataclasses.replace(config, seed=TrainConfig.seed, tasks=["atis"], output_dir=None))
+        # A single-task method's runs differ in their task; a multi-task run's tasks are its setting.
+        tasks = ["atis"] if is_single_task(config.method) else config.tasks
+        setting = config_hash(dataclasses.replace(config, seed=TrainConfig.seed, tasks=tasks, output_dir=None))
         by_cell.setdefault((config.method, config.model, config.fraction), {}).setdefault(setting, []).append((run_dir, config, mtime))
     chosen = []
     for settings in by_cell.values():
