@@ -143,9 +143,7 @@ class ComparisonTable:
 
     def to_json(self) -> dict[str, Any]:
         def frame(data: pd.DataFrame | None) -> dict[str, dict[str, float | None]]:
-            if data is None:
-                return {}
-            return {row: {m: (None if missing(v) else float(v)) for m, v in values.items()} for row, values in data.iterrows()}
+            return _by_column(None if data is None else data.T)  # row -> method -> value
 
         delta = self.delta_paper()
         return {
