@@ -17,27 +17,15 @@ from hlcli.io import atomic_write, write_json
 Log = Callable[[str], None]
 
 
-def compare(
-    *,
-    recipe: str | Path,
-    methods: Sequence[str] | None = None,
-    fractions: Sequence[float] | None = None,
-    tasks: Sequence[str] | None = None,
-    data_dir: str | Path | None = None,
-    output_dir: str | Path | None = None,
-    model: str | None = None,
-    max_steps: int | None = None,
-    seeds: Sequence[int] | None = None,
-    collect_only: bool = False,
-    log: Log | None = None,
-) -> CompareResult:
+def compare(*, collect_only: bool = False, log: Log | None = None, **options: Any) -> CompareResult:
     """Train and evaluate every planned run that is not finished yet (none with ``collect_only``),
-    then collect all results into ``<output dir>/results.csv`` and ``results.json``."""
+    then collect all results into ``<output dir>/results.csv`` and ``results.json``.
+
+    ``options`` are :func:`~hlcli.compare.plan.plan`'s: ``recipe`` and the optional ``methods``,
+    ``fractions``, ``tasks``, ``data_dir``, ``output_dir``, ``model``, ``max_steps``, ``seeds``.
+    """
     say = log or (lambda line: None)
-    the_plan = plan(
-        recipe=recipe, methods=methods, fractions=fractions, tasks=tasks, data_dir=data_dir,
-        output_dir=output_dir, model=model, max_steps=max_steps, seeds=seeds,
-    )
+    the_plan = plan(**options)
     result = CompareResult(
         output_dir=the_plan.output_dir, split=the_plan.split, methods=the_plan.methods, fractions=the_plan.fractions,
         tasks=the_plan.tasks, results=pd.DataFrame(columns=RESULT_COLUMNS), model=the_plan.model,
