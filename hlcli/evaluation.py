@@ -18,6 +18,7 @@ import torch
 from seqeval.metrics import f1_score, precision_score, recall_score
 
 from hlcli import runs
+from hlcli.bootstrap import f1_interval
 from hlcli.checkpoint import load_model
 from hlcli.config import read_config
 from hlcli.data.corpora import SPLITS, load_split
@@ -26,6 +27,8 @@ from hlcli.io import atomic_write, locked, write_json
 
 SEQEVAL_MODE = "seqeval default mode (conlleval-compatible, lenient IOB chunks), micro-averaged per task"
 
+# Keys of a task's bootstrap interval in the scores (hl evaluate --ci).
+CI_KEYS = ("ci95_low", "ci95_high")
 # Sentences predicted per call when evaluating (bounded memory, progress updates).
 PREDICT_CHUNK = 1024
 
@@ -59,8 +62,9 @@ class EvalResult:
 
     def to_frame(self) -> pd.DataFrame:
         """Rows: tasks then ``Average`` (mean F1 only, like the paper's table)."""
-        frame = pd.DataFrame.from_dict(self.scores, orient="index", columns=["f1", "precision", "recall", "sentences"])
-        frame.loc["Average"] = [self.average, None, None, None]
+        columns = ["f1", "precision", "recall", "sentences"] + [c for c in CI_KEYS if any(c in s for s in self.scores.values())]
+        frame = pd.DataFrame.from_dict(self.scores, orient="index", columns=columns)
+        frame.loc["Average"] = [self.average] + [None] * (len(columns) - 1)
         frame.index.name = "task"
         return frame
 
@@ -83,13 +87,15 @@ def evaluate(
     batch_size: int = 64,
     output: str | Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    ci: bool = False,
 ) -> EvalResult:
     """Predict and score each task's ``split`` with a run's best checkpoint (or a given checkpoint).
 
     For a run folder, predictions go to ``predictions/<split>/<task>.jsonl`` and the scores are
     merged into ``eval.json``; ``output`` also receives the scores as JSON. ``split="train"`` (and
     ``"val"``) score the same slice the run trained (validated) on: its fraction and seed.
-    ``progress(task, done, total)`` is called after each chunk of predicted sentences.
+    ``progress(task, done, total)`` is called after each chunk of predicted sentences. ``ci`` adds
+    each task's 95 % bootstrap interval of the F1 (``ci95_low``/``ci95_high``; docs/bootstrap.md).
     """
     if split not in SPLITS:
         raise unknown_name("split", split, SPLITS)
@@ -124,6 +130,9 @@ def evaluate(
             if len(tags) != len(example.tokens):
                 raise RuntimeError(f"{model.method} predicted {len(tags)} tags for {len(example.tokens)} words")
         scores[task] = {**score([e.tags for e in examples], pred), "sentences": len(examples)}
+        if ci:
+            low, high = f1_interval([e.tokens for e in examples], [e.tags for e in examples], pred)
+            scores[task].update(ci95_low=low, ci95_high=high)
         predictions[task] = [{"tokens": list(e.tokens), "gold": list(e.tags), "pred": p} for e, p in zip(examples, pred)]
 
     result = EvalResult(checkpoint=checkpoint, split=split, scores=scores)

@@ -76,7 +76,7 @@ def test_compare_trains_both_methods_and_writes_table_json_and_figure(smoke_run)
     assert {r["method"] for r in data["results"]} == {"hyperloader", "hyperformer"}
     assert len(data["results"]) == 4
     for record in data["results"]:
-        assert set(record) == {"method", "fraction", "task", "f1", "total", "trainable", "run_dir"}
+        assert set(record) == {"method", "model", "fraction", "seed", "task", "f1", "total", "trainable", "run_dir"}
         assert 0.0 <= record["f1"] <= 1.0 and 0 < record["trainable"] < record["total"]
     (table,) = data["tables"]
     assert table["fraction"] == 0.02 and set(table["rows"]) == {"ATIS", "SNIPS", "Average"}
@@ -85,7 +85,7 @@ def test_compare_trains_both_methods_and_writes_table_json_and_figure(smoke_run)
         assert table["rows"]["Average"][method] == pytest.approx(mean)
 
     long_form = pd.read_csv(out / "cmp" / "results.csv")
-    assert list(long_form.columns) == ["method", "fraction", "task", "f1", "total", "trainable", "run_dir"]
+    assert list(long_form.columns) == ["method", "model", "fraction", "seed", "task", "f1", "total", "trainable", "run_dir"]
     assert len(long_form) == 4
     assert len(json.loads((out / "cmp" / "results.json").read_text())) == 4
 
@@ -129,29 +129,30 @@ def test_collect_only_trains_nothing_and_reports_missing_runs(smoke_run, tiny_t5
     assert len(list((out / "cmp" / "runs").iterdir())) == 2  # no new run folder
 
 
-def test_paper_without_bundled_numbers_says_so(smoke_run, tiny_t5, data_dir):
+def test_paper_at_a_fraction_the_paper_did_not_table_says_so(smoke_run, tiny_t5, data_dir):
     out, _ = smoke_run
-    assert hlcli.paper.TABLES == {}  # nothing published is bundled: the paper's text was not available
     result = CliRunner().invoke(app, smoke_args(out, tiny_t5, data_dir, "--collect-only", "--paper"))
     assert result.exit_code == 0, result.output
-    assert "not bundled" in result.stderr and "2407.01411" in result.stderr
+    assert "fractions 0.1, 0.2, 1 only" in result.stderr and "2407.01411" in result.stderr
     assert "(paper)" not in result.stdout
 
 
-def test_paper_columns_are_rendered_when_the_data_exists(smoke_run, tiny_t5, data_dir, monkeypatch):
+def test_paper_columns_are_rendered_beside_ours(smoke_run, tiny_t5, data_dir, monkeypatch):
     out, _ = smoke_run
-    # Test-only values (not the paper's): they check the layout, not the figures.
-    column = PublishedColumn("hyperloader", "HyperLoader", 229_640_304, 6_784_368, {"atis": 0.5, "snips": 0.25})
+    # Test-only values (not the paper's) at the smoke fraction: they check the layout, not the figures.
+    column = PublishedColumn("hyperloader", "HyperLoader", "T5", "229M", "6M", False, {"atis": 0.5, "snips": 0.25, "average": 0.9})
     monkeypatch.setattr(hlcli.paper, "TABLES", {0.02: [column]})
     result = CliRunner().invoke(app, smoke_args(out, tiny_t5, data_dir, "--collect-only", "--paper", "--output", str(out / "paper.md")))
     assert result.exit_code == 0, result.output
     markdown = (out / "paper.md").read_text()
-    assert "HyperLoader [229.6M/6.8M] (paper)" in markdown
-    assert "| Average |" in markdown and "**0.3750**" in markdown  # the paper column's mean, bold in its group
+    assert "HyperLoader (T5) [229M/6M] (paper)" in markdown
+    # Two of seven datasets: the printed Average (0.9) covers rows not shown, so the mean is recomputed.
+    assert "| Average |" in markdown and "**0.3750**" in markdown
     result = CliRunner().invoke(app, smoke_args(out, tiny_t5, data_dir, "--collect-only", "--paper", "--output", str(out / "paper.json")))
     assert result.exit_code == 0, result.output
     (table,) = json.loads((out / "paper.json").read_text())["tables"]
-    assert table["paper"] == {"HyperLoader [229.6M/6.8M] (paper)": {"ATIS": 0.5, "SNIPS": 0.25, "Average": 0.375}}
+    assert table["paper"] == {"HyperLoader (T5) [229M/6M] (paper)": {"ATIS": 0.5, "SNIPS": 0.25, "Average": 0.375}}
+    assert table["delta_paper"] == {}  # the smoke backbone is no paper backbone: no Δ view
 
 
 def test_params_prints_the_parameter_table_or_says_it_is_missing(smoke_run, tiny_t5, data_dir):
@@ -189,7 +190,7 @@ def fake_result(unavailable: dict[str, str] | None = None) -> CompareResult:
     ]
     frame = pd.DataFrame(
         [
-            {"method": m, "fraction": 0.1, "task": t, "f1": f, "total": total, "trainable": total // 10, "run_dir": d}
+            {"method": m, "model": None, "fraction": 0.1, "seed": None, "task": t, "f1": f, "total": total, "trainable": total // 10, "run_dir": d}
             for m, t, f, total, d in rows
         ]
     )
@@ -303,7 +304,249 @@ def test_params_needs_no_recipe():
     assert "229,640,304" in result.stdout and "6,784,368" in result.stdout
 
 
-def test_compare_without_recipe_or_params_is_a_usage_error():
+def test_compare_without_recipe_and_without_runs_is_a_usage_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["compare"])
     assert result.exit_code == 2
-    assert "--recipe is required" in result.output
+    assert "no finished runs under runs" in result.stderr and "--recipe" in result.stderr
+
+
+# -- seeds, intervals and ties, end to end on the smoke recipe --------------------------------
+@pytest.fixture(scope="module")
+def seeded_run(tmp_path_factory, tiny_t5, data_dir):
+    """``hl compare --seeds 1,2`` on the smoke recipe, once for the module: (folder, CLI result)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("seeded")
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("HF_HUB_OFFLINE", "1")
+            mp.setenv("HL_CACHE_DIR", str(out / "hl-cache"))
+            result = CliRunner().invoke(app, smoke_args(out, tiny_t5, data_dir, "--seeds", "1,2", "--output", str(out / "table.md")))
+    finally:
+        torch.set_num_threads(threads)
+    return out, result
+
+
+def test_seeds_repeat_every_run_and_cells_show_mean_and_std(seeded_run, tiny_t5, data_dir):
+    out, result = seeded_run
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (out / "cmp" / "runs").iterdir())
+    assert [n.rsplit("-", 1)[0] for n in names] == [
+        "hyperformer-0.02-seed1", "hyperformer-0.02-seed2", "hyperloader-0.02-seed1", "hyperloader-0.02-seed2"
+    ]
+    assert "4 trained, 0 skipped" in result.stdout and "±" in result.stdout
+    again = CliRunner().invoke(app, smoke_args(out, tiny_t5, data_dir, "--seeds", "1,2", "--collect-only", "--output", str(out / "t.json")))
+    assert again.exit_code == 0 and "0 trained, 4 skipped" in again.stdout
+    (table,) = json.loads((out / "t.json").read_text())["tables"]
+    assert table["seeds"] == {"hyperloader": 2, "hyperformer": 2}
+    long_form = pd.read_csv(out / "cmp" / "results.csv")
+    for method in ("hyperloader", "hyperformer"):
+        per_seed = long_form[long_form["method"] == method].pivot(index="task", columns="seed", values="f1")
+        assert table["rows"]["ATIS"][method] == pytest.approx(per_seed.loc["atis"].mean())
+        assert table["std"]["ATIS"][method] == pytest.approx(per_seed.loc["atis"].std(ddof=1))
+        averages = per_seed.mean(axis=0)
+        assert table["rows"]["Average"][method] == pytest.approx(averages.mean())
+
+
+def test_every_cell_has_an_interval_and_the_tie_marks_follow_the_p_values(seeded_run, tiny_t5, data_dir):
+    out, result = seeded_run
+    assert result.exit_code == 0, result.output
+    again = CliRunner().invoke(app, smoke_args(out, tiny_t5, data_dir, "--seeds", "1,2", "--collect-only", "--output", str(out / "t2.json")))
+    assert again.exit_code == 0, again.output
+    (table,) = json.loads((out / "t2.json").read_text())["tables"]
+    markdown = (out / "table.md").read_text()
+    assert "≈ not significantly worse than the row's best" in markdown
+    rows = {line.split(" | ")[0].strip("| "): line for line in markdown.splitlines() if line.startswith("| ")}
+    for row, values in table["rows"].items():
+        for method, mean in values.items():
+            low, high = table["ci95_low"][row][method], table["ci95_high"][row][method]
+            assert low is not None and low <= high
+            p = table["p_vs_best"][row][method]
+            if method in table["best"][row]:
+                continue
+            assert p is not None and 0.0 <= p <= 1.0
+            tied = method in table["tied_with_best"][row]
+            assert tied == (p >= 0.05)
+            assert (f"{mean:.4f} ± {table['std'][row][method]:.4f}≈" in rows[row]) == tied
+    csv = out / "cells.csv"
+    assert CliRunner().invoke(app, smoke_args(out, tiny_t5, data_dir, "--seeds", "1,2", "--collect-only", "--output", str(csv))).exit_code == 0
+    cells = pd.read_csv(csv)
+    assert {"ci95_low", "ci95_high", "p_vs_best", "tied_with_best", "std", "seeds"} <= set(cells.columns)
+    assert len(cells) == 6 and cells["ci95_low"].notna().all()
+
+
+def test_compare_without_a_recipe_tables_the_runs_of_a_folder(seeded_run):
+    out, _ = seeded_run
+    result = CliRunner().invoke(app, ["compare", "--runs-dir", str(out / "cmp" / "runs"), "--split", "val", "--output", str(out / "found.json")])
+    assert result.exit_code == 0, result.output
+    (table,) = json.loads((out / "found.json").read_text())["tables"]
+    assert table["fraction"] == 0.02 and table["seeds"] == {"hyperloader": 2, "hyperformer": 2}
+    assert set(table["rows"]) == {"ATIS", "SNIPS", "Average"}
+    recipe_table = json.loads((out / "t.json").read_text())["tables"][0] if (out / "t.json").exists() else None
+    if recipe_table is not None:  # the same runs tabled from the recipe: the same cells
+        assert table["rows"] == recipe_table["rows"] and table["ci95_low"] == recipe_table["ci95_low"]
+
+
+def test_evaluate_ci_writes_an_interval_around_each_f1(seeded_run):
+    out, _ = seeded_run
+    run_dir = sorted((out / "cmp" / "runs").iterdir())[0]
+    result = CliRunner().invoke(app, ["evaluate", str(run_dir), "--split", "val", "--ci"])
+    assert result.exit_code == 0, result.output
+    assert "95% CI of F1" in result.stdout
+    scores = json.loads((run_dir / "eval.json").read_text())["val"]["tasks"]
+    for task in ("atis", "snips"):
+        assert scores[task]["ci95_low"] <= scores[task]["f1"] <= scores[task]["ci95_high"]
+
+
+# -- the paper's tables ------------------------------------------------------------------------
+def test_paper_alone_prints_the_published_tables_with_recomputed_best(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no ./runs here
+    result = CliRunner().invoke(app, ["compare", "--paper", "--output", str(tmp_path / "paper.md")])
+    assert result.exit_code == 0, result.output
+    assert "Table 3 as published" in result.stdout and "0.8839" in result.stdout
+    markdown = (tmp_path / "paper.md").read_text()
+    assert markdown.count("as published") == 3
+    movie = [line for line in markdown.splitlines() if line.startswith("| Movie |")][0]
+    # Table 3 Movie: the paper bolds HyperFormer's 0.8788; UniPELT-T5's 0.8839 is the best.
+    assert "**0.8839**" in movie and "**0.8788**" not in movie
+    assert "| Average | 0.8537 | 0.8740 | 0.8795 | **0.8811** | 0.8709 |" in markdown
+    assert "2407.01411" in markdown
+
+
+def test_delta_paper_is_ours_minus_published_on_the_papers_backbone():
+    result = fake_result()
+    result.results["model"] = "t5-base"
+    table = comparison_table(result, 0.1, model="t5-base", paper=True, intervals=False)
+    delta = table.delta_paper()
+    assert list(delta.columns) == ["hyperloader", "unipelt"]  # lora-only is not in the paper
+    assert delta.at["ATIS", "hyperloader"] == pytest.approx(0.91234 - 0.9172)
+    assert delta.at["SNIPS", "unipelt"] == pytest.approx(0.85 - 0.8991)  # UniPELT on T5: the T5 column
+    assert delta.at["Average", "hyperloader"] == pytest.approx((0.91234 + 0.8) / 2 - (0.9172 + 0.8970) / 2)
+    markdown = to_markdown(table)
+    assert "Δ paper (ours − published, per cell)" in markdown and f"| ATIS | {0.91234 - 0.9172:+.4f} |" in markdown
+    minilm = comparison_table(fake_result(), 0.1, paper=True, intervals=False)
+    assert minilm.delta_paper() is None and "Δ paper" not in to_markdown(minilm)
+
+
+# -- recipes: the paper's settings, and the running comparison's folders -----------------------
+@pytest.mark.parametrize("name", ["paper-table3.toml", "paper-table4.toml"])
+def test_paper_recipes_carry_the_authors_released_settings(name):
+    settings, section = read_compare_recipe(REPO / "recipes" / name)
+    config = TrainConfig.from_dict(settings)
+    assert (config.model, config.batch_size, config.lr, config.schedule, config.warmup_steps) == ("t5-base", 32, 3e-4, "linear", 500)
+    assert (config.max_steps, config.label_smoothing, config.temperature, config.select_best_by) == (65536, 0.1, 10.0, "val_loss")
+    assert config.method_overrides == {"max_input_length": 128, "max_target_length": 128}
+    assert section["split"] == "test" and len(config.tasks) == 7
+    assert section["fractions"] == ([1.0] if name == "paper-table3.toml" else [0.1, 0.2])
+    # Hyperdecoder keeps its own paper's settings (allenai/hyperdecoders glue_t5_base.json).
+    hyperdecoder = section["overrides"]["hyperdecoder"]
+    assert (hyperdecoder["batch_size"], hyperdecoder["select_best_by"]) == (128, "avg_f1")
+    text = (REPO / "recipes" / name).read_text()
+    assert "arguments_results.json" in text and "glue_t5_base.json" in text
+
+
+CPU_MINILM_RUNS_AT_D46F0CD = [
+    "hyperloader-0.1-3b18917e", "hyperformer-0.1-e14d9839", "unipelt-0.1-atis-cec54df5", "unipelt-0.1-snips-54fd941c",
+    "unipelt-0.1-movie-86e71ac8", "unipelt-0.1-movietrivia-9f2e8dbc", "unipelt-0.1-restaurant-2f225897",
+    "unipelt-0.1-mtop-912bc4cb", "unipelt-0.1-mtod-84771857", "lora-only-0.1-509b1352", "static-0.1-6e8b0bef",
+    "full-finetune-0.1-223118f6",
+]
+
+
+def test_a_recipe_without_seeds_plans_the_same_run_folders_as_before_seeds(tmp_path):
+    # Folder names copied from plan() at commit d46f0cd: the comparison started then is found again.
+    the_plan = plan(recipe=REPO / "recipes" / "cpu-minilm.toml", output_dir=tmp_path, data_dir="../shared/data")
+    assert [r.run_dir.name for r in the_plan.runs if r.run_dir is not None] == CPU_MINILM_RUNS_AT_D46F0CD
+    seeded = plan(recipe=REPO / "recipes" / "cpu-minilm.toml", output_dir=tmp_path, seeds=[42, 7])
+    names = [r.run_dir.name for r in seeded.runs if r.run_dir is not None]
+    assert set(CPU_MINILM_RUNS_AT_D46F0CD) < set(names)  # the recipe's own seed (42) keeps its folder
+    assert len(names) == 24 and all("-seed7-" in n for n in set(names) - set(CPU_MINILM_RUNS_AT_D46F0CD))
+
+
+def test_bad_seeds_are_usage_errors(tmp_path):
+    result = CliRunner().invoke(app, ["compare", "--recipe", str(SMOKE), "--seeds", "1,x", "--output-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "--seeds '1,x'" in result.stderr
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('tasks = ["atis"]\n[compare]\nmethods = ["hyperloader"]\nseeds = [1, "2"]\n')
+    with pytest.raises(HLError, match="seeds must be a non-empty list of integers"):
+        plan(recipe=recipe)
+
+
+def test_ties_come_from_the_paired_bootstrap_over_the_runs_predictions(tmp_path):
+    from seqeval.metrics import f1_score
+
+    gold = [["B-a", "O"] if i % 2 else ["O", "B-b"] for i in range(200)]
+    wrong = lambda tags: ["O"] * len(tags)  # noqa: E731
+    predictions = {
+        "best": gold,
+        "close": [wrong(g) if i < 2 else g for i, g in enumerate(gold)],  # 2 sentences missed
+        "far": [wrong(g) if i < 50 else g for i, g in enumerate(gold)],  # 50 missed
+    }
+    rows = []
+    for method, pred in predictions.items():
+        folder = tmp_path / method / "predictions" / "test"
+        folder.mkdir(parents=True)
+        lines = [json.dumps({"tokens": ["w", "x"], "gold": g, "pred": p}) for g, p in zip(gold, pred)]
+        (folder / "atis.jsonl").write_text("\n".join(lines) + "\n")
+        rows.append({"method": method, "model": None, "fraction": 0.1, "seed": None, "task": "atis",
+                     "f1": f1_score(gold, pred), "total": 10, "trainable": 1, "run_dir": str(tmp_path / method)})
+    result = CompareResult(tmp_path, "test", list(predictions), [0.1], ["atis"], pd.DataFrame(rows))
+    table = comparison_table(result, 0.1)
+    assert table.best()["ATIS"] == ["best"] and table.tied()["ATIS"] == ["close"]
+    p = table.stats.p_value.loc["ATIS"]
+    # "close" ties unless a resample draws one of its 2 misses: p ≈ (1 - 2/200)^200 ≈ 0.134.
+    assert math.isnan(p["best"]) and p["close"] == pytest.approx(0.134, abs=0.04) and p["far"] == 0.0
+    assert table.stats.ci_low.at["ATIS", "best"] == table.stats.ci_high.at["ATIS", "best"] == 1.0
+    header, body = table.cells(bold=lambda text: f"<{text}>")
+    assert body[0] == ["ATIS", "<1.0000>", f"{rows[1]['f1']:.4f}≈", f"{rows[2]['f1']:.4f}"]
+    assert "$^\\approx$" in to_latex(table)
+
+
+def test_recipe_seeds_repeat_every_run_and_the_flag_wins(tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('tasks = ["atis", "snips"]\nseed = 1\n[compare]\nmethods = ["hyperloader", "unipelt"]\nseeds = [1, 2]\n')
+    runs = plan(recipe=recipe, output_dir=tmp_path).runs
+    assert [(r.method, r.tasks, r.seed) for r in runs] == [
+        ("hyperloader", ["atis", "snips"], 1), ("hyperloader", ["atis", "snips"], 2),
+        ("unipelt", ["atis"], 1), ("unipelt", ["snips"], 1), ("unipelt", ["atis"], 2), ("unipelt", ["snips"], 2),
+    ]
+    assert [r.config.seed for r in runs] == [1, 2, 1, 1, 2, 2]
+    # The recipe's own seed (1) keeps the unseeded name; the other seed is named.
+    assert [r.run_dir.name.rsplit("-", 1)[0] for r in runs[:2]] == ["hyperloader-1", "hyperloader-1-seed2"]
+    assert [r.seed for r in plan(recipe=recipe, output_dir=tmp_path, seeds=[5]).runs] == [5, 5, 5]
+
+
+def _fake_run(folder: Path, *, method: str, tasks: list[str], seed: int, lr: float, f1: float, mtime: int) -> None:
+    """A scored run folder as hl train + hl evaluate leave it (weights are not read when collecting)."""
+    best = folder / "checkpoints" / "best"
+    best.mkdir(parents=True)
+    (best / "model.safetensors").write_bytes(b"")
+    checkpoint = {"method": method, "method_config": {}, "backbone": "minilm", "tasks": tasks, "parameters": {"total": 100, "trainable": 10}}
+    (best / "config.json").write_text(json.dumps(checkpoint))
+    config = TrainConfig(tasks=tasks, method=method, model="minilm", fraction=0.1, seed=seed, lr=lr)
+    (folder / "config.json").write_text(json.dumps(config.to_dict()))
+    scores = {"test": {"tasks": {t: {"f1": f1} for t in tasks}}}
+    (folder / "eval.json").write_text(json.dumps(scores))
+    os.utime(folder / "eval.json", (mtime, mtime))
+
+
+def test_collect_averages_seeds_and_keeps_only_the_latest_setting(tmp_path):
+    from hlcli.compare import collect_runs
+
+    _fake_run(tmp_path / "a", method="hyperloader", tasks=["atis", "snips"], seed=1, lr=1e-4, f1=0.5, mtime=2_000)
+    _fake_run(tmp_path / "b", method="hyperloader", tasks=["atis", "snips"], seed=2, lr=1e-4, f1=0.7, mtime=2_001)
+    _fake_run(tmp_path / "old", method="hyperloader", tasks=["atis", "snips"], seed=3, lr=3e-4, f1=0.1, mtime=1_000)
+    for task, f1 in (("atis", 0.8), ("snips", 0.2)):
+        _fake_run(tmp_path / f"u-{task}", method="unipelt", tasks=[task], seed=42, lr=1e-4, f1=f1, mtime=1_500)
+    (tmp_path / "unscored").mkdir()
+    said = []
+    result = collect_runs(runs_dir=tmp_path, log=said.append)
+    assert result.methods == ["hyperloader", "unipelt"] and result.tasks == ["atis", "snips"]
+    assert said == [f"{tmp_path / 'old'}: same method, backbone and fraction as a more recent run with other settings, left out"]
+    (table,) = result.tables()
+    assert table.title.startswith("test micro-F1, 10% of the training data, minilm")
+    assert table.scores.at["ATIS", "hyperloader"] == pytest.approx(0.6) and table.std.at["ATIS", "hyperloader"] == pytest.approx(0.1414, abs=1e-4)
+    assert table.scores.at["Average", "unipelt"] == pytest.approx(0.5)
+    assert table.headers == {"hyperloader": "HyperLoader [100/10]", "unipelt": "UniPELT† [200/20]"}
+    assert table.stats.ci_low.isna().all().all()  # no predictions files: no interval, never a made-up one

@@ -17,17 +17,20 @@ from hlcli.errors import UsageError
 
 
 def compare_command(
-    recipe: Optional[Path] = typer.Option(None, "--recipe", help="Recipe with a \\[compare] table (recipes/*.toml); not needed for --params alone."),
+    recipe: Optional[Path] = typer.Option(None, "--recipe", help="Recipe with a \\[compare] table (recipes/*.toml); without one, the finished runs under --runs-dir are tabled."),
     fraction: Optional[list[float]] = typer.Option(None, "--fraction", help="Training-data fraction (repeatable); default: the recipe's fractions."),
     methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated methods (default: the recipe's)."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated datasets (default: the recipe's, else all seven)."),
     model: Optional[str] = typer.Option(None, "--model", help="Backbone override (name or local folder)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Training steps override for every run."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 1,2,3: every run once per seed, cells show mean ± std (default: the recipe's seeds, else one run)."),
     data_dir: Optional[Path] = DataDirOption,
     output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Compare folder: runs/ and results.csv/json (default compare/<recipe name>)."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Without --recipe: where to look for finished runs."),
+    split: str = typer.Option("test", "--split", help="Without --recipe: the split the runs were scored on (hl evaluate --split)."),
     collect_only: bool = typer.Option(False, "--collect-only", help="Train nothing: table the runs already finished."),
-    paper: bool = typer.Option(False, "--paper", help="Add the paper's published numbers (Tables 3 and 4) beside ours."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the tables/results here (.md, .tex, .csv, .json)."),
+    paper: bool = typer.Option(False, "--paper", help="Add the paper's published numbers (Tables 3 and 4) beside ours; alone, print them."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the tables here (.md, .tex; .csv one row per cell with intervals and p-values; .json everything)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="markdown | latex | csv | json (default: from --output's extension)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw Figure 2 (average F1 vs. % trainable parameters) to this PNG."),
     params: bool = typer.Option(False, "--params", help="Also print the parameter-count table (T5-base/BERT-base vs. the paper)."),
@@ -35,74 +38,106 @@ def compare_command(
 ) -> None:
     """Train every method of a recipe on its datasets and print one table per data fraction.
 
-    Rows are the datasets and their Average, columns the methods with \\[total/trainable] parameters; the best score of each row is bold (the layout of the paper's Tables 3 and 4). Finished runs are skipped, so an interrupted compare continues where it stopped.
+    Rows are the datasets and their Average, columns the methods with \\[total/trainable] parameters; the best score of each row is bold (the layout of the paper's Tables 3 and 4), and ≈ marks methods a paired bootstrap cannot tell from the best. Finished runs are skipped, so an interrupted compare continues where it stopped. Without --recipe, every finished run under ./runs is tabled.
 
     Example:
 
       hl compare --recipe recipes/cpu-minilm.toml --fraction 0.1 --output table.md --plot fig2.png
 
-      hl compare --recipe recipes/paper-table4.toml --collect-only --paper --output table4.tex
+      hl compare --recipe recipes/smoke.toml --seeds 1,2,3 --output table.csv
 
-      hl compare --params
+      hl compare --paper
+
+      hl compare --runs-dir runs --paper --output table.md
     """
-    from hlcli.compare import compare, comparison_table, footnote, output_format, plot_figure2, write_output
+    from hlcli.compare import collect_runs, compare, output_format, plot_figure2, published_tables
 
-    if recipe is None:
-        if not params:
-            raise UsageError("--recipe is required (e.g. --recipe recipes/cpu-minilm.toml); only --params works without one")
-        _print_parameter_table(parse_list(methods) or None)
-        return
     if output is not None:
         output_format(output, fmt)  # a bad --output/--format fails before hours of training
     elif fmt is not None:
         raise UsageError("--format needs --output")
-    result = compare(
-        recipe=recipe,
-        methods=parse_list(methods) or None,
-        fractions=fraction or None,
-        tasks=parse_list(tasks) or None,
-        data_dir=data_dir,
-        output_dir=output_dir,
-        model=model,
-        max_steps=max_steps,
-        collect_only=collect_only,
-        log=lambda line: err_console.print(line, highlight=False, markup=False, soft_wrap=True),
-    )
+    log = lambda line: err_console.print(line, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
+    if recipe is None:
+        if params and not paper:
+            _print_parameter_table(parse_list(methods) or None)
+            return
+        result = collect_runs(runs_dir=runs_dir, split=split, log=log)
+        if not len(result.results):
+            if not paper:
+                raise UsageError(
+                    f"no finished runs under {runs_dir} (scored on {split})",
+                    hint="pass --recipe recipes/cpu-minilm.toml to train some, --runs-dir DIR, or --paper for the published tables",
+                )
+            _print_tables(published_tables(), None)
+            _write(None, output, fmt, paper)
+            return
+    else:
+        result = compare(
+            recipe=recipe,
+            methods=parse_list(methods) or None,
+            fractions=fraction or None,
+            tasks=parse_list(tasks) or None,
+            data_dir=data_dir,
+            output_dir=output_dir,
+            model=model,
+            max_steps=max_steps,
+            seeds=_seeds(seeds),
+            collect_only=collect_only,
+            log=log,
+        )
     if paper:
         from hlcli.paper import published, unavailable_message
 
         if not any(published(f) for f in result.fractions):
-            err_console.print(f"[yellow]--paper:[/] {unavailable_message()}", highlight=False, soft_wrap=True)
-    for fraction in result.fractions:
-        table = comparison_table(result, fraction, paper=paper)
-        header, body = table.cells(bold=lambda text: f"[bold]{text}[/bold]")
-        rich_table = Table(title=table.title, title_justify="left")
+            err_console.print(f"[yellow]--paper:[/] {unavailable_message(result.fractions)}", highlight=False, soft_wrap=True)
+    _print_tables(result.tables(paper=paper), result)
+    if recipe is not None:
+        console.print(
+            f"{len(result.trained)} trained, {len(result.skipped)} skipped (finished), "
+            f"{len(result.missing)} missing; results: {result.output_dir / 'results.csv'}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    _write(result, output, fmt, paper)
+    if plot is not None:
+        plot_figure2(result, plot)
+        console.print(f"figure: {plot}", highlight=False, soft_wrap=True)
+    if params:
+        _print_parameter_table(result.methods)
+
+
+def _seeds(value: str | None) -> list[int] | None:
+    try:
+        return [int(s) for s in parse_list(value)] or None
+    except ValueError:
+        raise UsageError(f"--seeds {value!r} is not a list of integers", expected="e.g. --seeds 1,2,3") from None
+
+
+def _write(result, output: Path | None, fmt: str | None, paper: bool) -> None:
+    from hlcli.compare import write_output
+
+    if output is not None:
+        written = write_output(result, output, fmt=fmt, paper=paper)
+        console.print(f"{written}: {output}", highlight=False, soft_wrap=True)
+
+
+def _print_tables(tables, result) -> None:
+    from hlcli.compare import footnotes
+
+    for table in tables:
+        header, body = table.cells(bold=lambda text: f"[bold]{escape(text)}[/bold]")
+        rich_table = Table(title=escape(table.title), title_justify="left")
         # Headers carry the parameter counts: never cut them (a narrow terminal scrolls instead).
         for index, name in enumerate(header):
-            width = max(len(escape(name)), *(len(row[index]) for row in body))
+            width = max(len(name), *(len(row[index].replace("[bold]", "").replace("[/bold]", "")) for row in body))
             rich_table.add_column(escape(name), justify="left" if index == 0 else "right", min_width=width, no_wrap=True)
         for row in body:
             if row[0] == "Average":
                 rich_table.add_section()
             rich_table.add_row(*row)
         console.print(rich_table)
-    note = footnote(result)
-    if note:
-        console.print(note, highlight=False, soft_wrap=True)
-    console.print(
-        f"{len(result.trained)} trained, {len(result.skipped)} skipped (finished), "
-        f"{len(result.missing)} missing; results: {result.output_dir / 'results.csv'}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    if output is not None:
-        written = write_output(result, output, fmt=fmt, paper=paper)
-        console.print(f"{written}: {output}", highlight=False, soft_wrap=True)
-    if plot is not None:
-        plot_figure2(result, plot)
-        console.print(f"figure: {plot}", highlight=False, soft_wrap=True)
-    if params:
-        _print_parameter_table(result.methods)
+    for line in footnotes(result, tables):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _print_parameter_table(methods: list[str] | None) -> None:

@@ -1,0 +1,47 @@
+"""``hl compare``: train (or collect) every method of a recipe and lay the results out like the
+paper's Tables 3 and 4 (one table per training-data fraction and backbone) and its Figure 2.
+
+A recipe is an ``hl train`` recipe plus a ``[compare]`` table::
+
+    tasks = ["atis", "snips"]
+    model = "t5-base"
+    max_steps = 65536
+
+    [compare]
+    methods = ["hyperloader", "hyperformer", "unipelt"]
+    fractions = [0.1, 0.2]
+    split = "test"
+    seeds = [1, 2, 3]                   # optional: every run once per seed, cells mean ± std
+
+    [compare.overrides.full-finetune]   # TrainConfig settings for one method only
+    lr = 1e-4
+
+Multi-task methods train one model on all tasks; single-task methods train one model per task
+(:mod:`hlcli.compare.facts`). Each run lives in
+``<compare dir>/runs/<method>-<fraction>[-<task>][-seed<n>]-<hash>`` where the hash covers the
+fully resolved :class:`~hlcli.config.TrainConfig`, so a changed setting makes a new run and an
+unchanged one is found again: a run whose ``eval.json`` scores all its tasks on the split is
+skipped, a run with ``checkpoints/last`` is resumed. An interrupted compare therefore continues
+where it stopped. Without a recipe, :func:`collect_runs` tables the finished runs of a folder.
+
+The package: :mod:`~hlcli.compare.plan` (recipe → runs), :mod:`~hlcli.compare.run` (train,
+score, collect), :mod:`~hlcli.compare.collect` (no recipe), :mod:`~hlcli.compare.results` (tables),
+:mod:`~hlcli.compare.stats` (bootstrap intervals and ties), :mod:`~hlcli.compare.render`
+(Markdown/LaTeX/CSV/JSON), :mod:`~hlcli.compare.plot` (Figure 2).
+"""
+
+from hlcli.compare.collect import collect_runs
+from hlcli.compare.facts import DECODER_METHODS, DISPLAY_NAMES, SINGLE_TASK_MARK, SINGLE_TASK_METHODS
+from hlcli.compare.plan import COMPARE_KEYS, COMPARE_SECTION, ComparePlan, PlannedRun, config_hash, plan, read_compare_recipe
+from hlcli.compare.plot import plot_figure2
+from hlcli.compare.render import OUTPUT_FORMATS, footnotes, output_format, published_tables, to_latex, to_markdown, write_output
+from hlcli.compare.results import AVERAGE, RESULT_COLUMNS, CompareResult, ComparisonTable, comparison_table, format_count, method_header
+from hlcli.compare.run import compare, is_finished
+
+__all__ = [
+    "AVERAGE", "COMPARE_KEYS", "COMPARE_SECTION", "DECODER_METHODS", "DISPLAY_NAMES", "OUTPUT_FORMATS",
+    "RESULT_COLUMNS", "SINGLE_TASK_MARK", "SINGLE_TASK_METHODS", "ComparePlan", "CompareResult",
+    "ComparisonTable", "PlannedRun", "collect_runs", "compare", "comparison_table", "config_hash",
+    "footnotes", "format_count", "is_finished", "method_header", "output_format", "plan",
+    "plot_figure2", "published_tables", "read_compare_recipe", "to_latex", "to_markdown", "write_output",
+]

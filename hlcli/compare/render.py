@@ -1,0 +1,158 @@
+"""Writing comparison tables: Markdown, LaTeX, CSV (one row per cell) and JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from hlcli.compare.facts import SINGLE_TASK_MARK, display_name, is_single_task
+from hlcli.compare.results import AVERAGE, TIE_MARK, CompareResult, ComparisonTable, add_paper_columns, missing
+from hlcli.data.corpora import CORPORA
+from hlcli.errors import UsageError, unknown_name
+from hlcli.io import atomic_write
+
+OUTPUT_FORMATS = ("markdown", "latex", "csv", "json")
+_EXTENSIONS = {".md": "markdown", ".markdown": "markdown", ".tex": "latex", ".csv": "csv", ".json": "json"}
+
+
+def to_markdown(table: ComparisonTable) -> str:
+    header, body = table.cells(bold=lambda text: f"**{text}**")
+    lines = [f"**{table.title}**", "", *_md_table(header, body)]
+    delta = table.delta_paper()
+    if delta is not None:
+        rows = [[row] + [_signed(delta.at[row, m]) for m in delta.columns] for row in delta.index]
+        lines += ["", "Δ paper (ours − published, per cell):", "", *_md_table(["Dataset"] + [display_name(m) for m in delta.columns], rows)]
+    return "\n".join(lines) + "\n"
+
+
+def _md_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
+    return [_md_row(header), _md_row(["---"] + ["---:"] * (len(header) - 1))] + [_md_row(row) for row in body]
+
+
+def _md_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def _signed(value: float) -> str:
+    return "—" if missing(value) else f"{value:+.4f}"
+
+
+def to_latex(table: ComparisonTable) -> str:
+    header, body = table.cells(bold=lambda text: f"\\textbf{{{text}}}")
+    spec = "l" + "r" * (len(header) - 1)
+    lines = [
+        f"% {_latex_escape(table.title)}",
+        f"\\begin{{tabular}}{{{spec}}}",
+        "\\toprule",
+        " & ".join(_latex_escape(cell) for cell in header) + " \\\\",
+        "\\midrule",
+    ]
+    for row in body:
+        if row[0] == AVERAGE:
+            lines.append("\\midrule")
+        lines.append(" & ".join(f"\\textbf{{{_latex_escape(c[8:-1])}}}" if c.startswith("\\textbf") else _latex_escape(c) for c in row) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def _latex_escape(text: str) -> str:
+    for char, escaped in (
+        ("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("#", "\\#"),
+        ("†", "$^\\dagger$"), ("♣", "$^\\clubsuit$"), ("—", "--"), ("±", "$\\pm$"), (TIE_MARK, "$^\\approx$"),
+    ):
+        text = text.replace(char, escaped)
+    return text
+
+
+def output_format(path: str | Path, fmt: str | None = None) -> str:
+    if fmt is not None:
+        if fmt not in OUTPUT_FORMATS:
+            raise unknown_name("format", fmt, OUTPUT_FORMATS)
+        return fmt
+    suffix = Path(path).suffix.lower()
+    if suffix not in _EXTENSIONS:
+        raise UsageError(f"cannot tell the format of {str(path)!r} from its extension", expected="--format " + " | ".join(OUTPUT_FORMATS))
+    return _EXTENSIONS[suffix]
+
+
+def write_output(result: CompareResult | None, path: str | Path, *, fmt: str | None = None, paper: bool = False) -> str:
+    """Write the tables (Markdown/LaTeX), one row per cell (CSV) or everything (JSON) to ``path``.
+
+    ``result=None`` writes the paper's published tables alone. Returns the format.
+    """
+    fmt = output_format(path, fmt)
+    tables = published_tables() if result is None else result.tables(paper=paper)
+    with atomic_write(path) as handle:
+        if fmt == "markdown":
+            handle.write("\n".join(to_markdown(t) for t in tables) + "".join(f"\n{line}\n" for line in footnotes(result, tables)))
+        elif fmt == "latex":
+            handle.write("\n".join(to_latex(t) for t in tables) + "".join(f"% {_latex_escape(line)}\n" for line in footnotes(result, tables)))
+        elif fmt == "csv":
+            cell_frame(tables).to_csv(handle, index=False)
+        else:
+            data = result.to_json(paper=paper) if result is not None else {"tables": [t.to_json() for t in tables]}
+            handle.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    return fmt
+
+
+def cell_frame(tables: list[ComparisonTable]) -> pd.DataFrame:
+    """One row per (table, dataset, method): mean, std, seeds, 95 % interval, p vs the best, marks, paper, Δ."""
+    rows = []
+    for table in tables:
+        best, ties, delta = table.best(), table.tied(), table.delta_paper()
+        for row in table.scores.index:
+            for method in table.scores.columns:
+                stat = (lambda frame: None if frame is None or missing(frame.at[row, method]) else float(frame.at[row, method]))
+                rows.append({
+                    "fraction": table.fraction, "model": table.model, "split": table.split, "dataset": row, "method": method,
+                    "f1": stat(table.scores), "std": stat(table.std), "seeds": table.seeds.get(method, 0),
+                    "ci95_low": stat(table.stats.ci_low if table.stats else None),
+                    "ci95_high": stat(table.stats.ci_high if table.stats else None),
+                    "p_vs_best": stat(table.stats.p_value if table.stats else None),
+                    "best": method in best[row], "tied_with_best": method in ties.get(row, []),
+                    "delta_paper": stat(delta) if delta is not None and method in delta.columns else None,
+                    "note": table.notes.get(method),
+                })
+    return pd.DataFrame(rows)
+
+
+def published_tables() -> list[ComparisonTable]:
+    """The paper's Tables 3 and 4 as printed, best of each row recomputed (``hl compare --paper`` alone)."""
+    from hlcli.paper import PAPER_TASK_ORDER, TABLE_FOR_FRACTION, TABLES
+
+    tasks = list(PAPER_TASK_ORDER)
+    index = [CORPORA[t].title for t in tasks] + [AVERAGE]
+    tables = []
+    for fraction in TABLES:
+        data = "full training data" if fraction == 1.0 else f"{fraction:.0%} of the training data"
+        table = ComparisonTable(
+            fraction=fraction, split="test", scores=pd.DataFrame(index=index, dtype=float), headers={},
+            heading=f"The paper's {TABLE_FOR_FRACTION[fraction]} as published: test micro-F1, {data}",
+        )
+        add_paper_columns(table, tasks, mark="")
+        tables.append(table)
+    return tables
+
+
+def footnotes(result: CompareResult | None, tables: list[ComparisonTable]) -> list[str]:
+    """What the marks mean, for the marks the tables use."""
+    from hlcli.bootstrap import ALPHA, RESAMPLES
+    from hlcli.paper import CITATION, SINGLE_TASK_MARK as PAPER_SINGLE
+
+    notes = ["Bold: the best of each row, among our runs and (separately) among the published columns, recomputed here."]
+    if result is not None and any(is_single_task(m) for m in result.methods):
+        notes.append(f"{SINGLE_TASK_MARK} single-task: one model per dataset; parameter counts summed over the {len(result.tasks)} models.")
+    if any(t.std is not None for t in tables):
+        notes.append("mean ± standard deviation over the seeds.")
+    if any(t.stats is not None for t in tables):
+        notes.append(
+            f"{TIE_MARK} not significantly worse than the row's best: paired bootstrap over the {tables[0].split} sentences, "
+            f"{RESAMPLES} resamples, p ≥ {ALPHA} (intervals and p-values in the CSV/JSON output; docs/bootstrap.md)."
+        )
+    if any(t.paper is not None for t in tables):
+        notes.append(f"(paper): published figures, not run here; {PAPER_SINGLE} the paper's single-task mark. {CITATION}")
+    return notes
+
