@@ -37,7 +37,8 @@ import pandas as pd
 
 from hlcli import runs
 from hlcli.config import TrainConfig, check_keys, read_recipe
-from hlcli.data.corpora import CORPORA, SPLITS
+from hlcli.data.corpora import CORPORA, SPLITS, task_title
+from hlcli.data.sources import recipe_tasks
 from hlcli.errors import HLError, UsageError, unknown_name
 from hlcli.io import atomic_write, write_json
 
@@ -200,6 +201,7 @@ def read_compare_recipe(recipe: str | Path) -> tuple[dict[str, Any], dict[str, A
     """``(train settings, [compare] table)`` of a recipe, both checked for unknown keys."""
     data = dict(read_recipe(recipe))
     section = data.pop(COMPARE_SECTION, {})
+    data = recipe_tasks(data, base=Path(recipe).resolve().parent)  # [tasks.NAME] tables: own data
     if not isinstance(section, dict):
         raise HLError(f"[{COMPARE_SECTION}] must be a table", path=recipe)
     check_keys(data, source=recipe)
@@ -254,8 +256,8 @@ def plan(
         raise unknown_name("split", split, SPLITS)
     tasks = list(tasks or settings.get("tasks") or CORPORA)
     for task in tasks:
-        if task not in CORPORA:
-            raise unknown_name("task", task, list(CORPORA))
+        if task not in CORPORA and task not in settings.get("task_sources", {}):
+            raise unknown_name("task", task, list(CORPORA) + list(settings.get("task_sources", {})))
 
     base = {**settings, "tasks": tasks}
     # Flags win over the recipe, its per-method overrides included.
@@ -426,7 +428,7 @@ def _collect(run: PlannedRun, split: str) -> list[dict[str, Any]]:
 def comparison_table(result: CompareResult, fraction: float, *, paper: bool = False) -> ComparisonTable:
     """The paper-layout table of one fraction (with the paper's columns when ``paper``)."""
     frame = result.results[result.results["fraction"] == fraction]
-    titles = [CORPORA[task].title for task in result.tasks]
+    titles = [task_title(task) for task in result.tasks]
     scores = pd.DataFrame(index=titles + [AVERAGE], columns=result.methods, dtype=float)
     headers: dict[str, str] = {}
     for method in result.methods:

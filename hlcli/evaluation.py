@@ -99,6 +99,8 @@ def evaluate(
         data_dir = config.data_dir
     # The run's own train/val slices (the readers never shrink test).
     fraction, seed = (config.fraction, config.seed) if config is not None else (1.0, 42)
+    # Own tasks are found where the run read them (config.json records the folder or dataset).
+    sources = config.task_sources if config is not None else {}
 
     model = load_model(checkpoint)
     model.eval()
@@ -111,7 +113,7 @@ def evaluate(
     scores: dict[str, dict[str, float]] = {}
     predictions: dict[str, list[dict[str, Any]]] = {}
     for task in tasks:
-        examples = load_split(task, split, data_dir=data_dir, fraction=fraction, seed=seed)
+        examples = load_split(task, split, data_dir=data_dir, fraction=fraction, seed=seed, sources=sources)
         pred: list[list[str]] = []
         # Chunks keep memory bounded and let a progress bar move on long splits.
         for start in range(0, len(examples), PREDICT_CHUNK):

@@ -145,11 +145,13 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
     train_sets: dict[str, list[Example]] = {}
     val_sets: dict[str, list[Example]] = {}
     for task in config.tasks:
-        train_sets[task] = load_split(task, "train", data_dir=config.data_dir, fraction=config.fraction, seed=config.seed)
+        train_sets[task] = load_split(
+            task, "train", data_dir=config.data_dir, fraction=config.fraction, seed=config.seed, sources=config.task_sources
+        )
         if not train_sets[task]:
             raise HLError(f"task {task!r} has no training sentences (fraction {config.fraction})")
         # The readers shrink val like train (a low-resource run has a low-resource val set).
-        val = load_split(task, "val", data_dir=config.data_dir, fraction=config.fraction, seed=config.seed)
+        val = load_split(task, "val", data_dir=config.data_dir, fraction=config.fraction, seed=config.seed, sources=config.task_sources)
         val_sets[task] = val[: config.max_val_examples]
     # Types seen in validation too, so that the validation loss never meets an unknown label.
     specs = [TaskSpec(task, label_types(train_sets[task] + val_sets[task])) for task in config.tasks]
