@@ -201,7 +201,7 @@ def read_compare_recipe(recipe: str | Path) -> tuple[dict[str, Any], dict[str, A
     """``(train settings, [compare] table)`` of a recipe, both checked for unknown keys."""
     data = dict(read_recipe(recipe))
     section = data.pop(COMPARE_SECTION, {})
-    data = recipe_tasks(data, base=Path(recipe).resolve().parent)  # [tasks.NAME] tables: own data
+    data = recipe_tasks(data, recipe=recipe)  # [tasks.NAME] tables: own data
     if not isinstance(section, dict):
         raise HLError(f"[{COMPARE_SECTION}] must be a table", path=recipe)
     check_keys(data, source=recipe)

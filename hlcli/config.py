@@ -183,7 +183,7 @@ def load_config(recipe: str | Path | None = None, overrides: dict[str, Any] | No
     for section in OTHER_SECTIONS:
         data.pop(section, None)
     if recipe is not None:  # a recipe's own-data paths are relative to the recipe's folder
-        data = recipe_tasks(data, base=Path(recipe).resolve().parent)
+        data = recipe_tasks(data, recipe=recipe)
     check_keys(data, source=recipe)
     for key, value in (overrides or {}).items():
         if value is None:

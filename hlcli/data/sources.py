@@ -129,15 +129,20 @@ def resolve_tasks(tasks: Any, sources: dict[str, Any] | None, *, base: Path | No
     for name in names:
         if name in sources and name in CORPORA:
             raise UsageError(f"task {name!r} is a registered corpus", expected="another name for your own data")
-    return names, {name: sources[name] for name in names if name in sources}
+    # Tables given as task_sources directly (config.json, a recipe) get the same checks.
+    return names, {name: normalize_entry(name, sources[name], base=base) for name in names if name in sources}
 
 
-def recipe_tasks(data: dict[str, Any], *, base: Path) -> dict[str, Any]:
+def recipe_tasks(data: dict[str, Any], *, recipe: str | Path) -> dict[str, Any]:
     """A recipe dict with ``tasks`` (list of specs or ``[tasks.NAME]`` tables) resolved against the
     recipe's folder: ``tasks`` becomes a list of names and ``task_sources`` their sources."""
     if "tasks" not in data:
         return data
-    names, sources = resolve_tasks(data["tasks"], data.get("task_sources"), base=base)
+    try:
+        names, sources = resolve_tasks(data["tasks"], data.get("task_sources"), base=Path(recipe).resolve().parent)
+    except HLError as error:
+        error.path = error.path or str(recipe)  # the user edits the recipe, so name it
+        raise
     out = {**data, "tasks": names}
     if sources or "task_sources" in data:
         out["task_sources"] = sources
@@ -194,7 +199,7 @@ def _split_files(entry: dict[str, Any]) -> dict[str, Path]:
     folder = Path(entry["path"])
     if not folder.is_dir():
         raise HLError("folder not found", path=folder, expected=FOLDER_LAYOUT)
-    if (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file():
+    if _saved_to_disk(folder):
         return {"hf-folder": folder}
     from_folder: dict[str, Path] = {}
     for child in sorted(folder.iterdir()):
@@ -281,7 +286,7 @@ def _open_dataset(entry: dict[str, Any]):
     location = entry["hf"]
     folder = Path(location)
     try:
-        if folder.is_dir() and ((folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file()):
+        if folder.is_dir() and _saved_to_disk(folder):
             loaded = datasets.load_from_disk(str(folder))
         else:
             loaded = datasets.load_dataset(location, entry.get("config"), revision=entry.get("revision"))
@@ -342,7 +347,16 @@ def _load_hf(task: str, entry: dict[str, Any]) -> tuple[dict, dict]:
         fingerprints[hf_split] = dataset._fingerprint  # datasets' content hash of the split (no public accessor)
     if "train" not in splits:
         raise HLError(f"no train split (splits: {', '.join(loaded)})", path=ident, expected="a train split")
+    folder = Path(entry["hf"])
+    if folder.is_dir() and not _saved_to_disk(folder):
+        # datasets fingerprints local files by path and mtime: a copied folder would look changed.
+        files = [p for p in sorted(folder.rglob("*")) if p.is_file() and not any(x.startswith(".") for x in p.relative_to(folder).parts)]
+        return _finish(task, splits, {"sha256": {str(p.relative_to(folder)): sha256_file(p) for p in files}}, converted, ident)
     return _finish(task, splits, {"fingerprint": fingerprints}, converted, ident)
+
+
+def _saved_to_disk(folder: Path) -> bool:
+    return (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file()
 
 
 def _example(task: str, tokens: Any, tags: Any, names: list[str] | None, *, where: str, tag_col: str, token_col: str) -> Example:
