@@ -31,7 +31,7 @@ from typing import Callable, ContextManager, Iterator
 
 from hlcli.data.corpora import CACHE_DIR_ENV, CORPORA, DATA_DIR_ENV, _parse, default_data_dir, read_corpus_folder
 from hlcli.data.sources import sha256_file
-from hlcli.errors import HLError, unknown_name
+from hlcli.errors import HLError, UsageError
 from hlcli.io import atomic_dir, write_json
 
 BASE_URL_ENV = "HL_DOWNLOAD_BASE_URL"
@@ -143,7 +143,7 @@ def download(
     names = list(corpora or CORPORA)
     for name in names:
         if name not in SOURCES:
-            raise unknown_name("corpus", name, list(SOURCES))
+            raise UsageError(f"unknown corpus {name!r}; known corpora: {', '.join(SOURCES)}")
     root = Path(data_dir or os.environ.get(DATA_DIR_ENV) or default_data_dir()).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     root = root.resolve()
@@ -198,7 +198,11 @@ def _fetch_corpus(name: str, root: Path, *, force: bool, base_url: str | None, p
             blob = _fetch(url, cache, force=force, progress=progress)
             sources[url] = sha256_file(blob)
             _unpack(blob, fetch, staging, url=url)
-        verify(staging, name)
+        try:
+            verify(staging, name)
+        except HLError as error:  # a reader's error names the temporary folder: name the final place
+            error.path = error.path and error.path.replace(str(staging), str(root / CORPORA[name].folder))
+            raise
         files = {str(p.relative_to(staging)): sha256_file(p) for p in sorted(staging.rglob("*")) if p.is_file()}
     return {"sources": sources, "files": {f"{CORPORA[name].folder}/{k}": v for k, v in files.items()}}
 
