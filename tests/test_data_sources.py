@@ -239,3 +239,20 @@ def test_convert_own_folder(tmp_path):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert len(rows) == 42 and rows[0]["task"] == "mine" and {r["split"] for r in rows} == {"train", "val", "test"}
+
+
+def test_compare_plan_with_own_task(tmp_path):
+    from hlcli.compare import plan
+
+    conll_folder(tmp_path / "mine")
+    recipe = tmp_path / "cmp.toml"
+    recipe.write_text(
+        '[tasks.atis]\n[tasks.mine]\npath = "mine"\n\n[compare]\nmethods = ["hyperloader", "unipelt"]\n', encoding="utf-8"
+    )
+    planned = plan(recipe=recipe)
+    assert planned.tasks == ["atis", "mine"]
+    shared = next(r for r in planned.runs if r.method == "hyperloader").config
+    assert shared.tasks == ["atis", "mine"] and shared.task_sources["mine"]["path"] == str(tmp_path / "mine")
+    # A single-task method trains one run per task, each with only its own source.
+    single = {tuple(r.config.tasks): r.config.task_sources for r in planned.runs if r.method == "unipelt"}
+    assert single == {("atis",): {}, ("mine",): {"mine": {"path": str(tmp_path / "mine")}}}
