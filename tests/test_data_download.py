@@ -22,6 +22,7 @@ import pytest
 from _cli import invoke
 from hlcli.data.download import MANIFEST, SOURCES, TABLE2
 from hlcli.data.sources import sha256_file
+from hlcli.errors import HLError
 
 MIT = {
     "movie/engtrain.bio": "mit_movie/engtrain.bio.txt",
@@ -182,3 +183,55 @@ def test_unknown_corpus(tmp_path):
     result = invoke("data", "download", "wnut", "--data-dir", tmp_path)
     assert result.exit_code == 2
     assert "unknown corpus 'wnut'; known corpora: atis, snips, movie, movietrivia, restaurant, mtop, mtod" in result.stderr
+
+
+class _RangeHandler(SimpleHTTPRequestHandler):
+    """Serves ``Range: bytes=N-`` with 206 (SimpleHTTPRequestHandler ignores Range), counting requests."""
+
+    ranges: list[str] = []
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.endswith("/dropped"):  # the connection drops half-way through the body
+            self.send_response(200)
+            self.send_header("Content-Length", "2000")
+            self.end_headers()
+            self.wfile.write(b"x" * 1000)
+            return
+        wanted = self.headers.get("Range")
+        if not wanted:
+            return super().do_GET()
+        type(self).ranges.append(wanted)
+        body = Path(self.translate_path(self.path)).read_bytes()[int(wanted.removeprefix("bytes=").rstrip("-")) :]
+        self.send_response(206)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_interrupted_download_resumes_with_a_range_request(server, tmp_path, monkeypatch):
+    from hlcli.data.download import _cache_name, _fetch, _no_progress
+
+    _, root = server
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_RangeHandler, directory=str(root / "good")))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/groups.csail.mit.edu/sls/downloads/restaurant/restauranttest.bio"
+        whole = (root / "good/groups.csail.mit.edu/sls/downloads/restaurant/restauranttest.bio").read_bytes()
+        cache = tmp_path / "downloads"
+        cache.mkdir()
+        (cache / (_cache_name(url) + ".part")).write_bytes(whole[:1000])  # what a killed run left
+        path = _fetch(url, cache, force=False, progress=_no_progress)
+        assert path.read_bytes() == whole and _RangeHandler.ranges == ["bytes=1000-"]
+        assert not (cache / (_cache_name(url) + ".part")).exists()
+
+        dropped = f"http://127.0.0.1:{httpd.server_address[1]}/dropped"
+        with pytest.raises(HLError) as error:
+            _fetch(dropped, cache, force=False, progress=_no_progress)
+        assert str(error.value) == f"{dropped}: download cut short: 1,000 of 2,000 bytes (expected the whole file; run the command again to resume)"
+        assert (cache / (_cache_name(dropped) + ".part")).stat().st_size == 1000  # kept for the next run
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
