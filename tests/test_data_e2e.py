@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -76,6 +77,9 @@ def test_local_hf_folder_without_test_split(tmp_path, tiny_t5, monkeypatch):
     result = invoke("evaluate", run, "--split", "val", "--output", tmp_path / "val.json")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "val.json").read_text())["tasks"]["people"]["sentences"] == 4
+    shutil.copytree(run / "checkpoints" / "best", tmp_path / "copied")  # a checkpoint without its run
+    result = invoke("evaluate", tmp_path / "copied", "--split", "val")
+    assert result.exit_code == 0 and "people" in result.stdout, result.output
 
     result = invoke("tag", "--run", run, "--task", "people", input=b"Ann Lee in Rome\n")
     assert result.exit_code == 0 and result.stdout.count("/") == 4, result.output
