@@ -37,7 +37,7 @@ def test_atis_and_own_conll_folder(tmp_path, tiny_t5, data_dir, monkeypatch):
     config = json.loads((run / "config.json").read_text())
     assert config["tasks"] == ["atis", "mine"]
     source = config["task_sources"]["mine"]
-    assert source["path"] == str(tmp_path / "work" / "mine") and source["format"] == "conll"
+    assert source["path"] == str(tmp_path / "work" / "mine") and source["detected_format"] == "conll"
     assert set(source["sha256"]) == {"train", "val", "test"}
     card = (run / "checkpoints" / "best" / "README.md").read_text()
     # The model card lists the own task's label set (the types in its train and val slices).

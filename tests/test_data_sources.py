@@ -70,7 +70,7 @@ def test_conll_folder_splits_and_detection(tmp_path):
     assert {k: len(v) for k, v in splits.items()} == {"train": 30, "val": 6, "test": 6}
     assert splits["train"][0].tokens == ("John", "lives", "in", "Paris") and splits["train"][0].tags[-1] == "B-LOC"
     # What was read is recorded in the source table (config.json keeps it).
-    assert entry["format"] == "conll" and set(entry["sha256"]) == {"train", "val", "test"}
+    assert entry["detected_format"] == "conll" and set(entry["sha256"]) == {"train", "val", "test"}
     assert entry["files"]["val"].endswith("dev.conll") and entry["held_out_val"] is False
 
 
@@ -80,7 +80,7 @@ def test_mit_layout_detected_and_missing_val_held_out(tmp_path):
     write_conll(folder / "train.bio", (SENTENCES * 20)[:20], tag_first=True)
     sources = dict([parse_spec(f"m={folder}")])
     splits = task_splits("m", sources=sources)
-    assert sources["m"]["format"] == "mit" and sources["m"]["held_out_val"] is True
+    assert sources["m"]["detected_format"] == "mit" and sources["m"]["held_out_val"] is True
     assert (len(splits["train"]), len(splits["val"])) == (18, 2)
     whole = task_splits("m", sources={"m": {"train": str(folder / "train.bio"), "format": "mit"}})
     assert whole["val"] == splits["val"]  # the fixed seed: the same 10 % every time
@@ -88,13 +88,13 @@ def test_mit_layout_detected_and_missing_val_held_out(tmp_path):
         load_split("m", "test", sources=sources)
 
 
-def test_iobes_converted_and_mixed_schemes_refused(tmp_path):
+def test_iobes_converted_and_mixed_schemes_refused(tmp_path, caplog):
     folder = tmp_path / "iobes"
     folder.mkdir()
     write_conll(folder / "train.txt", [(["Ann", "Lee", "Rome"], ["B-PER", "E-PER", "S-LOC"])] * 10)
     sources = dict([parse_spec(f"i={folder}")])
-    with pytest.warns(UserWarning, match="IOBES tags converted to BIO"):
-        splits = task_splits("i", sources=sources)
+    splits = task_splits("i", sources=sources)
+    assert f"warning: {folder}: task 'i': IOBES tags converted to BIO" in caplog.text
     assert splits["train"][0].tags == ("B-PER", "I-PER", "B-LOC")
     assert sources["i"]["converted"] == "IOBES -> BIO"
 

@@ -80,10 +80,12 @@ def _print_table(results) -> None:
         test = "-" if result.test is None else f"{result.test:,}"
         table.add_row(result.title, train, f"{result.val:,}", test, labels, f"{result.adjacent_same_type:,}")
     console.print(table)
-    held = [r for r in results if r.held_out_val]
+    held = [r for r in results if r.held_out_val and r.source is None]
     if held:
         sums = ", ".join(f"{r.title} {r.train + r.val:,}" for r in held)
         console.print(f"* val = 10 % of the released train file (fixed seed); train + val = paper's train: {sums}.")
+    if any(r.held_out_val and r.source is not None for r in results):
+        console.print("* your tasks without a val file: val = 10 % of their train file (fixed seed).")
     for note in notes:
         console.print(note, highlight=False, soft_wrap=True)
     console.print("Labels: slot types over train, val and test. adjacent: sentences where a span directly follows one of the same type (B-X B-X, B-X I-X B-X); sBIO writes them exactly.")

@@ -142,7 +142,9 @@ def hold_out_val(train: tuple[Example, ...]) -> tuple[tuple[Example, ...], tuple
     """(train, val): a fixed-seed :data:`MIT_VAL_SHARE` of ``train`` becomes val, order kept."""
     order = list(range(len(train)))
     random.Random(MIT_VAL_SEED).shuffle(order)
-    held = set(order[: int(len(train) * MIT_VAL_SHARE)])
+    # At least one sentence when there are two (a user's tiny corpus); the MIT corpora are far larger.
+    size = max(1, int(len(train) * MIT_VAL_SHARE)) if len(train) >= 2 else 0
+    held = set(order[:size])
     return (
         tuple(example for i, example in enumerate(train) if i not in held),
         tuple(example for i, example in enumerate(train) if i in held),

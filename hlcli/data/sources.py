@@ -12,7 +12,7 @@ table that ``config.json`` records. Its keys:
   ``revision``, ``tokens`` and ``tags`` (column names; default ``tokens``/``ner_tags`` or
   ``words``/``tags``);
 - written when the data is first read, so ``hl evaluate RUN`` finds (and checks) the same data:
-  ``files`` and ``sha256`` per split, or the dataset's ``fingerprint`` per split; ``converted``
+  ``detected_format``, ``files`` and ``sha256`` per split, or the dataset's ``fingerprint`` per split; ``converted``
   when IOBES/BILOU tags were rewritten to BIO.
 
 No val split → 10 % of train held out with the fixed seed, as for the MIT corpora; test is optional.
@@ -24,7 +24,7 @@ import functools
 import hashlib
 import json
 import re
-import warnings
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,15 @@ FILE_FORMATS = ("conll", "mit", "jsonl", "goo")
 FILE_KEYS = ("path", "train", "val", "test", "format")
 HF_KEYS = ("hf", "config", "revision", "tokens", "tags")
 # Written by load_source, never by the user: what the data was when the run first read it.
-PINNED_KEYS = ("files", "sha256", "fingerprint", "converted", "held_out_val")
+PINNED_KEYS = ("detected_format", "files", "sha256", "fingerprint", "converted", "held_out_val")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 FOLDER_LAYOUT = "a folder with train.* and optional dev|val|valid.* and test.* files (CoNLL, MIT .bio, JSONL, parquet/JSON)"
 SPEC_FORMS = "NAME, NAME=FOLDER, NAME=FORMAT:FOLDER, NAME=hf:ORG/DATASET[:CONFIG] or hf:ORG/DATASET[:CONFIG]"
 TOKEN_COLUMNS = ("tokens", "words")
 TAG_COLUMNS = ("ner_tags", "tags")
 _HF_FILES = (".parquet", ".arrow", ".json")
+# No handler configured: logging's last-resort handler prints the bare message on stderr.
+_log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- specs and recipe tables
@@ -256,7 +258,7 @@ def _load_files(task: str, entry: dict[str, Any], found: dict[str, Path]) -> tup
         converted = converted or scheme
         splits[split] = tuple(examples)
     pins: dict[str, Any] = {
-        "format": fmt,
+        "detected_format": fmt,
         "files": {split: str(path) for split, path in found.items()},
         "sha256": {split: sha256_file(path) for split, path in found.items()},
     }
@@ -266,8 +268,8 @@ def _load_files(task: str, entry: dict[str, Any], found: dict[str, Path]) -> tup
 def _finish(task: str, splits: dict, pins: dict, converted: str | None, where: str) -> tuple[dict, dict]:
     if converted:
         pins["converted"] = f"{converted} -> BIO"
-        # Said once per process; config.json and `hl data stats` say it too.
-        warnings.warn(f"{where}: task {task!r}: {converted} tags converted to BIO (S-/U- -> B-, E-/L- -> I-)", stacklevel=3)
+        # Said once per process (the result is cached) on stderr; config.json and `hl data stats` say it too.
+        _log.warning("warning: %s: task %r: %s tags converted to BIO (S-/U- -> B-, E-/L- -> I-)", where, task, converted)
     pins["held_out_val"] = "val" not in splits
     if pins["held_out_val"]:
         splits["train"], splits["val"] = hold_out_val(splits["train"])
