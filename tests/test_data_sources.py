@@ -256,3 +256,15 @@ def test_compare_plan_with_own_task(tmp_path):
     # A single-task method trains one run per task, each with only its own source.
     single = {tuple(r.config.tasks): r.config.task_sources for r in planned.runs if r.method == "unipelt"}
     assert single == {("atis",): {}, ("mine",): {"mine": {"path": str(tmp_path / "mine")}}}
+
+
+def test_hf_json_folder_with_string_tags(tmp_path, hf_env):
+    folder = tmp_path / "js"
+    folder.mkdir()
+    rows = [{"words": ["Ann", "in", "Rome"], "tags": ["B-PER", "O", "U-LOC"]}] * 10
+    (folder / "train.json").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (folder / "validation.json").write_text(json.dumps(rows[0]) + "\n", encoding="utf-8")
+    sources = dict([parse_spec(f"js={folder}")])  # a folder of .json files goes to datasets
+    splits = task_splits("js", sources=sources)
+    assert (len(splits["train"]), len(splits["val"])) == (10, 1) and "test" not in splits
+    assert splits["val"][0].tags == ("B-PER", "O", "B-LOC") and sources["js"]["converted"] == "BILOU -> BIO"
