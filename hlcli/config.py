@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hlcli.data.sources import recipe_tasks, resolve_tasks
 from hlcli.errors import HLError, UsageError
 
 SCHEDULES = ("constant", "linear")
@@ -37,6 +38,11 @@ class TrainConfig:
     method: str = _help("Method name from the registry (hyperloader, hyperformer, ...).", default="hyperloader")
     model: str = _help("Backbone: a model name (t5-base, minilm) or a local folder.", default="t5-base")
     data_dir: str | None = _help("Folder holding the corpora; None = $HL_DATA_DIR / user cache.", default=None)
+    task_sources: dict[str, dict[str, Any]] = _help(
+        "Where each of your own tasks' data lives (a folder or a Hugging Face dataset, see README 'Data'); "
+        "filled from --tasks NAME=FOLDER / hf:ORG/NAME or [tasks.NAME] tables; {} = registered corpora only.",
+        default_factory=dict,
+    )
     fraction: float = _help("Fraction of each training set used (0 < f <= 1); low-resource runs use 0.1.", default=1.0)
     seed: int = _help("Seed for the data fraction, model init, sampler and dropout.", default=42)
     lr: float = _help("Peak learning rate of AdamW.", default=3e-4)
@@ -76,7 +82,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.tasks, str):
             self.tasks = [t.strip() for t in self.tasks.split(",") if t.strip()]
-        self.tasks = list(self.tasks)
+        # Own data (NAME=FOLDER, hf:ORG/NAME, [tasks.NAME] tables): names stay in tasks, the rest moves to task_sources.
+        self.tasks, self.task_sources = resolve_tasks(self.tasks, self.task_sources)
         if not self.tasks:
             raise UsageError("no tasks given", expected="--tasks atis,snips or tasks = [...] in the recipe")
         if len(set(self.tasks)) != len(self.tasks):
@@ -175,6 +182,8 @@ def load_config(recipe: str | Path | None = None, overrides: dict[str, Any] | No
     data: dict[str, Any] = read_recipe(recipe) if recipe is not None else {}
     for section in OTHER_SECTIONS:
         data.pop(section, None)
+    if recipe is not None:  # a recipe's own-data paths are relative to the recipe's folder
+        data = recipe_tasks(data, recipe=recipe)
     check_keys(data, source=recipe)
     for key, value in (overrides or {}).items():
         if value is None:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from hlcli import sentt
-from hlcli.data.corpora import CORPORA, load_split, normalize_split, subsample
+from hlcli.data.corpora import CORPORA, load_split, normalize_split, subsample, task_splits
+from hlcli.data.sources import HF_PREFIX, parse_spec
 from hlcli.data.example import Example
 from hlcli.data.readers import read_file
 from hlcli.errors import UsageError, unknown_name
@@ -117,6 +118,12 @@ def _read(
         }
 
     path = Path(source)
+    if "=" in source or source.startswith(HF_PREFIX) or (path.is_dir() and file_format is None):
+        # Own data named like a task: NAME=FOLDER, hf:ORG/NAME, or a folder of train/dev/test files.
+        task, entry = parse_spec(source if not path.is_dir() else f"{path.resolve().name}={source}")
+        sources = {task: entry}
+        names = [name for name in SPLITS if name in task_splits(task, sources=sources)] if split == "all" else [split]
+        return task, {name: load_split(task, name, fraction=fraction, seed=seed, sources=sources) for name in names}
     if not path.exists():
         raise UsageError(
             f"{source!r} is neither a corpus nor an existing file; known corpora: {', '.join(sorted(CORPORA))}"

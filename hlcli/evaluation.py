@@ -19,7 +19,7 @@ from seqeval.metrics import f1_score, precision_score, recall_score
 
 from hlcli import runs
 from hlcli.bootstrap import f1_interval
-from hlcli.checkpoint import load_model
+from hlcli.checkpoint import load_model, read_checkpoint_config
 from hlcli.config import read_config
 from hlcli.data.corpora import SPLITS, load_split
 from hlcli.errors import unknown_name
@@ -105,6 +105,9 @@ def evaluate(
         data_dir = config.data_dir
     # The run's own train/val slices (the readers never shrink test).
     fraction, seed = (config.fraction, config.seed) if config is not None else (1.0, 42)
+    # Own tasks are found where the run read them (config.json records the folder or dataset).
+    # A checkpoint copied out of its run keeps them in its own config.json (the run's settings).
+    sources = config.task_sources if config is not None else _checkpoint_sources(checkpoint)
 
     model = load_model(checkpoint)
     model.eval()
@@ -117,7 +120,7 @@ def evaluate(
     scores: dict[str, dict[str, float]] = {}
     predictions: dict[str, list[dict[str, Any]]] = {}
     for task in tasks:
-        examples = load_split(task, split, data_dir=data_dir, fraction=fraction, seed=seed)
+        examples = load_split(task, split, data_dir=data_dir, fraction=fraction, seed=seed, sources=sources)
         pred: list[list[str]] = []
         # Chunks keep memory bounded and let a progress bar move on long splits.
         for start in range(0, len(examples), PREDICT_CHUNK):
@@ -145,6 +148,11 @@ def evaluate(
     if output is not None:
         write_json(output, result.to_json())
     return result
+
+
+def _checkpoint_sources(checkpoint: Path) -> dict[str, dict]:
+    train_config = read_checkpoint_config(checkpoint).get("extra", {}).get("train_config", {})
+    return train_config.get("task_sources", {}) if isinstance(train_config, dict) else {}
 
 
 def _merge_scores(path: Path, split: str, record: dict[str, Any]) -> None:

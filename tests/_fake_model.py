@@ -118,7 +118,7 @@ def _sentence(task: str, rng: random.Random) -> Example:
     return Example(task, tuple(w for w, _ in pieces), tuple(t for _, t in pieces))
 
 
-def toy_split(task: str, split: str, *, data_dir=None, fraction: float = 1.0, seed: int = 42) -> list[Example]:
+def toy_split(task: str, split: str, *, data_dir=None, fraction: float = 1.0, seed: int = 42, sources=None) -> list[Example]:
     if task not in ("flights", "music"):
         from hlcli.errors import unknown_name
 

@@ -1,30 +1,36 @@
-"""``hl data ...``: look at the corpora (``hl data stats`` prints the paper's Table 2)."""
+"""``hl data ...``: look at the corpora (``hl data stats`` prints the paper's Table 2) and fetch them
+(``hl data download``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from dataclasses import asdict
 from pathlib import Path
+from typing import Iterator, Optional
 
 import typer
 from rich.table import Table
 
-from hlcli.cli._common import DataDirOption, VerboseOption, console, handle_errors, parse_list
-from hlcli.data.stats import corpus_stats
+from hlcli.cli._common import DataDirOption, VerboseOption, console, err_console, handle_errors, parse_list
+from hlcli.errors import UsageError
 
 data_app = typer.Typer(
     name="data",
-    help="Inspect the corpora.\n\nExample:\n\n  hl data stats --data-dir ~/corpora",
+    help="Inspect and download the corpora.\n\nExample:\n\n  hl data download\n\n  hl data stats --data-dir ~/corpora",
     no_args_is_help=True,
 )
+STATS_FORMATS = ("table", "json")
 
 
 @data_app.command("stats")
 @handle_errors
 def stats(
     data_dir: Path | None = DataDirOption,
-    tasks: str | None = typer.Option(None, "--tasks", help="Comma-separated corpora (default: all seven)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    tasks: str | None = typer.Option(
+        None, "--tasks", help="Comma-separated tasks (default: the seven corpora); NAME=FOLDER and hf:ORG/NAME are your own data."
+    ),
+    output_format: str = typer.Option("table", "--format", help="Output format: table | json."),
+    as_json: bool = typer.Option(False, "--json", hidden=True, help="Deprecated alias of --format json."),
     verbose: bool = VerboseOption,
 ) -> None:
     """Print split sizes and slot-type counts of the corpora (the paper's Table 2).
@@ -36,11 +42,24 @@ def stats(
     Example:
 
       hl data stats --data-dir ~/corpora --tasks atis,movie
+
+      hl data stats --tasks atis,mine=corpora/mine --format json
     """
-    results = corpus_stats(tasks=parse_list(tasks) or None, data_dir=data_dir)
+    from hlcli.data.stats import corpus_stats
+
+    if output_format not in STATS_FORMATS:
+        raise UsageError(f"--format {output_format!r}", expected=" | ".join(STATS_FORMATS))
     if as_json:
-        typer.echo(json.dumps([asdict(result) for result in results], indent=2))
+        err_console.print("[yellow]warning:[/] --json is deprecated; use --format json", highlight=False)
+        output_format = "json"
+    results = corpus_stats(tasks=parse_list(tasks) or None, data_dir=data_dir)
+    if output_format == "json":
+        typer.echo(json.dumps([result.to_json() for result in results], indent=2))
         return
+    _print_table(results)
+
+
+def _print_table(results) -> None:
     table = Table(title="Corpora (Table 2)")
     for name in ("corpus", "train", "val", "test", "labels", "adjacent"):
         table.add_column(name, justify="left" if name == "corpus" else "right")
@@ -50,23 +69,72 @@ def stats(
         if result.held_out_val:
             train += "*"
         labels = f"{result.labels}"
-        if result.labels != result.paper_labels:
+        if result.paper_labels is not None and result.labels != result.paper_labels:
             labels += "†"
             notes.append(
                 f"† {result.title}: {result.labels} slot types occur in the files; the paper reports "
                 f"{result.paper_labels} (the types frequent enough in train)."
             )
-        table.add_row(
-            result.title, train, f"{result.val:,}", f"{result.test:,}", labels, f"{result.adjacent_same_type:,}"
-        )
+        if result.source is not None:
+            notes.append(f"{result.title}: {result.source}")
+        test = "-" if result.test is None else f"{result.test:,}"
+        table.add_row(result.title, train, f"{result.val:,}", test, labels, f"{result.adjacent_same_type:,}")
     console.print(table)
-    held = [r for r in results if r.held_out_val]
+    held = [r for r in results if r.held_out_val and r.source is None]
     if held:
         sums = ", ".join(f"{r.title} {r.train + r.val:,}" for r in held)
         console.print(f"* val = 10 % of the released train file (fixed seed); train + val = paper's train: {sums}.")
+    if any(r.held_out_val and r.source is not None for r in results):
+        console.print("* your tasks without a val file: val = 10 % of their train file (fixed seed).")
     for note in notes:
-        console.print(note)
+        console.print(note, highlight=False, soft_wrap=True)
     console.print("Labels: slot types over train, val and test. adjacent: sentences where a span directly follows one of the same type (B-X B-X, B-X I-X B-X); sBIO writes them exactly.")
+
+
+@data_app.command("download")
+@handle_errors
+def download_command(
+    corpora: Optional[list[str]] = typer.Argument(None, help="Corpora to fetch (default: all seven): atis snips movie movietrivia restaurant mtop mtod."),
+    data_dir: Path | None = DataDirOption,
+    force: bool = typer.Option(False, "--force", help="Fetch again even when a corpus is present and valid."),
+    base_url: Optional[str] = typer.Option(
+        None, "--base-url", envvar="HL_DOWNLOAD_BASE_URL", help="Mirror laid out as BASE/<host>/<path> of the upstream URLs."
+    ),
+    verbose: bool = VerboseOption,
+) -> None:
+    """Download the paper's corpora from their public sources and check them against Table 2.
+
+    Each corpus is unpacked into the data folder's layout, every split is parsed and its sentence count compared with the paper's Table 2; only then does the corpus appear in the folder. Corpora already present and valid are skipped. A SHA-256 manifest is written to hl-download-manifest.json in the data folder.
+
+    Example:
+
+      hl data download
+
+      hl data download atis snips --data-dir ~/corpora
+    """
+    from hlcli.data.download import download
+
+    result = download(corpora or None, data_dir=data_dir, force=force, base_url=base_url, progress=_file_bar)
+    for name in result.skipped:
+        console.print(f"{name}: present and valid, skipped (--force fetches it again)", highlight=False)
+    for name in result.fetched:
+        console.print(f"{name}: downloaded and verified (Table 2 counts)", highlight=False)
+    console.print(f"data folder: {result.data_dir}", highlight=False, soft_wrap=True)
+    if result.fetched:
+        console.print(f"manifest: {result.manifest}", highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def _file_bar(label: str, total: int | None) -> Iterator:
+    """One rich download bar per file on stderr (none when stderr is not a terminal)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    if not err_console.is_terminal:
+        yield lambda n: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 def register(app: typer.Typer) -> None:

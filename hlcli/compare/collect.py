@@ -44,7 +44,9 @@ def collect_runs(*, runs_dir: str | Path = "runs", split: str = "test", log: Cal
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     # Rows come oldest first: the most recent run of a (method, seed, task) wins.
     frame = frame.drop_duplicates(["method", "model", "fraction", "seed", "task"], keep="last")
-    tasks = [t for t in CORPORA if t in set(frame["task"])]
+    # The paper's corpora in the paper's order, then the user's own tasks in order of appearance.
+    seen = list(dict.fromkeys(frame["task"]))
+    tasks = [t for t in CORPORA if t in seen] + [t for t in seen if t not in CORPORA]
     fractions = sorted({float(f) for f in frame["fraction"]}, reverse=True)
     return CompareResult(None, split, method_order(frame["method"]), fractions, tasks, frame.reset_index(drop=True))
 

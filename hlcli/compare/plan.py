@@ -11,6 +11,7 @@ from typing import Any, Sequence
 from hlcli.compare.facts import is_single_task, needs_decoder
 from hlcli.config import TrainConfig, check_keys, read_recipe
 from hlcli.data.corpora import CORPORA, SPLITS
+from hlcli.data.sources import recipe_tasks
 from hlcli.errors import HLError, UsageError, unknown_name
 
 COMPARE_SECTION = "compare"  # listed in hlcli.config.OTHER_SECTIONS: `hl train` ignores it
@@ -53,6 +54,7 @@ def read_compare_recipe(recipe: str | Path) -> tuple[dict[str, Any], dict[str, A
     """``(train settings, [compare] table)`` of a recipe, both checked for unknown keys."""
     data = dict(read_recipe(recipe))
     section = data.pop(COMPARE_SECTION, {})
+    data = recipe_tasks(data, recipe=recipe)  # [tasks.NAME] tables: own data
     if not isinstance(section, dict):
         raise HLError(f"[{COMPARE_SECTION}] must be a table", path=recipe)
     check_keys(data, source=recipe)
@@ -100,8 +102,8 @@ def plan(
         raise unknown_name("split", split, SPLITS)
     tasks = list(tasks or settings.get("tasks") or CORPORA)
     for task in tasks:
-        if task not in CORPORA:
-            raise unknown_name("task", task, list(CORPORA))
+        if task not in CORPORA and task not in settings.get("task_sources", {}):
+            raise unknown_name("task", task, list(CORPORA) + list(settings.get("task_sources", {})))
     seeds = list(seeds) if seeds else section.get("seeds")
     if seeds is not None and len(set(seeds)) != len(seeds):
         raise UsageError(f"duplicate seed in {seeds}")

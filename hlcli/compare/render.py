@@ -10,7 +10,7 @@ import pandas as pd
 
 from hlcli.compare.facts import SINGLE_TASK_MARK, display_name, is_single_task
 from hlcli.compare.results import AVERAGE, TIE_MARK, CompareResult, ComparisonTable, add_paper_columns, missing
-from hlcli.data.corpora import CORPORA
+from hlcli.data.corpora import CORPORA, task_title
 from hlcli.errors import UsageError, unknown_name
 from hlcli.io import atomic_write
 
@@ -124,7 +124,7 @@ def published_tables() -> list[ComparisonTable]:
     from hlcli.paper import PAPER_TASK_ORDER, TABLE_FOR_FRACTION, TABLES
 
     tasks = list(PAPER_TASK_ORDER)
-    index = [CORPORA[t].title for t in tasks] + [AVERAGE]
+    index = [task_title(t) for t in tasks] + [AVERAGE]
     tables = []
     for fraction in TABLES:
         data = "full training data" if fraction == 1.0 else f"{fraction:.0%} of the training data"

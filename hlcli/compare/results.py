@@ -11,7 +11,7 @@ import pandas as pd
 
 from hlcli.compare.facts import SINGLE_TASK_MARK, display_name, is_single_task
 from hlcli.compare.stats import CellStats, cell_stats, tied
-from hlcli.data.corpora import CORPORA
+from hlcli.data.corpora import CORPORA, task_title
 
 RESULT_COLUMNS = ["method", "model", "fraction", "seed", "task", "f1", "total", "trainable", "run_dir"]
 AVERAGE = "Average"
@@ -177,7 +177,7 @@ def comparison_table(result: CompareResult, fraction: float, *, model: str | Non
     frame = result.results[result.results["fraction"] == fraction]
     if model is not None and len(frame):
         frame = frame[frame["model"] == model]
-    titles = [CORPORA[task].title for task in result.tasks]
+    titles = [task_title(task) for task in result.tasks]
     index = titles + [AVERAGE]
     methods = [m for m in result.methods if m in result.unavailable or (frame["method"] == m).any() or result.model is not None]
     scores = pd.DataFrame(index=index, columns=methods, dtype=float)

@@ -72,10 +72,20 @@ CORPORA: dict[str, Corpus] = {
 }
 
 
+OWN_DATA_HINT = "your own data is a task too: NAME=FOLDER, NAME=hf:ORG/DATASET or hf:ORG/DATASET (see README, Data)"
+
+
 def get_corpus(task: str) -> Corpus:
     if task not in CORPORA:
-        raise unknown_name("task", task, list(CORPORA))
+        error = unknown_name("task", task, list(CORPORA))
+        error.hint = OWN_DATA_HINT
+        raise error
     return CORPORA[task]
+
+
+def task_title(task: str) -> str:
+    """The paper's name of a registered corpus; a user's own task is called by its own name."""
+    return CORPORA[task].title if task in CORPORA else task
 
 
 def default_data_dir() -> Path:
@@ -115,17 +125,46 @@ def normalize_split(split: str) -> str:
 @functools.lru_cache(maxsize=16)
 def _parse(root: Path, task: str) -> dict[str, tuple[Example, ...]]:
     """Every split of one corpus, parsed once per process (``root`` is resolved)."""
+    return read_corpus_folder(root / CORPORA[task].folder, task)
+
+
+def read_corpus_folder(folder: Path, task: str) -> dict[str, tuple[Example, ...]]:
+    """Every split of registered corpus ``task`` read from ``folder`` (its folder in any data dir)."""
     corpus = CORPORA[task]
     reader = READERS[corpus.format]
-    splits = {split: tuple(reader(root / corpus.folder / name, task=task)) for split, name in corpus.files.items()}
+    splits = {split: tuple(reader(folder / name, task=task)) for split, name in corpus.files.items()}
     if corpus.held_out_val:
-        train = splits["train"]
-        order = list(range(len(train)))
-        random.Random(MIT_VAL_SEED).shuffle(order)
-        held = set(order[: int(len(train) * MIT_VAL_SHARE)])
-        splits["val"] = tuple(example for i, example in enumerate(train) if i in held)
-        splits["train"] = tuple(example for i, example in enumerate(train) if i not in held)
+        splits["train"], splits["val"] = hold_out_val(splits["train"])
     return splits
+
+
+def hold_out_val(train: tuple[Example, ...]) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
+    """(train, val): a fixed-seed :data:`MIT_VAL_SHARE` of ``train`` becomes val, order kept."""
+    order = list(range(len(train)))
+    random.Random(MIT_VAL_SEED).shuffle(order)
+    # At least one sentence when there are two (a user's tiny corpus); the MIT corpora are far larger.
+    size = max(1, int(len(train) * MIT_VAL_SHARE)) if len(train) >= 2 else 0
+    held = set(order[:size])
+    return (
+        tuple(example for i, example in enumerate(train) if i not in held),
+        tuple(example for i, example in enumerate(train) if i in held),
+    )
+
+
+def task_splits(
+    task: str, *, data_dir: Path | str | None = None, sources: dict[str, dict] | None = None
+) -> dict[str, tuple[Example, ...]]:
+    """Every split a task has: the one place where a task name is looked up.
+
+    A task named in ``sources`` (``TrainConfig.task_sources``: a user's folder or Hugging Face
+    dataset) is read from there; any other name must be a registered corpus under the data folder.
+    """
+    if sources and task in sources:
+        from hlcli.data.sources import load_source
+
+        return load_source(task, sources[task])
+    get_corpus(task)
+    return _parse(resolve_data_dir(data_dir, task=task), task)
 
 
 def subsample(examples: list[Example] | tuple[Example, ...], fraction: float, seed: int) -> list[Example]:
@@ -151,22 +190,35 @@ def load_split(
     data_dir: Path | str | None = None,
     fraction: float = 1.0,
     seed: int = 42,
+    sources: dict[str, dict] | None = None,
 ) -> list[Example]:
-    """One split of a registered corpus; ``fraction`` down-samples train and val (never test)."""
-    get_corpus(task)
+    """One split of a task (see :func:`task_splits`); ``fraction`` down-samples train and val (never test)."""
     split = normalize_split(split)
     if not 0.0 < fraction <= 1.0:
         raise UsageError(f"fraction {fraction} out of range (expected 0 < fraction <= 1)")
-    root = resolve_data_dir(data_dir, task=task)
-    examples = _parse(root, task)[split]
+    splits = task_splits(task, data_dir=data_dir, sources=sources)
+    if split not in splits:
+        # Only a user's own task can lack a split (test is optional for them).
+        raise HLError(f"task {task!r} has no {split} split", expected=f"one of its splits: {', '.join(splits)}")
+    examples = splits[split]
     return list(examples) if split == "test" else subsample(examples, fraction, seed)
 
 
 def load_corpus(
-    task: str, *, data_dir: Path | str | None = None, fraction: float = 1.0, seed: int = 42
+    task: str,
+    *,
+    data_dir: Path | str | None = None,
+    fraction: float = 1.0,
+    seed: int = 42,
+    sources: dict[str, dict] | None = None,
 ) -> dict[str, list[Example]]:
-    """``{"train": ..., "val": ..., "test": ...}`` of one corpus (see :func:`load_split`)."""
-    return {split: load_split(task, split, data_dir=data_dir, fraction=fraction, seed=seed) for split in SPLITS}
+    """``{"train": ..., "val": ..., "test": ...}`` of one task, without the splits it lacks."""
+    splits = task_splits(task, data_dir=data_dir, sources=sources)
+    return {
+        split: load_split(task, split, data_dir=data_dir, fraction=fraction, seed=seed, sources=sources)
+        for split in SPLITS
+        if split in splits
+    }
 
 
 def label_types(examples: list[Example] | tuple[Example, ...]) -> list[str]:

@@ -32,6 +32,10 @@ from hlcli.errors import HLError, unknown_name
 
 TAG_RE = re.compile(r"O|[BI]-\S+")
 EXPECTED_TAG = "'O', 'B-TYPE' or 'I-TYPE'"
+# Users' own data may come in IOBES (S-/E-) or BILOU (U-/L-): accepted by the readers of users'
+# formats only with ``schemes=True``, then rewritten to BIO by :func:`to_bio` (which says so).
+ANY_SCHEME_TAG_RE = re.compile(r"O|[BIESLU]-\S+")
+ACCEPTED_SCHEMES = "BIO/IOB2, IOB1, IOBES (S-, E-) or BILOU (U-, L-) tags"
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -69,14 +73,47 @@ def read_lines(path: Path, *, expected: str) -> list[str]:
     return [line.rstrip("\r") for line in lines]
 
 
-def check_tags(tags: list[str] | tuple[str, ...], *, path: Path, line: int) -> None:
+def check_tags(tags: list[str] | tuple[str, ...], *, path: Path, line: int, schemes: bool = False) -> None:
     """Validate BIO prefixes only: an ``I-X`` after ``O`` is kept as the corpus has it."""
     for tag in tags:
-        if not TAG_RE.fullmatch(tag):
-            raise HLError(f"unknown BIO tag {tag!r}", path=path, line=line, expected=EXPECTED_TAG)
+        _check_tag(tag, path=path, line=line, schemes=schemes)
 
 
-def _make(task: str, tokens: list[str], tags: list[str], intent: str | None, path: Path, line: int) -> Example:
+def _check_tag(tag: str, *, path: Path | str, line: int | None, schemes: bool = False) -> None:
+    if schemes:
+        if not ANY_SCHEME_TAG_RE.fullmatch(tag):
+            raise HLError(f"unknown tag {tag!r}", path=path, line=line, expected=ACCEPTED_SCHEMES)
+    elif not TAG_RE.fullmatch(tag):
+        raise HLError(f"unknown BIO tag {tag!r}", path=path, line=line, expected=EXPECTED_TAG)
+
+
+def to_bio(examples: list[Example], *, where: str) -> tuple[list[Example], str | None]:
+    """``examples`` with IOBES/BILOU tags rewritten to BIO, and the scheme converted (None: was BIO).
+
+    ``S-X``/``U-X`` become ``B-X`` and ``E-X``/``L-X`` become ``I-X``: the same chunks. A file
+    mixing IOBES and BILOU prefixes is refused rather than guessed at.
+    """
+    prefixes = {tag[0] for example in examples for tag in example.tags if tag != "O"}
+    iobes, bilou = prefixes & {"S", "E"}, prefixes & {"U", "L"}
+    if not iobes and not bilou:
+        return examples, None
+    if iobes and bilou:
+        raise HLError(
+            f"mixed tag schemes: both {'/'.join(sorted(iobes))}- and {'/'.join(sorted(bilou))}- prefixes",
+            path=where,
+            expected=ACCEPTED_SCHEMES + ", one scheme per task",
+        )
+    mapping = {"S": "B", "U": "B", "E": "I", "L": "I"}
+    converted = [
+        replace(example, tags=tuple(mapping.get(tag[0], tag[0]) + tag[1:] if tag != "O" else tag for tag in example.tags))
+        for example in examples
+    ]
+    return converted, "IOBES" if iobes else "BILOU"
+
+
+def _make(
+    task: str, tokens: list[str], tags: list[str], intent: str | None, path: Path, line: int, schemes: bool = False
+) -> Example:
     if not tokens:
         raise HLError("empty sentence", path=path, line=line, expected="at least one token")
     if len(tokens) != len(tags):
@@ -86,7 +123,7 @@ def _make(task: str, tokens: list[str], tags: list[str], intent: str | None, pat
             line=line,
             expected="one tag per token",
         )
-    check_tags(tags, path=path, line=line)
+    check_tags(tags, path=path, line=line, schemes=schemes)
     return Example(task=task, tokens=tuple(tokens), tags=tuple(tags), intent=intent, source=f"{path}:{line}")
 
 
@@ -228,7 +265,7 @@ def read_goo(folder: str | Path, *, task: str) -> list[Example]:
 MIT_LAYOUT = "one 'tag<TAB>token' or 'token<TAB>tag' line per token, blank line between sentences"
 
 
-def read_mit(path: str | Path, *, task: str) -> list[Example]:
+def read_mit(path: str | Path, *, task: str, schemes: bool = False) -> list[Example]:
     path = Path(path)
     lines = read_lines(path, expected=MIT_LAYOUT)
     rows = []
@@ -238,8 +275,9 @@ def read_mit(path: str | Path, *, task: str) -> list[Example]:
     # The column order differs between the MIT folders: the tag column is the one whose values
     # look like BIO tags in the first lines (a token such as "O" can look like one, rarely).
     head = rows[:200]
-    tag_first = sum(bool(TAG_RE.fullmatch(c[0])) for _, c in head)
-    tag_last = sum(bool(TAG_RE.fullmatch(c[1])) for _, c in head)
+    tag_re = ANY_SCHEME_TAG_RE if schemes else TAG_RE
+    tag_first = sum(bool(tag_re.fullmatch(c[0])) for _, c in head)
+    tag_last = sum(bool(tag_re.fullmatch(c[1])) for _, c in head)
     if not tag_first and not tag_last:
         raise HLError("no column of BIO tags found", path=path, line=rows[0][0], expected=MIT_LAYOUT)
     tag_column = 0 if tag_first > tag_last else 1
@@ -250,13 +288,12 @@ def read_mit(path: str | Path, *, task: str) -> list[Example]:
         for number, _ in block:
             columns = by_line[number]
             tag, token = columns[tag_column], columns[1 - tag_column]
-            if not TAG_RE.fullmatch(tag):
-                raise HLError(f"unknown BIO tag {tag!r}", path=path, line=number, expected=EXPECTED_TAG)
+            _check_tag(tag, path=path, line=number, schemes=schemes)
             if not token.strip():
                 raise HLError("empty token", path=path, line=number, expected=MIT_LAYOUT)
             tokens.append(token)
             tags.append(tag)
-        examples.append(_make(task, tokens, tags, None, path, first))
+        examples.append(_make(task, tokens, tags, None, path, first, schemes))
     return examples
 
 
@@ -265,7 +302,7 @@ def read_mit(path: str | Path, *, task: str) -> list[Example]:
 CONLL_LAYOUT = "whitespace-separated columns with the token first and the BIO tag last, blank line between sentences"
 
 
-def read_conll(path: str | Path, *, task: str) -> list[Example]:
+def read_conll(path: str | Path, *, task: str, schemes: bool = False) -> list[Example]:
     path = Path(path)
     lines = read_lines(path, expected=CONLL_LAYOUT)
     examples = []
@@ -277,12 +314,11 @@ def read_conll(path: str | Path, *, task: str) -> list[Example]:
                 continue
             if len(columns) < 2:
                 raise HLError("only 1 column", path=path, line=number, expected=CONLL_LAYOUT)
-            if not TAG_RE.fullmatch(columns[-1]):
-                raise HLError(f"unknown BIO tag {columns[-1]!r}", path=path, line=number, expected=EXPECTED_TAG)
+            _check_tag(columns[-1], path=path, line=number, schemes=schemes)
             tokens.append(columns[0])
             tags.append(columns[-1])
         if tokens:
-            examples.append(_make(task, tokens, tags, None, path, first))
+            examples.append(_make(task, tokens, tags, None, path, first, schemes))
     if not examples:
         raise HLError("no sentences", path=path, expected=CONLL_LAYOUT)
     return examples
@@ -291,7 +327,7 @@ def read_conll(path: str | Path, *, task: str) -> list[Example]:
 JSONL_LAYOUT = 'one JSON object per line: {"tokens": [...], "tags": [...]} with one tag per token'
 
 
-def read_jsonl(path: str | Path, *, task: str) -> list[Example]:
+def read_jsonl(path: str | Path, *, task: str, schemes: bool = False) -> list[Example]:
     path = Path(path)
     examples = []
     for number, line in enumerate(read_lines(path, expected=JSONL_LAYOUT), 1):
@@ -310,7 +346,7 @@ def read_jsonl(path: str | Path, *, task: str) -> list[Example]:
             raise HLError("tokens must be non-empty strings without spaces", path=path, line=number, expected=JSONL_LAYOUT)
         if not all(isinstance(t, str) for t in tags):
             raise HLError("tags must be strings", path=path, line=number, expected=EXPECTED_TAG)
-        examples.append(_make(task, tokens, tags, intent if isinstance(intent, str) else None, path, number))
+        examples.append(_make(task, tokens, tags, intent if isinstance(intent, str) else None, path, number, schemes))
     if not examples:
         raise HLError("no sentences", path=path, expected=JSONL_LAYOUT)
     return examples

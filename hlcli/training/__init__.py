@@ -240,11 +240,13 @@ def _load_data(config: TrainConfig) -> tuple[dict[str, list[Example]], dict[str,
     train_sets: dict[str, list[Example]] = {}
     val_sets: dict[str, list[Example]] = {}
     for task in config.tasks:
-        train_sets[task] = load_split(task, "train", data_dir=config.data_dir, fraction=config.fraction, seed=config.seed)
+        train_sets[task] = load_split(
+            task, "train", data_dir=config.data_dir, fraction=config.fraction, seed=config.seed, sources=config.task_sources
+        )
         if not train_sets[task]:
             raise HLError(f"task {task!r} has no training sentences (fraction {config.fraction})")
         # The readers shrink val like train (a low-resource run has a low-resource val set).
-        val = load_split(task, "val", data_dir=config.data_dir, fraction=config.fraction, seed=config.seed)
+        val = load_split(task, "val", data_dir=config.data_dir, fraction=config.fraction, seed=config.seed, sources=config.task_sources)
         val_sets[task] = val[: config.max_val_examples]
     return train_sets, val_sets
 

@@ -1,0 +1,382 @@
+"""Users' own corpora as tasks: a folder of files, or a Hugging Face dataset.
+
+A task is named on the command line as ``NAME=FOLDER``, ``NAME=FORMAT:FOLDER``,
+``NAME=hf:ORG/DATASET[:CONFIG]`` or ``hf:ORG/DATASET[:CONFIG]`` (named after the dataset), and in
+a recipe as a ``[tasks.NAME]`` table (see :func:`recipe_tasks`). ``TrainConfig.tasks`` keeps only
+the names; where each own task's data lives goes to ``TrainConfig.task_sources[NAME]``, a JSON
+table that ``config.json`` records. Its keys:
+
+- files: ``path`` (a folder with ``train.*``, ``dev|val|valid.*``, ``test.*``) and/or ``train``,
+  ``val``, ``test`` (files), ``format`` (``conll``, ``mit``, ``jsonl``, ``goo``; detected if left out);
+- a dataset: ``hf`` (hub id, or a local ``save_to_disk`` / parquet / JSON folder), ``config``,
+  ``revision``, ``tokens`` and ``tags`` (column names; default ``tokens``/``ner_tags`` or
+  ``words``/``tags``);
+- written when the data is first read, so ``hl evaluate RUN`` finds (and checks) the same data:
+  ``detected_format``, ``files`` and ``sha256`` per split, or the dataset's ``fingerprint`` per split; ``converted``
+  when IOBES/BILOU tags were rewritten to BIO.
+
+No val split → 10 % of train held out with the fixed seed, as for the MIT corpora; test is optional.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import logging
+from pathlib import Path
+from typing import Any
+
+from hlcli.data.corpora import CORPORA, SPLIT_ALIASES, hold_out_val
+from hlcli.data.example import Example
+from hlcli.data.readers import ANY_SCHEME_TAG_RE, READERS, read_lines, to_bio
+from hlcli.errors import HLError, UsageError, unknown_name
+
+HF_PREFIX = "hf:"
+FILE_FORMATS = ("conll", "mit", "jsonl", "goo")
+FILE_KEYS = ("path", "train", "val", "test", "format")
+HF_KEYS = ("hf", "config", "revision", "tokens", "tags")
+# Written by load_source, never by the user: what the data was when the run first read it.
+PINNED_KEYS = ("detected_format", "files", "sha256", "fingerprint", "converted", "held_out_val")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+FOLDER_LAYOUT = "a folder with train.* and optional dev|val|valid.* and test.* files (CoNLL, MIT .bio, JSONL, parquet/JSON)"
+SPEC_FORMS = "NAME, NAME=FOLDER, NAME=FORMAT:FOLDER, NAME=hf:ORG/DATASET[:CONFIG] or hf:ORG/DATASET[:CONFIG]"
+TOKEN_COLUMNS = ("tokens", "words")
+TAG_COLUMNS = ("ner_tags", "tags")
+_HF_FILES = (".parquet", ".arrow", ".json")
+# No handler configured: logging's last-resort handler prints the bare message on stderr.
+_log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- specs and recipe tables
+
+
+def check_name(name: str, *, where: str | None = None) -> str:
+    # Task names become file names (predictions/<task>.jsonl) and table rows.
+    if not NAME_RE.fullmatch(name):
+        raise UsageError(f"task name {name!r}", path=where, expected="letters, digits, '_', '.', '-', starting with a letter or digit")
+    return name
+
+
+def hf_task_name(dataset: str) -> str:
+    """``hf:unimelb-nlp/wikiann:en`` → ``wikiann_en``: the dataset's own name, made a safe task name."""
+    repo, _, config = dataset.partition(":")
+    name = Path(repo.rstrip("/")).name + (f"_{config}" if config else "")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.-").lower() or "dataset"
+
+
+def parse_spec(spec: str, *, base: Path | None = None) -> tuple[str, dict[str, Any] | None]:
+    """One ``--tasks`` item → (task name, source table or None for a registered corpus)."""
+    name, sep, location = (part.strip() for part in spec.partition("="))
+    if not sep:
+        if not spec.startswith(HF_PREFIX):
+            return spec, None
+        name, location = hf_task_name(spec[len(HF_PREFIX) :]), spec
+    check_name(name)
+    if not location:
+        raise UsageError(f"task {spec!r} names no data", expected=SPEC_FORMS)
+    if location.startswith(HF_PREFIX):
+        dataset, _, config = location[len(HF_PREFIX) :].partition(":")
+        entry: dict[str, Any] = {"hf": dataset}
+        if config:
+            entry["config"] = config
+    else:
+        head, colon, rest = location.partition(":")
+        entry = {"path": rest, "format": head} if colon and head in FILE_FORMATS else {"path": location}
+    return name, normalize_entry(name, entry, base=base)
+
+
+def normalize_entry(name: str, entry: Any, *, base: Path | None = None, where: str | None = None) -> dict[str, Any]:
+    """Check a source table's keys and make its paths absolute (relative to ``base``, default cwd)."""
+    if not isinstance(entry, dict):
+        raise UsageError(f"task {name!r}: source must be a table", path=where, expected="keys " + ", ".join(FILE_KEYS + HF_KEYS))
+    kind_keys = HF_KEYS if "hf" in entry else FILE_KEYS
+    for key in entry:
+        if key not in kind_keys + PINNED_KEYS:
+            raise UsageError(f"task {name!r}: unknown key {key!r}", path=where, expected="one of " + ", ".join(kind_keys))
+    if "hf" not in entry and "path" not in entry and "train" not in entry:
+        raise UsageError(f"task {name!r}: no data named", path=where, expected="path = FOLDER, train = FILE or hf = DATASET")
+    if entry.get("format") is not None and entry["format"] not in FILE_FORMATS:
+        raise unknown_name("format", entry["format"], FILE_FORMATS)
+    base = Path.cwd() if base is None else base
+    out = dict(entry)
+    for key in ("path", "train", "val", "test"):
+        if isinstance(out.get(key), str):
+            out[key] = str((base / out[key]).expanduser().resolve())
+    if "hf" in out and (base / out["hf"]).expanduser().is_dir():
+        out["hf"] = str((base / out["hf"]).expanduser().resolve())  # a local dataset folder, not a hub id
+    return out
+
+
+def resolve_tasks(tasks: Any, sources: dict[str, Any] | None, *, base: Path | None = None) -> tuple[list[str], dict[str, dict]]:
+    """(task names, their sources) from ``--tasks`` items and/or a ``tasks`` table.
+
+    Sources of tasks not in the list are dropped: ``hl train --tasks atis,wnut`` reuses a recipe's
+    ``[tasks.wnut]`` and leaves its other tasks out; a config naming only registered corpora has
+    no sources at all, as before custom tasks existed.
+    """
+    sources = dict(sources or {})
+    if isinstance(tasks, dict):  # a recipe's [tasks.NAME] tables
+        for name, entry in tasks.items():
+            if entry:
+                sources[check_name(name)] = normalize_entry(name, entry, base=base)
+        tasks = list(tasks)
+    names = []
+    for item in tasks:
+        name, entry = parse_spec(str(item), base=base)
+        if entry is not None:
+            sources[name] = entry
+        names.append(name)
+    for name in names:
+        if name in sources and name in CORPORA:
+            raise UsageError(f"task {name!r} is a registered corpus", expected="another name for your own data")
+    # Tables given as task_sources directly (config.json, a recipe) get the same checks.
+    return names, {name: normalize_entry(name, sources[name], base=base) for name in names if name in sources}
+
+
+def recipe_tasks(data: dict[str, Any], *, recipe: str | Path) -> dict[str, Any]:
+    """A recipe dict with ``tasks`` (list of specs or ``[tasks.NAME]`` tables) resolved against the
+    recipe's folder: ``tasks`` becomes a list of names and ``task_sources`` their sources."""
+    if "tasks" not in data:
+        return data
+    try:
+        names, sources = resolve_tasks(data["tasks"], data.get("task_sources"), base=Path(recipe).resolve().parent)
+    except HLError as error:
+        error.path = error.path or str(recipe)  # the user edits the recipe, so name it
+        raise
+    out = {**data, "tasks": names}
+    if sources or "task_sources" in data:
+        out["task_sources"] = sources
+    return out
+
+
+def describe(entry: dict[str, Any]) -> str:
+    """Where a task's data comes from, in a few words (errors, ``hl data stats``)."""
+    if "hf" in entry:
+        return f"{HF_PREFIX}{entry['hf']}" + (f":{entry['config']}" if entry.get("config") else "")
+    return entry.get("path") or entry["train"]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_source(task: str, entry: dict[str, Any]) -> dict[str, tuple[Example, ...]]:
+    """The splits of an own task; records (first read) or checks (later reads) what the data was.
+
+    The recorded keys land in the caller's ``entry``, i.e. in ``TrainConfig.task_sources``, which
+    training writes to ``config.json`` after reading the data: that is how a run pins its data.
+    """
+    wanted = {k: v for k, v in entry.items() if k not in PINNED_KEYS}
+    splits, pins = _load(task, json.dumps(wanted, sort_keys=True))
+    for key in ("sha256", "fingerprint"):
+        if key in entry and key in pins and entry[key] != pins[key]:
+            changed = sorted(s for s in pins[key] if entry[key].get(s) != pins[key][s])
+            raise HLError(
+                f"task {task!r}: data changed since it was recorded ({key} of {', '.join(changed) or 'the splits'} differs)",
+                path=describe(entry),
+                hint="restore that data, or train a new run on the new data",
+            )
+    for key, value in pins.items():
+        entry.setdefault(key, value)
+    return splits
+
+
+@functools.lru_cache(maxsize=16)
+def _load(task: str, wanted_json: str) -> tuple[dict[str, tuple[Example, ...]], dict[str, Any]]:
+    entry = json.loads(wanted_json)
+    if "hf" not in entry:
+        found = _split_files(entry)
+        if _is_hf_folder(found):
+            return _load_hf(task, {**{k: v for k, v in entry.items() if k not in FILE_KEYS}, "hf": entry["path"]})
+        return _load_files(task, entry, found)
+    return _load_hf(task, entry)
+
+
+def _split_files(entry: dict[str, Any]) -> dict[str, Path]:
+    """Split → file: the entry's own ``train``/``val``/``test``, the rest found in ``path``."""
+    found = {split: Path(entry[split]) for split in ("train", "val", "test") if entry.get(split)}
+    if "path" not in entry:
+        return found
+    folder = Path(entry["path"])
+    if not folder.is_dir():
+        raise HLError("folder not found", path=folder, expected=FOLDER_LAYOUT)
+    if _saved_to_disk(folder):
+        return {"hf-folder": folder}
+    from_folder: dict[str, Path] = {}
+    for child in sorted(folder.iterdir()):
+        stem = child.name.split(".")[0].lower()
+        split = SPLIT_ALIASES.get(stem, stem)
+        if split not in ("train", "val", "test") or child.name.startswith("."):
+            continue
+        if split in from_folder:
+            raise HLError(f"two {split} files: {from_folder[split].name} and {child.name}", path=folder, expected=FOLDER_LAYOUT)
+        from_folder[split] = child
+    if "train" not in from_folder and "train" not in found:
+        raise HLError("no train file", path=folder, expected=FOLDER_LAYOUT)
+    return {**from_folder, **found}
+
+
+def _is_hf_folder(found: dict[str, Path]) -> bool:
+    return "hf-folder" in found or found["train"].suffix in _HF_FILES
+
+
+def detect_format(path: Path) -> str:
+    """``goo`` for a seq.in/seq.out folder, ``jsonl`` by suffix, else ``mit`` when the first
+    column holds the tags and ``conll`` (token first, tag last) otherwise."""
+    if path.is_dir():
+        return "goo"
+    if path.suffix == ".jsonl":
+        return "jsonl"
+    for line in read_lines(path, expected=FOLDER_LAYOUT)[:50]:
+        columns = line.split()
+        if len(columns) >= 2 and columns[0] != "-DOCSTART-":
+            tag_first = ANY_SCHEME_TAG_RE.fullmatch(columns[0]) and not ANY_SCHEME_TAG_RE.fullmatch(columns[-1])
+            return "mit" if tag_first else "conll"
+    return "conll"
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file; of a folder (goo split), of its files' digests in name order."""
+    if path.is_dir():
+        return hashlib.sha256("".join(sha256_file(f) for f in sorted(path.iterdir()) if f.is_file()).encode()).hexdigest()
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_files(task: str, entry: dict[str, Any], found: dict[str, Path]) -> tuple[dict, dict]:
+    fmt = entry.get("format") or detect_format(found["train"])
+    reader = READERS[fmt]
+    splits: dict[str, tuple[Example, ...]] = {}
+    converted = None
+    for split, path in found.items():
+        examples = reader(path, task=task) if fmt == "goo" else reader(path, task=task, schemes=True)
+        examples, scheme = to_bio(examples, where=str(path))
+        converted = converted or scheme
+        splits[split] = tuple(examples)
+    pins: dict[str, Any] = {
+        "detected_format": fmt,
+        "files": {split: str(path) for split, path in found.items()},
+        "sha256": {split: sha256_file(path) for split, path in found.items()},
+    }
+    return _finish(task, splits, pins, converted, describe(entry))
+
+
+def _finish(task: str, splits: dict, pins: dict, converted: str | None, where: str) -> tuple[dict, dict]:
+    if converted:
+        pins["converted"] = f"{converted} -> BIO"
+        # Said once per process (the result is cached) on stderr; config.json and `hl data stats` say it too.
+        _log.warning("warning: %s: task %r: %s tags converted to BIO (S-/U- -> B-, E-/L- -> I-)", where, task, converted)
+    pins["held_out_val"] = "val" not in splits
+    if pins["held_out_val"]:
+        splits["train"], splits["val"] = hold_out_val(splits["train"])
+    return {split: splits[split] for split in ("train", "val", "test") if split in splits}, pins
+
+
+# --------------------------------------------------------------------------- Hugging Face datasets
+
+HF_SPLITS = {"train": "train", "validation": "val", "valid": "val", "val": "val", "dev": "val", "eval": "val", "test": "test"}
+
+
+def _open_dataset(entry: dict[str, Any]):
+    """A ``DatasetDict`` from a local folder or the hub id (the datasets cache when offline)."""
+    import datasets
+
+    location = entry["hf"]
+    folder = Path(location)
+    try:
+        if folder.is_dir() and _saved_to_disk(folder):
+            loaded = datasets.load_from_disk(str(folder))
+        else:
+            loaded = datasets.load_dataset(location, entry.get("config"), revision=entry.get("revision"))
+    except Exception as error:  # datasets raises many types (FileNotFoundError, ConnectionError, ValueError, ...)
+        offline = "" if folder.is_dir() else "; offline, a hub dataset must already be in the datasets cache (or pass a local folder)"
+        raise HLError(
+            f"cannot load dataset: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
+            path=f"{HF_PREFIX}{location}",
+            expected="a hub dataset id, a save_to_disk folder or a folder of parquet/JSON files" + offline,
+        ) from None
+    if isinstance(loaded, datasets.Dataset):
+        loaded = datasets.DatasetDict({"train": loaded})
+    return loaded
+
+
+def _column(dataset, names: tuple[str, ...], given: str | None, *, where: str, what: str) -> str:
+    if given is not None:
+        if given not in dataset.column_names:
+            raise HLError(f"no column {given!r}", path=where, expected=f"the {what} column; columns: {', '.join(dataset.column_names)}")
+        return given
+    for name in names:
+        if name in dataset.column_names:
+            return name
+    raise HLError(
+        f"no {what} column",
+        path=where,
+        expected=f"a column named {' or '.join(names)} or {what} = COLUMN in the recipe; columns: {', '.join(dataset.column_names)}",
+    )
+
+
+def _tag_names(dataset, column: str) -> list[str] | None:
+    """ClassLabel names of a sequence-of-ClassLabel column, else None (string tags)."""
+    inner = getattr(dataset.features[column], "feature", None)
+    return list(inner.names) if hasattr(inner, "names") else None
+
+
+def _load_hf(task: str, entry: dict[str, Any]) -> tuple[dict, dict]:
+    loaded = _open_dataset(entry)
+    ident = f"{HF_PREFIX}{entry['hf']}"
+    splits: dict[str, tuple[Example, ...]] = {}
+    fingerprints: dict[str, str] = {}
+    converted = None
+    for hf_split, dataset in loaded.items():
+        split = HF_SPLITS.get(hf_split)
+        if split is None or split in splits:
+            continue
+        where = f"{ident} split {hf_split}"
+        token_col = _column(dataset, TOKEN_COLUMNS, entry.get("tokens"), where=where, what="tokens")
+        tag_col = _column(dataset, TAG_COLUMNS, entry.get("tags"), where=where, what="tags")
+        names = _tag_names(dataset, tag_col)
+        examples = [
+            _example(task, tokens, tags, names, where=f"{where} row {row}", tag_col=tag_col, token_col=token_col)
+            for row, (tokens, tags) in enumerate(zip(dataset[token_col], dataset[tag_col], strict=True))
+        ]
+        examples, scheme = to_bio(examples, where=where)
+        converted = converted or scheme
+        splits[split] = tuple(examples)
+        fingerprints[hf_split] = dataset._fingerprint  # datasets' content hash of the split (no public accessor)
+    if "train" not in splits:
+        raise HLError(f"no train split (splits: {', '.join(loaded)})", path=ident, expected="a train split")
+    folder = Path(entry["hf"])
+    if folder.is_dir() and not _saved_to_disk(folder):
+        # datasets fingerprints local files by path and mtime: a copied folder would look changed.
+        files = [p for p in sorted(folder.rglob("*")) if p.is_file() and not any(x.startswith(".") for x in p.relative_to(folder).parts)]
+        return _finish(task, splits, {"sha256": {str(p.relative_to(folder)): sha256_file(p) for p in files}}, converted, ident)
+    return _finish(task, splits, {"fingerprint": fingerprints}, converted, ident)
+
+
+def _saved_to_disk(folder: Path) -> bool:
+    return (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file()
+
+
+def _example(task: str, tokens: Any, tags: Any, names: list[str] | None, *, where: str, tag_col: str, token_col: str) -> Example:
+    """One dataset row as an Example; every problem names dataset, split, row and column."""
+    if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) and t and not any(c.isspace() for c in t) for t in tokens):
+        raise HLError("tokens must be a non-empty list of strings without spaces", path=f"{where} column {token_col!r}", expected="one word per item")
+    if not isinstance(tags, list) or len(tags) != len(tokens):
+        count = len(tags) if isinstance(tags, list) else "no list of"
+        raise HLError(f"{count} tags for {len(tokens)} tokens", path=f"{where} column {tag_col!r}", expected="one tag per token")
+    if names is not None:
+        if not all(isinstance(t, int) and 0 <= t < len(names) for t in tags):
+            raise HLError(f"tag id out of range in {tags}", path=f"{where} column {tag_col!r}", expected=f"ClassLabel ids 0..{len(names) - 1}")
+        tags = [names[t] for t in tags]
+    for tag in tags:
+        if not isinstance(tag, str) or not ANY_SCHEME_TAG_RE.fullmatch(tag):
+            raise HLError(
+                f"unknown tag {tag!r}",
+                path=f"{where} column {tag_col!r}",
+                expected="string tags or ClassLabel names in BIO, IOBES or BILOU",
+            )
+    return Example(task=task, tokens=tuple(tokens), tags=tuple(tags), source=where)
