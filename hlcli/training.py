@@ -115,8 +115,20 @@ def resume_config(run_dir: str | Path, *, max_steps: int | None = None) -> Train
     return config
 
 
-def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, log: Log | None = None) -> TrainResult:
+# Hook for ``hl adapt`` (hlcli.adapt): given the specs of the tasks to train, build the model and
+# its optimizer groups ([{"params": [...], "lr": x}, ...], requires_grad already set) instead of
+# build_model + the default groups. The rest of the loop runs unchanged.
+ModelSetup = Callable[[list[TaskSpec]], tuple[TaggingModel, list[dict[str, Any]]]]
+
+
+def train(
+    config: TrainConfig, *, resume: bool = False, progress: bool = False, log: Log | None = None, setup: ModelSetup | None = None
+) -> TrainResult:
     """Train ``config.method`` on ``config.tasks``; with ``resume`` continue ``config.output_dir``."""
+    if setup is None and config.adapt is not None:  # resuming a run made by hl adapt
+        from hlcli.adapt import model_setup
+
+        setup = model_setup(config)
     try:
         # split_batches: the scheduler steps once per optimizer step whatever the number of processes
         # (max_steps counts optimizer steps; there is no dataloader that shrinks with the world size).
@@ -154,7 +166,11 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
     # Types seen in validation too, so that the validation loss never meets an unknown label.
     specs = [TaskSpec(task, label_types(train_sets[task] + val_sets[task])) for task in config.tasks]
 
-    model = build_model(config.method, backbone=config.model, tasks=specs, overrides=dict(config.method_overrides))
+    if setup is None:
+        model = build_model(config.method, backbone=config.model, tasks=specs, overrides=dict(config.method_overrides))
+        groups = _param_groups(model, config)
+    else:
+        model, groups = setup(specs)
     if resume:
         # A SIGKILL can leave a half-written checkpoint folder or a swap half-done: undo that first.
         if main:
@@ -179,15 +195,10 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
     if main and accelerator.num_processes > 1:
         _append_log(run_dir, f"data-parallel over {accelerator.num_processes} processes: "
                              f"{accelerator.num_processes} x {config.batch_size} sentences per micro-batch")
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = [p for group in groups for p in group["params"]]
     if not params:
         raise HLError(f"method {config.method!r} left no trainable parameter")
     # The papers' AdamW has no weight decay (HyperFormer++ / transformers' old default).
-    # New per-task heads (encoder backbones) may get their own, larger learning rate.
-    heads = {id(p) for p in model.head_parameters() if p.requires_grad}
-    groups = [{"params": [p for p in params if id(p) not in heads], "lr": config.lr}]
-    if heads:
-        groups.append({"params": [p for p in params if id(p) in heads], "lr": config.head_lr or config.lr})
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=0.0)
     if config.schedule == "linear":
         scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
@@ -298,6 +309,16 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = False, 
         skipped_batches=state["skipped_batches"],
         main_process=accelerator.is_main_process,
     )
+
+
+def _param_groups(model: TaggingModel, config: TrainConfig) -> list[dict[str, Any]]:
+    """Every trainable parameter at ``lr``; new per-task heads (encoder backbones) at their own, larger ``head_lr``."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    heads = {id(p) for p in model.head_parameters() if p.requires_grad}
+    groups = [{"params": [p for p in params if id(p) not in heads], "lr": config.lr}]
+    if heads:
+        groups.append({"params": [p for p in params if id(p) in heads], "lr": config.head_lr or config.lr})
+    return groups
 
 
 def _run_dir(config: TrainConfig, *, resume: bool) -> Path:
