@@ -28,7 +28,9 @@ from safetensors.torch import save_file
 
 from hlcli import runs
 from hlcli.adapt import ADAPTABLE, WHY_NOT
-from hlcli.checkpoint import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, checkpoint_config, load_model, model_card
+from hlcli.checkpoint import (
+    CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, checkpoint_config, load_model, model_card, read_checkpoint_config,
+)
 from hlcli.errors import UsageError, unknown_name
 from hlcli.io import atomic_dir
 from hlcli.methods.base import TaggingModel, TaskSpec
@@ -62,7 +64,7 @@ def export_task(run: str | Path, *, task: str, output: str | Path, merge_lora: b
     tensors = _fill(static, full, task, weights)
     backbone = _merged_qv(full, merged) if merge else {}
     tensors.update(backbone)
-    source = read_config(checkpoint)
+    source = read_checkpoint_config(checkpoint)
     extra = {
         "history": source.get("history", []),
         "exported": {"checkpoint": str(checkpoint.resolve()), "method": full.method, "task": task, "merged_lora": merge},
@@ -78,12 +80,6 @@ def export_task(run: str | Path, *, task: str, output: str | Path, merge_lora: b
             f"`{task}`, generated once and stored as plain tensors{' (LoRA merged into q/v)' if merge else ''}.\n\n## Tasks", 1)
         (tmp / CARD_FILE).write_text(card, encoding="utf-8")
     return ExportResult(output, task, merge, len(tensors), (output / WEIGHTS_FILE).stat().st_size)
-
-
-def read_config(checkpoint: Path) -> dict:
-    from hlcli.checkpoint import read_checkpoint_config
-
-    return read_checkpoint_config(checkpoint)
 
 
 @torch.no_grad()
