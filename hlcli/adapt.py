@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
@@ -178,7 +179,8 @@ def freeze(model: TaggingModel, config: TrainConfig, plan: AdaptPlan) -> list[di
 
     # Checkpoints keep the method's full set, so that an adapted run loads like any other.
     model.checkpoint_names = frozenset(model.trainable_state_dict())
-    base = set(load_file(str(Path(plan.base) / WEIGHTS_FILE)).keys())
+    with safe_open(str(Path(plan.base) / WEIGHTS_FILE), framework="pt") as handle:
+        base = set(handle.keys())
     parameters = dict(model.named_parameters())
     for p in model.parameters():
         p.requires_grad_(False)

