@@ -213,22 +213,11 @@ def _task_table(model: nn.Module) -> str:
     raise HLError(f"{type(model).__name__} has no task-embedding table", expected=f"one of {', '.join(TASK_TABLES)}")
 
 
-def adapt(
-    run: str | Path,
-    *,
-    tasks: list[str],
-    init: str = "mean",
-    unfreeze: str = "none",
-    generator_lr: float | None = None,
-    replay: bool = False,
-    output_dir: str | Path | None = None,
-    settings: dict[str, Any] | None = None,
-    progress: bool = False,
-    log: Callable[[str], None] | None = None,
-):
-    """Add ``tasks`` to the trained ``run`` in a new run folder (see the module docstring); a TrainResult."""
+def adapt(run: str | Path, *, progress: bool = False, log: Callable[[str], None] | None = None, **options: Any):
+    """Add tasks to the trained ``run`` in a new run folder; ``options`` are :func:`adapt_config`'s
+    (``tasks``, ``init``, ``unfreeze``, ``generator_lr``, ``replay``, ``output_dir``, ``settings``).
+    Returns the :class:`hlcli.training.TrainResult`."""
     from hlcli.training import train
 
-    config = adapt_config(run, tasks=tasks, init=init, unfreeze=unfreeze, generator_lr=generator_lr,
-                          replay=replay, output_dir=output_dir, settings=settings)
+    config = adapt_config(run, **options)
     return train(config, setup=model_setup(config), progress=progress, log=log)
