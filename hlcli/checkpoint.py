@@ -58,8 +58,28 @@ def checkpoint_config(model: TaggingModel, *, metrics: dict | None = None, extra
         "parameters": {"total": total, "trainable": trainable},
         "versions": _versions(),
         "metrics": metrics or {},
+        "history": task_history(extra or {}),
         "extra": extra or {},
     }
+
+
+def task_history(extra: dict[str, Any]) -> list[dict[str, Any]]:
+    """Which tasks were trained together and which were added later (``hl adapt``), with their steps.
+
+    A training checkpoint derives it from its ``train_config``; ``hl export`` passes it on as
+    ``extra["history"]``.
+    """
+    if "history" in extra:
+        return extra["history"]
+    train_config = extra.get("train_config") or {}
+    if not train_config:
+        return []
+    adapt = train_config.get("adapt")
+    if not adapt:
+        return [{"stage": "joint", "tasks": list(train_config["tasks"]), "steps": extra.get("step")}]
+    stage = {"stage": "added", "tasks": list(adapt["added"]), "steps": extra.get("step"), "init": adapt["init"],
+             "unfreeze": adapt["unfreeze"], "replay": adapt["replay"]}
+    return [*adapt["history"], stage]
 
 
 def save_model(model: TaggingModel, folder: str | os.PathLike, *, metrics: dict | None = None, extra: dict | None = None) -> Path:
@@ -125,7 +145,8 @@ def load_model(folder: str | os.PathLike, *, device: str | torch.device | None =
     except Exception as error:  # safetensors raises its own error types for corrupt files
         raise HLError(f"unreadable weights: {error}", path=weights_path,
                       hint="the file is damaged or not safetensors; copy the checkpoint folder again or retrain") from error
-    load_trainable(model, tensors, path=weights_path)
+    # hl export stores backbone weights with LoRA merged in (q/v) beside the trainable tensors.
+    load_trainable(model, tensors, path=weights_path, backbone_tensors=config.get("backbone_tensors", ()))
     if device is not None:
         model.to(device)
     model.eval()
@@ -142,9 +163,14 @@ def _backbone_location(recorded: dict[str, Any]) -> str:
     return path
 
 
-def load_trainable(model: TaggingModel, tensors: dict[str, torch.Tensor], *, path: str | os.PathLike) -> None:
-    """Copy ``tensors`` into ``model``'s trainable parameters, exactly the same set and shapes."""
+def load_trainable(
+    model: TaggingModel, tensors: dict[str, torch.Tensor], *, path: str | os.PathLike, backbone_tensors=()
+) -> None:
+    """Copy ``tensors`` into ``model``'s trainable parameters (plus the named frozen ``backbone_tensors``),
+    exactly the same set and shapes."""
     expected = model.trainable_state_dict()
+    parameters = dict(model.named_parameters())
+    expected.update({name: parameters[name] for name in backbone_tensors if name in parameters})
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing:
@@ -157,7 +183,6 @@ def load_trainable(model: TaggingModel, tensors: dict[str, torch.Tensor], *, pat
         if tuple(tensor.shape) != tuple(expected[name].shape):
             raise HLError(f"tensor {name} has shape {tuple(tensor.shape)}", path=path,
                           expected=f"shape {tuple(expected[name].shape)}")
-    parameters = dict(model.named_parameters())
     with torch.no_grad():
         for name, tensor in tensors.items():
             parameters[name].copy_(tensor.to(parameters[name].dtype))
@@ -184,6 +209,12 @@ def model_card(config: dict[str, Any]) -> str:
         "",
         *(f"- `{k}` = {v!r}" for k, v in config["method_config"].items()),
     ]
+    if config.get("history"):
+        lines += ["", "## Training history", "", "| stage | tasks | steps | how |", "|---|---|---|---|"]
+        for stage in config["history"]:
+            how = "trained jointly from scratch" if stage["stage"] == "joint" else (
+                f"added later (init {stage['init']}, unfrozen: {stage['unfreeze']}, replay: {'yes' if stage['replay'] else 'no'})")
+            lines.append(f"| {stage['stage']} | {', '.join(stage['tasks'])} | {stage['steps']} | {how} |")
     if config.get("metrics"):
         lines += ["", "## Metrics", "", *(f"- {k}: {v}" for k, v in config["metrics"].items())]
     lines += ["", "Load with `hlcli.checkpoint.load_model(folder)`; the backbone's own weights are not stored here.", ""]

@@ -78,6 +78,10 @@ class TrainConfig:
     method_overrides: dict[str, Any] = _help(
         "Method hyper-parameters passed to build_model, e.g. {reduction_factor = 4}.", default_factory=dict
     )
+    adapt: dict[str, Any] | None = _help(
+        "Set by hl adapt: the trained run this one adds tasks to, and how (see hlcli.adapt). None = a run from scratch.",
+        default=None,
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.tasks, str):

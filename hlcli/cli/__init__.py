@@ -23,7 +23,7 @@ def _register() -> None:
     # must not break the others.
     import importlib
 
-    for name in ("data", "convert", "train", "evaluate", "tag", "compare"):
+    for name in ("data", "convert", "train", "evaluate", "tag", "compare", "adapt", "export"):
         try:
             module = importlib.import_module(f"hlcli.cli.{name}")
         except ModuleNotFoundError as error:

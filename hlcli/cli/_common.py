@@ -131,3 +131,20 @@ def progress_bar(description: str, total: int | None, *, min_total: int = 0, ena
     with Progress(*columns, console=err_console, transient=True) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n=1: progress.advance(task, n)
+
+
+@contextlib.contextmanager
+def training_bar(total: int | None, *, enabled: bool = True):
+    """The ``hl train`` / ``hl adapt`` bar: yields an ``on_step`` callback for :func:`hlcli.training.train`.
+
+    Drawn by the main process only (torchrun sets RANK); a resumed run's first step jumps the bar
+    to where the run is.
+    """
+    with progress_bar("training", total, enabled=enabled and os.environ.get("RANK", "0") == "0") as advance:
+        shown = [0]
+
+        def on_step(step) -> None:
+            advance(step.step - shown[0])
+            shown[0] = step.step
+
+        yield on_step

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from hlcli.cli._common import DataDirOption, VerboseOption, console, err_console, handle_errors, parse_list, progress_bar
+from hlcli.cli._common import DataDirOption, VerboseOption, console, err_console, handle_errors, parse_list, training_bar
 from hlcli.errors import UsageError
 
 
@@ -118,14 +117,7 @@ def train_command(
     for warning in caught:
         err_console.print(f"[yellow]warning:[/] {warning.message}", highlight=False, soft_wrap=True)
 
-    # One bar, drawn by the main process of a multi-process run (torchrun sets RANK).
-    with progress_bar("training", config.max_steps, enabled=progress and os.environ.get("RANK", "0") == "0") as advance:
-        shown = [0]  # a resumed run's first step jumps the bar to where the run is
-
-        def on_step(step) -> None:
-            advance(step.step - shown[0])
-            shown[0] = step.step
-
+    with training_bar(config.max_steps, enabled=progress) as on_step:
         result = train(
             config,
             resume=resume is not None,

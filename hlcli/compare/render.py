@@ -10,7 +10,7 @@ import pandas as pd
 
 from hlcli.compare.facts import SINGLE_TASK_MARK, display_name, is_single_task
 from hlcli.compare.results import AVERAGE, TIE_MARK, CompareResult, ComparisonTable, add_paper_columns, missing
-from hlcli.data.corpora import CORPORA, task_title
+from hlcli.data.corpora import task_title
 from hlcli.errors import UsageError, unknown_name
 from hlcli.io import atomic_write
 

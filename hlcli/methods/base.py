@@ -34,6 +34,9 @@ class TaggingModel(nn.Module, abc.ABC):
     """
 
     method: str = ""
+    # What a checkpoint stores when that is not just the trainable tensors: ``hl adapt``
+    # freezes most of a model whose checkpoints must still load as the method's own.
+    checkpoint_names: frozenset[str] | None = None
 
     def __init__(self, tasks: Sequence[TaskSpec]) -> None:
         super().__init__()
@@ -61,7 +64,7 @@ class TaggingModel(nn.Module, abc.ABC):
     # -- bookkeeping ---------------------------------------------------------------------------
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Only the tensors training changes: what a checkpoint stores."""
-        names = {n for n, p in self.named_parameters() if p.requires_grad}
+        names = self.checkpoint_names or {n for n, p in self.named_parameters() if p.requires_grad}
         return {n: t.detach() for n, t in self.state_dict().items() if n in names}
 
     def parameter_counts(self) -> tuple[int, int]:

@@ -80,17 +80,30 @@ def resume_config(run_dir: str | Path, *, max_steps: int | None = None) -> Train
     return config
 
 
+# Hook for ``hl adapt`` (hlcli.adapt): given the specs of the tasks to train (labels read from the
+# data), build the model and its optimizer groups ([{"params": [...], "lr": x}, ...], requires_grad
+# already set) instead of build_model and the default groups. The rest of the loop runs unchanged.
+ModelSetup = Callable[[list[TaskSpec]], tuple[TaggingModel, list[dict[str, Any]]]]
+
+
 def train(config: TrainConfig, *, resume: bool = False, model: TaggingModel | None = None, log: Log | None = None,
-          on_step: Callable[[StepResult], None] | None = None) -> TrainResult:
+          on_step: Callable[[StepResult], None] | None = None, setup: ModelSetup | None = None) -> TrainResult:
     """Train ``config.method`` on ``config.tasks``; with ``resume`` continue ``config.output_dir``.
 
     ``model``: a ready-built model to train instead of building ``config.method`` (it must serve
-    every task of ``config.tasks``); only its parameters with ``requires_grad`` are trained and
-    checkpointed, so freeze what must not change before passing it. ``log`` gets one-line
-    messages for the user (main process only); ``on_step`` is called after every optimizer step.
+    every task of ``config.tasks``); only its parameters with ``requires_grad`` are trained, so
+    freeze what must not change before passing it. ``setup``: build the model and its optimizer
+    groups from the task specs instead (``hl adapt``; a run it made resumes through the same hook).
+    ``log`` gets one-line messages for the user (main process only); ``on_step`` is called after
+    every optimizer step.
     """
+    if setup is None and model is None and config.adapt is not None:  # resuming a run made by hl adapt
+        from hlcli.adapt import model_setup
+
+        setup = model_setup(config)
     accelerator = _accelerator(config)
-    if model is None:
+    groups: list[dict[str, Any]] | None = None
+    if model is None and setup is None:
         method_config(config.method, dict(config.method_overrides))  # a misspelt method or option fails before any data is read
     main = accelerator.is_main_process
     say = (log if main else None) or (lambda line: None)
@@ -102,13 +115,16 @@ def train(config: TrainConfig, *, resume: bool = False, model: TaggingModel | No
     if model is None:
         # Types seen in validation too, so that the validation loss never meets an unknown label.
         specs = [TaskSpec(task, label_types(train_sets[task] + val_sets[task])) for task in config.tasks]
-        model = build_model(config.method, backbone=config.model, tasks=specs, overrides=dict(config.method_overrides))
+        if setup is None:
+            model = build_model(config.method, backbone=config.model, tasks=specs, overrides=dict(config.method_overrides))
+        else:
+            model, groups = setup(specs)
     else:
         _check_model_tasks(model, config)
     resume = _open_run_dir(config, run_dir, model, accelerator, resume=resume, has_config=has_config, say=say)
     if main:  # the thread count changes the last bits of CPU results (README, "Reproducibility")
         runs.append_log(run_dir, f"torch {torch.__version__} on {accelerator.device}, {torch.get_num_threads()} CPU threads")
-    loop, sampler = _build_loop(config, accelerator, model, train_sets)
+    loop, sampler = _build_loop(config, accelerator, model, train_sets, groups=groups)
     state = TrainState()
     if resume:
         last = runs.checkpoint_dir(run_dir, runs.LAST)
@@ -290,12 +306,13 @@ def _open_run_dir(config: TrainConfig, run_dir: Path, model: TaggingModel, accel
     return resume
 
 
-def _build_loop(config: TrainConfig, accelerator: Accelerator, model: TaggingModel,
-                train_sets: dict[str, list[Example]]) -> tuple[Loop, TaskSampler]:
-    params = [p for p in model.parameters() if p.requires_grad]
+def _build_loop(config: TrainConfig, accelerator: Accelerator, model: TaggingModel, train_sets: dict[str, list[Example]],
+                *, groups: list[dict[str, Any]] | None = None) -> tuple[Loop, TaskSampler]:
+    groups = groups if groups is not None else _param_groups(config, model)
+    params = [p for group in groups for p in group["params"]]
     if not params:
         raise HLError(f"method {config.method!r} left no trainable parameter")
-    optimizer = _optimizer(config, model, params, accelerator.device)
+    optimizer = _optimizer(groups, lr=config.lr, device=accelerator.device)
     if config.schedule == "linear":
         scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
     else:
@@ -322,18 +339,24 @@ def _build_loop(config: TrainConfig, accelerator: Accelerator, model: TaggingMod
     return loop, sampler
 
 
-def _optimizer(config: TrainConfig, model: TaggingModel, params: list[torch.nn.Parameter], device: torch.device):
-    """AdamW without weight decay (the papers' / transformers' old default); per-task heads at ``head_lr``.
-
-    Fused AdamW (one kernel for all parameters) on CUDA only: on CPU the default keeps results
-    bit-identical to earlier releases.
-    """
+def _param_groups(config: TrainConfig, model: TaggingModel) -> list[dict[str, Any]]:
+    """Every trainable parameter at ``lr``; new per-task heads (encoder backbones) at their own ``head_lr``."""
+    params = [p for p in model.parameters() if p.requires_grad]
     heads = {id(p) for p in model.head_parameters() if p.requires_grad}
     groups = [{"params": [p for p in params if id(p) not in heads], "lr": config.lr}]
     if heads:
         groups.append({"params": [p for p in params if id(p) in heads], "lr": config.head_lr or config.lr})
+    return groups
+
+
+def _optimizer(groups: list[dict[str, Any]], *, lr: float, device: torch.device):
+    """AdamW without weight decay (the papers' / transformers' old default).
+
+    Fused AdamW (one kernel for all parameters) on CUDA only: on CPU the default keeps results
+    bit-identical to earlier releases.
+    """
     fused = {"fused": True} if device.type == "cuda" else {}
-    return torch.optim.AdamW(groups, lr=config.lr, weight_decay=0.0, **fused)
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=0.0, **fused)
 
 
 # -- checkpoints ----------------------------------------------------------------------------------

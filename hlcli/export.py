@@ -1,0 +1,131 @@
+"""``hl export RUN --task atis -o DIR``: one task's generated weights as a plain checkpoint.
+
+A HyperLoader checkpoint stores the generator, not the weights it generates: serving one task
+means building the hypernetwork and running it. The export runs it once for ``task`` and stores
+the result as the ``static`` method's checkpoint (plain adapter, layer-norm and LoRA tensors,
+one task), which ``hl tag --run DIR`` / ``hl evaluate`` / :func:`hlcli.checkpoint.load_model`
+load like any checkpoint, without a hypernetwork:
+
+* adapters and conditional layer norms → the static source's tensors, as generated;
+* LoRA → merged into the backbone's q/v weights (``W0 + (α/r)·B A``, the very tensors the full
+  model's inference cache uses), stored beside them and listed in ``config.json`` under
+  ``backbone_tensors``; with ``merge_lora=False`` (or for ``lora-only``, which has no adapters
+  to keep the static model meaningful without LoRA) the generated A and B factors are stored;
+* the backbone's trained layer norms and the task's head (encoder backbones) are copied.
+
+Tagging with the export gives the same tags as the full run (tests/test_export.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from hlcli import runs
+from hlcli.adapt import ADAPTABLE, WHY_NOT
+from hlcli.checkpoint import (
+    CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, checkpoint_config, load_model, model_card, read_checkpoint_config,
+)
+from hlcli.errors import UsageError, unknown_name
+from hlcli.io import atomic_dir
+from hlcli.methods.base import TaggingModel, TaskSpec
+
+
+@dataclass
+class ExportResult:
+    folder: Path
+    task: str
+    merged_lora: bool
+    tensors: int
+    bytes: int
+
+
+def export_task(run: str | Path, *, task: str, output: str | Path, merge_lora: bool = True) -> ExportResult:
+    """Write ``task``'s generated weights from ``run`` to ``output`` (a new or empty folder)."""
+    checkpoint, _ = runs.resolve_checkpoint(run)
+    output = Path(output)
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise UsageError("output folder already exists and is not empty", path=output, hint="pick another -o")
+    full = load_model(checkpoint)
+    if full.method not in ADAPTABLE:
+        why = WHY_NOT.get(full.method, "")
+        raise UsageError(f"nothing to export from a {full.method} model: {why}".rstrip(": "),
+                         expected=f"a run of {', '.join(ADAPTABLE)}")
+    if task not in full.task_index:
+        raise unknown_name("task", task, list(full.task_index))
+    weights, merged = _generate(full, task)
+    merge = merge_lora and merged is not None and full.method_config.use_adapters
+    static = _static_model(full, task, use_lora=full.method_config.use_lora and not merge)
+    tensors = _fill(static, full, task, weights)
+    backbone = _merged_qv(full, merged) if merge else {}
+    tensors.update(backbone)
+    source = read_checkpoint_config(checkpoint)
+    extra = {
+        "history": source.get("history", []),
+        "exported": {"checkpoint": str(checkpoint.resolve()), "method": full.method, "task": task, "merged_lora": merge},
+    }
+    config = checkpoint_config(static, metrics={k: v for k, v in source.get("metrics", {}).items() if k.endswith(f"/{task}")},
+                               extra=extra)
+    config["backbone_tensors"] = sorted(backbone)
+    with atomic_dir(output) as tmp:
+        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "method": static.method})
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        card = model_card(config).replace(
+            "\n## Tasks", f"\nExported by `hl export` from `{checkpoint}`: {full.method}'s weights for task "
+            f"`{task}`, generated once and stored as plain tensors{' (LoRA merged into q/v)' if merge else ''}.\n\n## Tasks", 1)
+        (tmp / CARD_FILE).write_text(card, encoding="utf-8")
+    return ExportResult(output, task, merge, len(tensors), (output / WEIGHTS_FILE).stat().st_size)
+
+
+@torch.no_grad()
+def _generate(model: TaggingModel, task: str):
+    """``(weights per stack, merged q/v per stack or None)``: what the model's inference cache holds."""
+    from hlcli.methods.hyperloader.encoder import STACK
+    from hlcli.methods.hyperloader.model import HyperLoaderT5Model
+
+    model.eval()
+    if isinstance(model, HyperLoaderT5Model):
+        return model.generated_weights(task, use_cache=True)
+    weights, merged = model._cached(model.task_index[task])
+    return {STACK: weights}, merged
+
+
+def _static_model(full: TaggingModel, task: str, *, use_lora: bool) -> TaggingModel:
+    from hlcli.methods import build_model
+
+    overrides = {**dataclasses.asdict(full.method_config), "use_lora": use_lora}
+    spec = full.tasks[full.task_index[task]]
+    return build_model("static", backbone=full.backbone_name, tasks=[TaskSpec(spec.name, list(spec.types))], overrides=overrides)
+
+
+def _fill(static: TaggingModel, full: TaggingModel, task: str, weights) -> dict[str, torch.Tensor]:
+    """The static model's checkpoint tensors: generated weights, the full model's layer norms and head."""
+    index = full.task_index[task]
+    own = dict(full.named_parameters())
+    tensors = {}
+    for name in static.trainable_state_dict():
+        if ".stacks." in name:  # source.stacks.<stack>.<field>: [1, ...] = one shared set
+            stack, field = name.split(".stacks.", 1)[1].split(".")
+            value = getattr(weights[stack], field)[None]
+        elif name.startswith("heads.0."):
+            value = own[f"heads.{index}." + name[len("heads.0."):]]
+        else:
+            value = own[name]
+        tensors[name] = value.detach().to("cpu").contiguous()
+    return tensors
+
+
+def _merged_qv(full: TaggingModel, merged: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Backbone q/v weight name → ``W0 + (α/r)·B A`` for every LoRA linear of the full model."""
+    names = {id(module): name for name, module in full.named_modules()}
+    out = {}
+    for stack, layers in full._lora_modules.items():
+        for layer, linears in enumerate(layers):
+            for slot, linear in enumerate(linears):
+                out[f"{names[id(linear)]}.weight"] = merged[stack][layer, slot].detach().to("cpu").contiguous()
+    return out
