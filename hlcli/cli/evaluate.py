@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from hlcli.cli._common import DataDirOption, VerboseOption, console, handle_errors, parse_list, progress_bar
+from hlcli.cli._common import BatchSizeOption, DataDirOption, VerboseOption, console, handle_errors, parse_list, progress_bar
 
 
 def evaluate_command(
@@ -16,7 +16,7 @@ def evaluate_command(
     split: str = typer.Option("test", "--split", help="test, val or train (train = the run's own training slice)."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated subset of the model's tasks."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the scores as JSON here."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Sentences per prediction batch."),
+    batch_size: int = BatchSizeOption,
     data_dir: Optional[Path] = DataDirOption,
     verbose: bool = VerboseOption,
 ) -> None:
