@@ -213,7 +213,7 @@ def test_broken_pipe_is_handled_once_in_handle_errors(capsys):
 def test_hl_convert_into_a_closed_pipe_exits_quietly(tmp_path):
     (tmp_path / "big.conll").write_text("Peter B-PER\nlives O\nin O\nParis B-LOC\n\n" * 20000)
     process = subprocess.Popen(
-        [sys.executable, "-m", "hlcli", "convert", tmp_path / "big.conll", "--format", "conll", "--to", "bio", "-o", "-"],
+        [sys.executable, "-m", "hlcli", "convert", tmp_path / "big.conll", "--input-format", "conll", "--to", "bio", "-o", "-"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     assert process.stdout.readline().startswith(b'{"tokens": ["Peter"')
@@ -268,12 +268,12 @@ def test_user_errors_name_the_problem_and_exit_with_their_code(tmp_path, monkeyp
     cases = [
         (["convert", bad, "--format", "conll", "--to", "bio"], 1, f"{bad}:2: "),
         (["convert", tmp_path / "missing.conll", "--format", "conll"], 2, "missing.conll' is neither a corpus nor an existing file"),
-        (["convert", bad, "--format", "xml"], 2, "unknown format 'xml'; known formats: conll"),
+        (["convert", bad, "--input-format", "xml"], 2, "unknown format 'xml'; known formats: bio, conll"),
         (["train", "--tasks", "flights,nope", "--method", "fake", "--model", "none", "--output-dir", tmp_path / "r"], 2,
          "unknown task 'nope'; known tasks: flights, music"),
         (["train", "--tasks", "music", "--max-steps", "0", "--output-dir", tmp_path / "r"], 2, "max_steps"),
         (["train", "--resume", tmp_path], 1, "nothing to resume"),
-        (["tag", "--task", "atis"], 2, "--run RUN_DIR or the HL_RUN environment variable"),
+        (["tag", "--task", "atis"], 2, "no run given, HL_RUN unset and no finished run with task 'atis' under ./runs"),
         (["evaluate", tmp_path / "nowhere"], 1, "nowhere: no such run or checkpoint folder"),
         (["train", "--no-such-option"], 2, "No such option"),
         (["convert", good, "--format", "conll", "-o", tmp_path / "a-file" / "out.jsonl"], 1, "a-file: a file is in the way (expected a folder to write out.jsonl into)"),
