@@ -21,7 +21,8 @@ from safetensors.torch import load_file, save_file
 
 import hlcli
 from _cli import invoke
-from _fake_model import build_fake, one_torch_thread, use_fake
+from _fake_model import build_fake, use_fake
+from conftest import save_tiny_t5
 from hlcli import runs
 from hlcli.cli._common import handle_errors
 from hlcli.config import TrainConfig
@@ -30,10 +31,7 @@ from hlcli.training import train
 PACKAGE = Path(hlcli.__file__).parent
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- untrusted files: no pickle anywhere ---------------------------------------------------------------
@@ -60,17 +58,11 @@ def test_the_package_never_unpickles_or_runs_remote_code():
 # -- a real run folder ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, t5_tokenizer_path, data_dir) -> Path:
-    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
-
-    torch.manual_seed(0)
     root = tmp_path_factory.mktemp("robust")
-    config = T5Config(d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16, vocab_size=32128, decoder_start_token_id=0)
-    T5ForConditionalGeneration(config).save_pretrained(root / "t5")
-    AutoTokenizer.from_pretrained(t5_tokenizer_path).save_pretrained(root / "t5")
-    with one_torch_thread():
-        train(TrainConfig(tasks=["atis", "restaurant"], model=str(root / "t5"), data_dir=str(data_dir), fraction=0.003,
-                          batch_size=4, max_steps=2, warmup_steps=1, eval_every=2, checkpoint_every=2,
-                          method_overrides={"reduction_factor": 4}, output_dir=str(root / "run")))  # fmt: skip
+    backbone = save_tiny_t5(root / "t5", t5_tokenizer_path)
+    train(TrainConfig(tasks=["atis", "restaurant"], model=backbone, data_dir=str(data_dir), fraction=0.003,
+                      batch_size=4, max_steps=2, warmup_steps=1, eval_every=2, checkpoint_every=2,
+                      method_overrides={"reduction_factor": 4}, output_dir=str(root / "run")))  # fmt: skip
     return root / "run"
 
 
