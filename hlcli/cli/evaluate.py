@@ -12,7 +12,7 @@ from hlcli.cli._common import BatchSizeOption, DataDirOption, VerboseOption, con
 
 
 def evaluate_command(
-    run: Path = typer.Argument(..., help="Run folder (uses checkpoints/best) or a checkpoint folder."),
+    run: Path = typer.Argument(..., metavar="RUN", help="Run folder (uses checkpoints/best) or a checkpoint folder."),
     split: str = typer.Option("test", "--split", help="test, val or train (train = the run's own training slice)."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated subset of the model's tasks."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the scores as JSON here."),

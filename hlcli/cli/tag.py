@@ -35,6 +35,7 @@ def decode_lines(stream: BinaryIO, name: str) -> Iterator[str]:
 def tag_command(
     run: Optional[Path] = typer.Argument(
         None,
+        metavar="RUN",
         help="Run folder (its best checkpoint) or checkpoint folder. Default: $HL_RUN, else the newest finished run under ./runs with --task.",
         show_default=False,
     ),
