@@ -64,7 +64,7 @@ def latest_run(task: str, *, root: str | Path = "runs") -> Path | None:
     checkpoint was written.
     """
     found: list[tuple[float, Path]] = []
-    for folder in Path(root).glob("*/"):
+    for folder in Path(root).glob("*"):
         try:
             config = json.loads((folder / runs.CONFIG).read_text(encoding="utf-8"))
             state = runs.checkpoint_dir(folder, runs.LAST) / runs.TRAINER_STATE
