@@ -58,12 +58,34 @@ def _load_error(name: str, what: str, error: Exception) -> HLError:
     )
 
 
-def load_backbone_config(name: str):
+def _hub_kwargs(path: str) -> dict[str, Any]:
+    """``local_files_only`` for a hub id when the hub cannot be asked (HF_HUB_OFFLINE, or no route
+    to it): huggingface_hub would otherwise retry for ~40 s before the same "not cached" error."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if Path(path).is_dir():
+        return {}
+    # constants.HF_HUB_OFFLINE is read once, at import; the variable may have been set since.
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+        return {"local_files_only": True}
+    try:
+        socket.create_connection((urlparse(constants.ENDPOINT).hostname, 443), timeout=3).close()
+    except OSError:
+        return {"local_files_only": True}
+    return {}
+
+
+def load_backbone_config(name: str, *, hub: dict[str, Any] | None = None):
     from transformers import AutoConfig
 
     path = resolve_backbone(name)
+    hub = _hub_kwargs(path) if hub is None else hub
     try:
-        return AutoConfig.from_pretrained(path, trust_remote_code=False)
+        return AutoConfig.from_pretrained(path, trust_remote_code=False, **hub)
     except (OSError, ValueError) as error:
         raise _load_error(name, "config", error) from error
 
@@ -76,14 +98,15 @@ def load_backbone(name: str) -> Backbone:
     # transformers draws a "Loading weights" bar on stderr at every load; hl has its own output.
     hf_logging.disable_progress_bar()
     path = resolve_backbone(name)
-    config = load_backbone_config(name)
+    hub = _hub_kwargs(path)
+    config = load_backbone_config(name, hub=hub)
     model_class = AutoModelForSeq2SeqLM if config.model_type in SEQ2SEQ_MODEL_TYPES else AutoModel
     try:
-        model = model_class.from_pretrained(path, trust_remote_code=False, use_safetensors=True)
+        model = model_class.from_pretrained(path, trust_remote_code=False, use_safetensors=True, **hub)
     except (OSError, ValueError) as error:
         raise _load_error(name, "weights", error) from error
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False, **hub)
     except (OSError, ValueError) as error:
         raise _load_error(name, "tokenizer", error) from error
     return Backbone(name=name, path=path, config=config, model=model, tokenizer=tokenizer)

@@ -28,7 +28,10 @@ from hlcli.io import atomic_write
 TARGETS = ("sentt", "bio")
 OUTPUT_FORMATS = ("jsonl", "csv")
 SPLITS = ("train", "val", "test")  # "all" = every one of them
-FILE_FORMATS = ("conll", "jsonl", "mit", "goo", "mtop", "mtod")
+FILE_FORMATS = ("conll", "jsonl", "bio", "mit", "goo", "mtop", "mtod")
+# "bio" is the plain name of the MIT corpora's format (a word and its BIO tag per line, either order).
+FORMAT_ALIASES = {"bio": "mit"}
+FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".conll": "conll", ".bio": "bio"}
 
 _CSV_COLUMNS = {"sentt": ("input", "target", "task", "split"), "bio": ("tokens", "tags", "task", "split", "intent")}
 
@@ -70,7 +73,7 @@ def convert(
     ``split`` is ``train``, ``val``, ``test`` or ``all``. ``output`` is a file (all splits in
     it, each record carrying its ``split``), ``"-"`` for stdout, or a folder (an existing one,
     or a path ending in ``/``) that receives one ``<task>.<split>.<ext>`` file per split.
-    A file ``source`` is read with ``file_format`` (inferred for ``.jsonl``) and forms a single
+    A file ``source`` is read with ``file_format`` (inferred from ``.jsonl``, ``.conll``, ``.bio``) and forms a single
     split named ``split``. Nothing is printed.
     """
     if to not in TARGETS:
@@ -129,11 +132,14 @@ def _read(
             f"{source!r} is neither a corpus nor an existing file; known corpora: {', '.join(sorted(CORPORA))}"
         )
     if file_format is None:
-        if path.suffix != ".jsonl":
-            raise UsageError(f"cannot tell the format of {source!r}; pass --format ({'|'.join(FILE_FORMATS)})")
-        file_format = "jsonl"
+        # engtrain.bio.txt, as the MIT corpora name their files, is .bio too.
+        suffix = next((s for s in reversed(path.suffixes) if s in FORMAT_BY_SUFFIX), None)
+        if suffix is None:
+            raise UsageError(f"cannot tell the format of {source!r}; pass --input-format ({'|'.join(FILE_FORMATS)})")
+        file_format = FORMAT_BY_SUFFIX[suffix]
     if file_format not in FILE_FORMATS:
         raise unknown_name("format", file_format, FILE_FORMATS)
+    file_format = FORMAT_ALIASES.get(file_format, file_format)
     task = path.name.split(".")[0] or "file"
     return task, {split: subsample(read_file(path, format=file_format, task=task), fraction, seed)}
 

@@ -3,7 +3,7 @@
 A HyperLoader checkpoint stores the generator, not the weights it generates: serving one task
 means building the hypernetwork and running it. The export runs it once for ``task`` and stores
 the result as the ``static`` method's checkpoint (plain adapter, layer-norm and LoRA tensors,
-one task), which ``hl tag --run DIR`` / ``hl evaluate`` / :func:`hlcli.checkpoint.load_model`
+one task), which ``hl tag DIR`` / ``hl evaluate`` / :func:`hlcli.checkpoint.load_model`
 load like any checkpoint, without a hypernetwork:
 
 * adapters and conditional layer norms → the static source's tensors, as generated;

@@ -34,9 +34,10 @@ from typing import Iterable, Iterator
 from pathlib import Path
 
 import torch
+from seqeval.metrics.sequence_labeling import get_entities
 
 from hlcli import runs
-from hlcli.errors import unknown_name
+from hlcli.errors import HLError, unknown_name
 from hlcli.methods.base import TaggingModel
 from hlcli.sentt import bio_to_sbio
 
@@ -55,6 +56,25 @@ def load_tagger(run_or_checkpoint: str | Path) -> TaggingModel:
     return model
 
 
+def latest_run(task: str, *, root: str | Path = "runs") -> Path | None:
+    """The most recently finished run folder under ``root`` trained on ``task``, or None.
+
+    Finished: ``checkpoints/last`` reached the run's ``max_steps`` (an interrupted run's weights
+    are not what its user would expect ``hl tag`` to pick on its own). Recency: when that
+    checkpoint was written.
+    """
+    found: list[tuple[float, Path]] = []
+    for folder in Path(root).glob("*"):
+        try:
+            config = json.loads((folder / runs.CONFIG).read_text(encoding="utf-8"))
+            state = runs.checkpoint_dir(folder, runs.LAST) / runs.TRAINER_STATE
+            if task in config["tasks"] and runs.checkpoint_step(state.parent) >= config["max_steps"]:
+                found.append((state.stat().st_mtime, folder))
+        except (OSError, ValueError, KeyError, TypeError, HLError):
+            continue  # not a run folder (or not one of ours): not a candidate
+    return max(found)[1] if found else None
+
+
 def strip_newline(line: str) -> str:
     """Remove one trailing line break (``\\n``, ``\\r\\n`` or ``\\r``), nothing else."""
     if line.endswith("\n"):
@@ -62,22 +82,6 @@ def strip_newline(line: str) -> str:
     if line.endswith("\r"):
         line = line[:-1]
     return line
-
-
-def spans_from_bio(tags: list[str]) -> list[tuple[str, int, int]]:
-    """``(type, first word, last word + 1)`` chunks, read like the scorer (lenient IOB)."""
-    chunks: list[tuple[str, int, int]] = []
-    current: list | None = None
-    for i, tag in enumerate(tags):
-        prefix, _, kind = tag.partition("-")
-        if prefix == "B" or (prefix == "I" and (current is None or current[0] != kind)):
-            current = [kind, i, i + 1]
-            chunks.append(current)  # type: ignore[arg-type]
-        elif prefix == "I":
-            current[2] = i + 1  # type: ignore[index]
-        else:
-            current = None
-    return [tuple(c) for c in chunks]  # type: ignore[misc]
 
 
 def _render(text: str, words: list[re.Match], tags: list[str], fmt: str) -> str:
@@ -88,8 +92,9 @@ def _render(text: str, words: list[re.Match], tags: list[str], fmt: str) -> str:
     if fmt == "conll":
         return "".join(f"{token}\t{tag}\n" for token, tag in zip(tokens, tags))
     spans = []
-    for kind, first, last in spans_from_bio(tags):
-        start, end = words[first].start(), words[last - 1].end()
+    # Chunks as the scorer reads them (seqeval's default, lenient IOB); ``last`` is inclusive.
+    for kind, first, last in get_entities(list(tags)):
+        start, end = words[first].start(), words[last].end()
         spans.append({"type": kind, "start": start, "end": end, "text": text[start:end]})
     record = json.dumps({"text": text, "tokens": tokens, "tags": tags, "spans": spans}, ensure_ascii=False)
     # JSON allows these raw, but str.splitlines() and many JSONL readers break lines at them.
@@ -102,7 +107,7 @@ def tag_lines(
     lines: Iterable[str],
     *,
     format: str = "sbio",
-    batch_size: int = 32,
+    batch_size: int = 64,
     chunk_size: int = 1024,
 ) -> Iterator[str]:
     """Yield one rendered result per input line (see the module doc; no trailing newline)."""

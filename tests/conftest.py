@@ -59,6 +59,19 @@ def save_tiny_t5(folder: Path, tokenizer_path: Path, *, seed: int = 0, **config)
 
 
 @pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models on a shared machine: intra-op threads only add contention (10x slower here).
+
+    Module-scoped, so that a module's own module-scoped fixtures (a built model) run under it too:
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    from _fake_model import one_torch_thread
+
+    with one_torch_thread():
+        yield
+
+
+@pytest.fixture(scope="module")
 def tiny_t5(tmp_path_factory, t5_tokenizer_path) -> str:
     """The default tiny T5 (2 layers, d_model 32); modules needing another shape override this."""
     return save_tiny_t5(tmp_path_factory.mktemp("tiny-t5"), t5_tokenizer_path)

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
+from conftest import save_tiny_t5
 from hlcli.checkpoint import load_model, save_model
 from hlcli.data.example import Example
 from hlcli.errors import HLError
@@ -19,26 +19,13 @@ TASKS = [TaskSpec("ner", ["LOC", "PER"]), TaskSpec("slots", ["MUSIC_ITEM"])]
 SENTENCES = [["John", "lives", "in", "Paris"], ["play", "a", "song"]]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def tiny_t5(folder, t5_tokenizer_path, **overrides) -> str:
-    torch.manual_seed(0)
-    config = T5Config(**{**dict(d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16, vocab_size=32128, decoder_start_token_id=0), **overrides})
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(t5_tokenizer_path).save_pretrained(folder)
-    return str(folder)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory, t5_tokenizer_path):
     root = tmp_path_factory.mktemp("ckpt")
-    backbone = tiny_t5(root / "t5", t5_tokenizer_path)
+    backbone = save_tiny_t5(root / "t5", t5_tokenizer_path)
     model = build_model("hyperloader", backbone=backbone, tasks=TASKS, overrides={"lora_rank": 4})
     with torch.no_grad():  # as if trained: every trainable tensor moves away from its init
         for p in model.parameters():
@@ -118,7 +105,7 @@ def test_mismatches_are_refused(saved, tmp_path, change, message):
 
 def test_wrong_backbone_is_refused(saved, tmp_path, t5_tokenizer_path):
     _, folder, _ = saved
-    other = tiny_t5(tmp_path / "other-t5", t5_tokenizer_path, d_ff=96)
+    other = save_tiny_t5(tmp_path / "other-t5", t5_tokenizer_path, d_ff=96)
     with pytest.raises(HLError, match="backbone does not match.*d_ff: 64 != 96"):
         load_model(folder, backbone=other)
 

@@ -109,7 +109,7 @@ def test_malformed_file_exits_1_and_leaves_no_output(tmp_path):
     source = tmp_path / "bad.conll"
     source.write_text("play O\nthe O\nsong B-MUSIC\n\nhello\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    result = runner.invoke(app, ["convert", str(source), "--format", "conll", "-o", str(out)])
+    result = runner.invoke(app, ["convert", str(source), "--input-format", "conll", "-o", str(out)])
     assert result.exit_code == 1
     error_lines = _lines(result.stderr)
     assert len(error_lines) == 1
@@ -147,12 +147,36 @@ def test_bad_options_exit_2(args, message, data_dir):
 
 
 def test_file_without_format(tmp_path):
-    source = tmp_path / "data.bio"
+    source = tmp_path / "data.txt"
     source.write_text("a O\n", encoding="utf-8")
-    with pytest.raises(UsageError, match="--format"):
+    with pytest.raises(UsageError, match="--input-format"):
         convert(str(source), to="sentt", output="-")
     with pytest.raises(HLError):
         convert(str(source), to="sentt", output="-", file_format="nosuch")
+
+
+@pytest.mark.parametrize("name", ["my.bio", "engtrain.bio.txt"])
+def test_bio_is_a_format_name_and_inferred_from_the_extension(tmp_path, name):
+    source = tmp_path / name
+    source.write_text("B-Cuisine\titalian\nO\tplace\n\nO\tcheap\n", encoding="utf-8")
+    inferred = convert(str(source), to="bio", output=tmp_path / "a.jsonl")
+    named = runner.invoke(app, ["convert", str(source), "--input-format", "bio", "--to", "bio", "-o", str(tmp_path / "b.jsonl")])
+    assert named.exit_code == 0, named.output
+    assert inferred.total_sentences == 2
+    records = [json.loads(line) for line in _lines((tmp_path / "a.jsonl").read_text(encoding="utf-8"))]
+    assert [(r["tokens"], r["tags"]) for r in records] == [(["italian", "place"], ["B-Cuisine", "O"]), (["cheap"], ["O"])]
+    assert (tmp_path / "b.jsonl").read_text(encoding="utf-8") == (tmp_path / "a.jsonl").read_text(encoding="utf-8")
+
+
+def test_old_format_option_still_reads_the_input_with_a_deprecation_warning(tmp_path):
+    source = tmp_path / "data.txt"
+    source.write_text("play O\nAdele B-artist\n", encoding="utf-8")
+    result = runner.invoke(app, ["convert", str(source), "--format", "conll", "--to", "bio", "-o", "-"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["tags"] == ["O", "B-artist"]
+    assert "--format is deprecated; use --input-format" in result.stderr
+    both = runner.invoke(app, ["convert", str(source), "--format", "conll", "--input-format", "conll"])
+    assert both.exit_code == 2 and "--input-format only" in both.stderr
 
 
 def test_help_shows_an_example():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import Tensor
-from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+from transformers import T5Config, T5ForConditionalGeneration
 
+from conftest import save_tiny_t5
 from hlcli import sentt
 from hlcli.decoding import LabelTrie, sentinel_ids
 from hlcli.methods import build_model
@@ -15,22 +16,13 @@ from hlcli.methods.base import TaskSpec
 TASKS = [TaskSpec("ner", ["LOC", "PER"]), TaskSpec("slots", ["I_X", "MUSIC_ITEM", "TRACK"])]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory, t5_tokenizer_path):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-t5")
-    config = T5Config(d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16, vocab_size=32128, decoder_start_token_id=0)
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(t5_tokenizer_path).save_pretrained(folder)
-    model = build_model("hyperloader", backbone=str(folder), tasks=TASKS)
+    folder = save_tiny_t5(tmp_path_factory.mktemp("tiny-t5"), t5_tokenizer_path)
+    model = build_model("hyperloader", backbone=folder, tasks=TASKS)
     with torch.no_grad():  # make the random model's choices vary between labels
         for name, p in model.source.named_parameters():
             if "lora_B" in name or "ln_" in name or "adapter_up" in name:

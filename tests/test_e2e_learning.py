@@ -14,7 +14,7 @@ import json
 import pytest
 
 from _cli import invoke
-from _fake_model import one_torch_thread
+from conftest import save_tiny_t5
 from hlcli import runs
 from hlcli.data.corpora import load_split
 
@@ -22,10 +22,7 @@ FRACTION = 0.001  # 4 ATIS and 7 MIT Restaurant training sentences (seed 42)
 STEPS = 400
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -35,18 +32,8 @@ def tiny_t5_v11(tmp_path_factory, t5_tokenizer_path) -> str:
     In transformers 5, ``tie_word_embeddings=False`` no longer unties ``lm_head`` (T5's head is
     always the shared embedding matrix); it sets ``scale_decoder_outputs = False``, as T5 v1.1.
     """
-    import torch
-    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
-
-    torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tiny-t5-v11")
-    config = T5Config(
-        d_model=64, d_ff=128, num_layers=2, num_heads=4, d_kv=16, vocab_size=32128, decoder_start_token_id=0,
-        tie_word_embeddings=False, dropout_rate=0.0,
-    )  # fmt: skip
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(t5_tokenizer_path).save_pretrained(folder)
-    return str(folder)
+    return save_tiny_t5(folder, t5_tokenizer_path, d_model=64, d_ff=128, num_heads=4, tie_word_embeddings=False, dropout_rate=0.0)
 
 
 @pytest.mark.slow

@@ -17,13 +17,7 @@ from hlcli.methods.hyperloader.weight_source import StaticWeightSource
 TASKS = [TaskSpec("ner", ["LOC", "PER"]), TaskSpec("slots", ["MUSIC_ITEM", "TRACK"])]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models on a shared machine: intra-op threads only add contention.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

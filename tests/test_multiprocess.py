@@ -56,19 +56,6 @@ SPY = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def tiny_t5(tmp_path_factory, t5_tokenizer_path) -> str:
-    import torch
-    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
-
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("tiny-t5")
-    config = T5Config(d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16, vocab_size=32128, decoder_start_token_id=0)
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(t5_tokenizer_path).save_pretrained(folder)
-    return str(folder)
-
-
 def torchrun(tmp_path, spies, *args) -> subprocess.CompletedProcess:
     script = tmp_path / "spy.py"
     script.write_text(SPY)

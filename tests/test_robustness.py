@@ -21,7 +21,8 @@ from safetensors.torch import load_file, save_file
 
 import hlcli
 from _cli import invoke
-from _fake_model import build_fake, one_torch_thread, use_fake
+from _fake_model import build_fake, use_fake
+from conftest import save_tiny_t5
 from hlcli import runs
 from hlcli.cli._common import handle_errors
 from hlcli.config import TrainConfig
@@ -30,10 +31,7 @@ from hlcli.training import train
 PACKAGE = Path(hlcli.__file__).parent
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- untrusted files: no pickle anywhere ---------------------------------------------------------------
@@ -60,17 +58,11 @@ def test_the_package_never_unpickles_or_runs_remote_code():
 # -- a real run folder ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, t5_tokenizer_path, data_dir) -> Path:
-    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
-
-    torch.manual_seed(0)
     root = tmp_path_factory.mktemp("robust")
-    config = T5Config(d_model=32, d_ff=64, num_layers=2, num_heads=2, d_kv=16, vocab_size=32128, decoder_start_token_id=0)
-    T5ForConditionalGeneration(config).save_pretrained(root / "t5")
-    AutoTokenizer.from_pretrained(t5_tokenizer_path).save_pretrained(root / "t5")
-    with one_torch_thread():
-        train(TrainConfig(tasks=["atis", "restaurant"], model=str(root / "t5"), data_dir=str(data_dir), fraction=0.003,
-                          batch_size=4, max_steps=2, warmup_steps=1, eval_every=2, checkpoint_every=2,
-                          method_overrides={"reduction_factor": 4}, output_dir=str(root / "run")))  # fmt: skip
+    backbone = save_tiny_t5(root / "t5", t5_tokenizer_path)
+    train(TrainConfig(tasks=["atis", "restaurant"], model=backbone, data_dir=str(data_dir), fraction=0.003,
+                      batch_size=4, max_steps=2, warmup_steps=1, eval_every=2, checkpoint_every=2,
+                      method_overrides={"reduction_factor": 4}, output_dir=str(root / "run")))  # fmt: skip
     return root / "run"
 
 
@@ -213,7 +205,7 @@ def test_broken_pipe_is_handled_once_in_handle_errors(capsys):
 def test_hl_convert_into_a_closed_pipe_exits_quietly(tmp_path):
     (tmp_path / "big.conll").write_text("Peter B-PER\nlives O\nin O\nParis B-LOC\n\n" * 20000)
     process = subprocess.Popen(
-        [sys.executable, "-m", "hlcli", "convert", tmp_path / "big.conll", "--format", "conll", "--to", "bio", "-o", "-"],
+        [sys.executable, "-m", "hlcli", "convert", tmp_path / "big.conll", "--input-format", "conll", "--to", "bio", "-o", "-"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     assert process.stdout.readline().startswith(b'{"tokens": ["Peter"')
@@ -268,12 +260,12 @@ def test_user_errors_name_the_problem_and_exit_with_their_code(tmp_path, monkeyp
     cases = [
         (["convert", bad, "--format", "conll", "--to", "bio"], 1, f"{bad}:2: "),
         (["convert", tmp_path / "missing.conll", "--format", "conll"], 2, "missing.conll' is neither a corpus nor an existing file"),
-        (["convert", bad, "--format", "xml"], 2, "unknown format 'xml'; known formats: conll"),
+        (["convert", bad, "--input-format", "xml"], 2, "unknown format 'xml'; known formats: bio, conll"),
         (["train", "--tasks", "flights,nope", "--method", "fake", "--model", "none", "--output-dir", tmp_path / "r"], 2,
          "unknown task 'nope'; known tasks: flights, music"),
         (["train", "--tasks", "music", "--max-steps", "0", "--output-dir", tmp_path / "r"], 2, "max_steps"),
         (["train", "--resume", tmp_path], 1, "nothing to resume"),
-        (["tag", "--task", "atis"], 2, "--run RUN_DIR or the HL_RUN environment variable"),
+        (["tag", "--task", "atis"], 2, "no run given, HL_RUN unset and no finished run with task 'atis' under ./runs"),
         (["evaluate", tmp_path / "nowhere"], 1, "nowhere: no such run or checkpoint folder"),
         (["train", "--no-such-option"], 2, "No such option"),
         (["convert", good, "--format", "conll", "-o", tmp_path / "a-file" / "out.jsonl"], 1, "a-file: a file is in the way (expected a folder to write out.jsonl into)"),

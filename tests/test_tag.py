@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from hlcli.cli import app
 from hlcli.errors import UsageError
 from hlcli.methods.base import TaggingModel, TaskSpec
-from hlcli.tagging import spans_from_bio, tag_lines
+from hlcli.tagging import tag_lines
 
 
 class RuleTagger(TaggingModel):
@@ -131,8 +131,13 @@ def test_unknown_task_and_format():
         list(tag_lines(RuleTagger(), "names", ["x"], format="xml"))
 
 
-def test_spans_from_bio_reads_chunks_like_the_scorer():
-    assert spans_from_bio(["B-A", "I-A", "O", "I-B", "I-B", "B-B", "I-A"]) == [("A", 0, 2), ("B", 3, 5), ("B", 5, 6), ("A", 6, 7)]
+def test_jsonl_spans_are_the_chunks_the_scorer_reads(monkeypatch):
+    """Lenient IOB, as seqeval's default mode: a stray I- opens a chunk, a type change splits one."""
+    model = RuleTagger()
+    monkeypatch.setattr(model, "predict", lambda task, sentences, batch_size: [["B-A", "I-A", "O", "I-B", "I-B", "B-B", "I-A"]])
+    (line,) = tag_lines(model, "names", ["a bb c dd e ff g"], format="jsonl")
+    spans = [(s["type"], s["start"], s["end"], s["text"]) for s in json.loads(line)["spans"]]
+    assert spans == [("A", 0, 4, "a bb"), ("B", 7, 11, "dd e"), ("B", 12, 14, "ff"), ("A", 15, 16, "g")]
 
 
 # -- CLI ---------------------------------------------------------------------------------------------

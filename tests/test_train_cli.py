@@ -9,17 +9,14 @@ import signal
 import pytest
 
 from _cli import invoke
-from _fake_model import build_fake, one_torch_thread, use_fake
+from _fake_model import build_fake, use_fake
 from hlcli import runs
 
 FAST = ["--method", "fake", "--model", "none", "--batch-size", "8", "--lr", "0.05", "--warmup-steps", "2",
         "--eval-every", "10", "--checkpoint-every", "10", "--no-progress"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
@@ -212,3 +209,4 @@ def test_a_misspelt_method_or_option_is_reported_before_the_data_folder(tmp_path
     assert result.exit_code == 2, result.output
     assert message in result.output and "data folder" not in result.output
     assert not (tmp_path / "r").exists()
+

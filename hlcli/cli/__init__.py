@@ -18,22 +18,12 @@ app = typer.Typer(
 )
 
 
-def _register() -> None:
-    # Each command module registers itself on ``app``; a missing module (work in progress)
-    # must not break the others.
-    import importlib
+# The commands, in the order ``hl --help`` lists them. A new command is one module with a
+# ``register(app)`` function, added here.
+from hlcli.cli import adapt, compare, convert, data, evaluate, export, tag, train  # noqa: E402
 
-    for name in ("data", "convert", "train", "evaluate", "tag", "compare", "adapt", "export"):
-        try:
-            module = importlib.import_module(f"hlcli.cli.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"hlcli.cli.{name}":
-                raise
-            continue
-        module.register(app)
-
-
-_register()
+for _module in (data, convert, train, evaluate, tag, compare, adapt, export):
+    _module.register(app)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from hlcli.config import TrainConfig
 from hlcli.errors import EXIT_DATA, EXIT_INTERRUPTED, HLError
 
 # Results go to stdout; progress, warnings and errors to stderr, so `hl tag > out` stays clean.
@@ -26,16 +27,11 @@ DataDirOption = typer.Option(
     help="Folder holding the corpora (atis/, snips/, mit_movie/, ...). Default: $HL_DATA_DIR, else the user cache folder.",
     show_default=False,
 )
-VerboseOption = typer.Option(False, "--verbose", "-v", help="Show full tracebacks on errors.")
-
-
-def set_verbose(verbose: bool) -> None:
-    if verbose:
-        os.environ[VERBOSE_ENV] = "1"
-
-
-def is_verbose() -> bool:
-    return os.environ.get(VERBOSE_ENV) == "1" or "--verbose" in sys.argv or "-v" in sys.argv[1:2]
+# hl evaluate and hl tag predict alike, so one default: what hl train validates with.
+BatchSizeOption = typer.Option(
+    TrainConfig.eval_batch_size, "--batch-size", help="Sentences per prediction batch (lower it if memory runs out)."
+)
+VerboseOption = typer.Option(False, "--verbose", "-v", envvar=VERBOSE_ENV, help="Show full tracebacks on errors (or set HL_VERBOSE=1).")
 
 
 def handle_errors(func):
@@ -49,12 +45,11 @@ def handle_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        if kwargs.get("verbose"):
-            set_verbose(True)
+        verbose = bool(kwargs.get("verbose"))
         try:
             return func(*args, **kwargs)
         except HLError as error:
-            if is_verbose():
+            if verbose:
                 err_console.print_exception()
             err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
@@ -69,7 +64,7 @@ def handle_errors(func):
             raise
         except OSError as error:
             # Disk full, permission denied, a folder where a file should be: the user's to fix, not a bug.
-            if is_verbose():
+            if verbose:
                 err_console.print_exception()
             where = f"{error.filename}: " if error.filename else ""
             err_console.print(
@@ -79,7 +74,7 @@ def handle_errors(func):
             )
             raise typer.Exit(EXIT_DATA) from None
         except Exception as error:
-            if is_verbose():
+            if verbose:
                 raise
             err_console.print(
                 f"[bold red]internal error:[/] {escape(type(error).__name__)}: {escape(str(error))} "

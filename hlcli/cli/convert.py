@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from hlcli.cli._common import DataDirOption, VerboseOption, err_console, handle_errors
+from hlcli.errors import UsageError
 
 
 def convert_command(
@@ -18,9 +19,12 @@ def convert_command(
         "-", "--output", "-o", help="Output file, '-' for stdout, or a folder ending in '/' for one file per split."
     ),
     output_format: str = typer.Option("jsonl", "--output-format", help="jsonl or csv."),
-    file_format: Optional[str] = typer.Option(
-        None, "--format", help="Format of a file SOURCE: conll, jsonl, mit, goo, mtop or mtod (.jsonl is inferred)."
+    input_format: Optional[str] = typer.Option(
+        None,
+        "--input-format",
+        help="Format of a file SOURCE: conll, jsonl, bio (MIT-style word/tag columns), mit, goo, mtop or mtod (inferred from .jsonl, .conll, .bio).",
     ),
+    old_format: Optional[str] = typer.Option(None, "--format", hidden=True, help="Deprecated: --input-format."),
     data_dir: Optional[Path] = DataDirOption,
     fraction: float = typer.Option(1.0, "--fraction", help="Keep this seeded fraction of train and val (test stays whole; a file source is sampled whole)."),
     seed: int = typer.Option(42, "--seed", help="Seed of the --fraction sample."),
@@ -36,9 +40,18 @@ def convert_command(
 
       hl convert snips --to sentt --output-format csv -o snips.csv
 
-      hl convert my.bio --format conll --to bio -o -
+      hl convert my.conll --to bio -o -
+
+      hl convert my.txt --input-format bio --to sentt -o my.jsonl
     """
     from hlcli.convert import convert
+
+    if old_format is not None:
+        # --format names the output format in hl tag and hl compare; here it meant the input's.
+        if input_format is not None:
+            raise UsageError("--format and --input-format given", expected="--input-format only")
+        err_console.print("[yellow]warning:[/] hl convert --format is deprecated; use --input-format", highlight=False)
+        input_format = old_format
 
     result = convert(
         source,
@@ -49,7 +62,7 @@ def convert_command(
         data_dir=data_dir,
         fraction=fraction,
         seed=seed,
-        file_format=file_format,
+        file_format=input_format,
     )
     splits = ", ".join(f"{name} {result.sentences[name]}" for name in result.sentences)
     where = "stdout" if result.outputs == ["-"] else ", ".join(result.outputs)

@@ -8,15 +8,15 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from hlcli.cli._common import DataDirOption, VerboseOption, console, handle_errors, parse_list, progress_bar
+from hlcli.cli._common import BatchSizeOption, DataDirOption, VerboseOption, console, handle_errors, parse_list, progress_bar
 
 
 def evaluate_command(
-    run: Path = typer.Argument(..., help="Run folder (uses checkpoints/best) or a checkpoint folder."),
+    run: Path = typer.Argument(..., metavar="RUN", help="Run folder (uses checkpoints/best) or a checkpoint folder."),
     split: str = typer.Option("test", "--split", help="test, val or train (train = the run's own training slice)."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated subset of the model's tasks."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the scores as JSON here."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Sentences per prediction batch."),
+    batch_size: int = BatchSizeOption,
     ci: bool = typer.Option(False, "--ci", help="Add each task's 95 % bootstrap interval of the F1 (1,000 resamples of the sentences, seeded)."),
     data_dir: Optional[Path] = DataDirOption,
     verbose: bool = VerboseOption,

@@ -24,14 +24,14 @@ def export_command(
 
       hl export runs/six-tasks --task atis -o exported/atis
 
-      hl tag --run exported/atis --task atis < questions.txt
+      hl tag exported/atis --task atis < questions.txt
     """
     from hlcli.export import export_task
 
     result = export_task(run, task=task, output=output, merge_lora=merge_lora)
     how = "LoRA merged into q/v" if result.merged_lora else "LoRA kept as A/B factors"
     console.print(f"exported {result.task}: {result.tensors} tensors, {result.bytes / 2**20:.2f} MiB ({how})", highlight=False)
-    console.print(f"next: hl tag --run {result.folder} --task {result.task}", highlight=False, soft_wrap=True)
+    console.print(f"next: hl tag {result.folder} --task {result.task}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

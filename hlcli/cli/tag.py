@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import sys
 from pathlib import Path
 from typing import BinaryIO, Iterator, Optional
 
 import typer
 
-from hlcli.cli._common import VerboseOption, err_console, handle_errors, progress_bar
+from hlcli.cli._common import BatchSizeOption, VerboseOption, err_console, handle_errors, progress_bar
 from hlcli.errors import HLError, UsageError
 
 
@@ -32,27 +33,32 @@ def decode_lines(stream: BinaryIO, name: str) -> Iterator[str]:
 
 
 def tag_command(
-    run: Optional[Path] = typer.Option(None, "--run", envvar="HL_RUN", help="Run folder (best checkpoint) or checkpoint folder. Default: $HL_RUN."),
+    run: Optional[Path] = typer.Argument(
+        None,
+        metavar="RUN",
+        help="Run folder (its best checkpoint) or checkpoint folder. Default: $HL_RUN, else the newest finished run under ./runs with --task.",
+        show_default=False,
+    ),
     task: str = typer.Option(..., "--task", help="Which of the model's tasks labels the text (e.g. restaurant)."),
     input: str = typer.Option("-", "--input", "-i", help="Text file, one sentence per line; '-' = stdin."),
     output: str = typer.Option("-", "--output", "-o", help="Output file; '-' = stdout."),
-    format: str = typer.Option("sbio", "--format", help="sbio (word/TAG), conll (word<TAB>TAG, blank line after each sentence) or jsonl (spans with character offsets)."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Sentences per prediction batch."),
+    format: str = typer.Option("sbio", "--format", help="Output format: sbio (word/TAG), conll (word<TAB>TAG, blank line after each sentence) or jsonl (spans with character offsets)."),
+    batch_size: int = BatchSizeOption,
+    run_option: Optional[Path] = typer.Option(None, "--run", hidden=True, help="Deprecated: name the run positionally."),
     verbose: bool = VerboseOption,
 ) -> None:
     """Tag sentences, one per line: exactly one result per input line, in input order.
 
     Example:
 
-      echo "book a table for two at an italian place" | hl tag --run runs/mine --task restaurant
+      echo "book a table for two at an italian place" | hl tag --task restaurant
 
-      hl tag --run runs/mine --task atis --input questions.txt --format jsonl -o tagged.jsonl
+      hl tag runs/mine --task atis --input questions.txt --format jsonl -o tagged.jsonl
     """
     from hlcli.io import atomic_write
     from hlcli.tagging import FORMATS, load_tagger, tag_lines
 
-    if run is None:
-        raise UsageError("no run given", expected="--run RUN_DIR or the HL_RUN environment variable")
+    run = _which_run(run, run_option, task)
     if format not in FORMATS:
         raise UsageError(f"unknown format {format!r}", expected=" | ".join(FORMATS))
     if batch_size < 1:
@@ -83,9 +89,33 @@ def tag_command(
                     sink.flush()  # results leave chunk by chunk through pipes
 
 
+def _which_run(run: Path | None, run_option: Path | None, task: str) -> Path:
+    """RUN, else the deprecated --run, else $HL_RUN, else the newest finished run with ``task``."""
+    from hlcli.tagging import latest_run
+
+    if run_option is not None:
+        if run is not None:
+            raise UsageError("two runs given", expected="RUN or --run, not both")
+        err_console.print("[yellow]warning:[/] --run is deprecated; name the run first: hl tag RUN --task ...", highlight=False)
+        return run_option
+    if run is not None:
+        return run
+    if os.environ.get("HL_RUN"):
+        return Path(os.environ["HL_RUN"])
+    found = latest_run(task)
+    if found is None:
+        raise UsageError(
+            f"no run given, HL_RUN unset and no finished run with task {task!r} under ./runs",
+            hint=f"name one (hl tag RUN --task {task}) or train one (hl train --recipe recipes/quickstart.toml --tasks {task})",
+        )
+    err_console.print(f"using {found} (the newest finished run with task {task!r} under ./runs)", highlight=False, soft_wrap=True)
+    return found
+
+
 def _count_lines(path: str) -> int:
     with open(path, "rb") as handle:
         return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+
 
 def register(app: typer.Typer) -> None:
     app.command("tag")(handle_errors(tag_command))

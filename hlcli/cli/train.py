@@ -1,15 +1,36 @@
-"""``hl train``: multi-task training from a recipe and/or flags; ``--resume`` continues a run."""
+"""``hl train``: multi-task training from a recipe and/or flags; ``--resume`` continues a run.
+
+The training flags are generated from :class:`hlcli.config.TrainConfig`: each field ``x_y`` is a
+flag ``--x-y`` (booleans ``--x-y/--no-x-y``) whose help is the field's ``help`` metadata, so a new
+config field is on the command line, and in ``hl train --help``, without editing this module.
+"""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import inspect
 import json
+import types
+import typing
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 
 from hlcli.cli._common import DataDirOption, VerboseOption, console, err_console, handle_errors, parse_list, training_bar
+from hlcli.config import TrainConfig
 from hlcli.errors import UsageError
+
+SETTINGS_PANEL = "Training settings (each is also a recipe key)"
+# Where a field's flag is not simply --field-name, or the command line needs another shape.
+FLAG_NAMES = {"skip_nonfinite": "--skip-nonfinite/--stop-on-nonfinite", "method_overrides": "--set"}
+CLI_HELP = {
+    "tasks": "Comma-separated tasks, e.g. atis,snips,mtop.",
+    "method_overrides": "Method hyper-parameter key=value (repeatable), e.g. --set reduction_factor=4.",
+}
+CLI_NOTES = {"max_steps": "With --resume: the new total."}
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -29,35 +50,77 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return overrides
 
 
+def _settings_option(field: dataclasses.Field, hint: Any) -> inspect.Parameter:
+    """The Typer option of one TrainConfig field (default None: "not given, keep the recipe's")."""
+    base = _without_none(hint)
+    if field.name == "data_dir":
+        option, annotation = copy.copy(DataDirOption), Optional[Path]  # shared with other commands, and its $HL_DATA_DIR
+    elif field.name == "method_overrides":
+        option, annotation = typer.Option([], FLAG_NAMES[field.name], metavar="KEY=VALUE"), list[str]
+    else:
+        flag = "--" + field.name.replace("_", "-")
+        if base is bool:
+            flag = FLAG_NAMES.get(field.name, f"{flag}/--no-{flag[2:]}")
+        # Anything but a scalar (tasks, a future list field) is typed as text: comma list or JSON.
+        option = typer.Option(None, flag, show_default=False)
+        annotation = Optional[base if base in (bool, int, float, str) else str]
+        option.help = escape(_help_text(field))
+    option.rich_help_panel = SETTINGS_PANEL
+    if field.name in CLI_HELP:
+        option.help = escape(CLI_HELP[field.name])
+    return inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+
+
+def _help_text(field: dataclasses.Field) -> str:
+    text = " ".join(part for part in (field.metadata.get("help", ""), CLI_NOTES.get(field.name, "")) if part)
+    default = field.default
+    if isinstance(default, bool):
+        text += f" (default {'on' if default else 'off'})"
+    elif default not in (dataclasses.MISSING, None):
+        text += f" (default {default})"
+    return text
+
+
+def _without_none(hint: Any) -> Any:
+    """``int | None`` → ``int``; anything else unchanged."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0] if len(args) == 1 else hint
+    return hint
+
+
+def _config_flags(values: dict[str, Any]) -> dict[str, Any]:
+    """The generated options' values as ``load_config`` overrides (None = not given)."""
+    flags: dict[str, Any] = {}
+    hints = typing.get_type_hints(TrainConfig)
+    for field in dataclasses.fields(TrainConfig):
+        value = values[field.name]
+        if field.name == "tasks":
+            value = parse_list(value) or None
+        elif field.name == "method_overrides":
+            value = parse_overrides(value) or None
+        elif isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, str) and _without_none(hints[field.name]) is not str:
+            value = _json_value(f"--{field.name.replace('_', '-')}", value)
+        flags[field.name] = value
+    return flags
+
+
+def _json_value(flag: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise UsageError(f"{flag} {text!r}", expected="a JSON value, e.g. [1, 2]") from None
+
+
 def train_command(
-    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated tasks, e.g. atis,snips,mtop."),
-    recipe: Optional[Path] = typer.Option(None, "--recipe", help="TOML recipe (recipes/*.toml); flags override it."),
-    method: Optional[str] = typer.Option(None, "--method", help="Method (default hyperloader)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Backbone name (t5-base, minilm) or local folder."),
-    fraction: Optional[float] = typer.Option(None, "--fraction", help="Fraction of each training set (default 1.0)."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps (with --resume: the new total)."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Sentences per single-task batch (default 32)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default 3e-4)."),
-    head_lr: Optional[float] = typer.Option(None, "--head-lr", help="Learning rate of per-task heads on encoder backbones (default: --lr)."),
-    schedule: Optional[str] = typer.Option(None, "--schedule", help="constant | linear (default linear)."),
-    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="Warm-up steps (default 500)."),
-    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Validate every N steps (default 1000)."),
-    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Save checkpoints/last every N steps (default 1000)."),
-    select_best_by: Optional[str] = typer.Option(None, "--select-best-by", help="val_loss (default) | avg_f1."),
-    eval_f1: Optional[bool] = typer.Option(None, "--eval-f1/--no-eval-f1", help="Also decode and score val F1 at each evaluation (slow)."),
-    max_val_examples: Optional[int] = typer.Option(None, "--max-val-examples", help="Validate on at most N sentences per task."),
-    group_by_length: Optional[bool] = typer.Option(None, "--group-by-length/--no-group-by-length", help="Batch sentences of similar length: less padding, faster steps (default off)."),
-    grad_accum: Optional[int] = typer.Option(None, "--grad-accum", help="Micro-batches per optimizer step (default 1)."),
-    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="Label smoothing (default 0)."),
-    skip_nonfinite: Optional[bool] = typer.Option(None, "--skip-nonfinite/--stop-on-nonfinite", help="Skip NaN/inf-loss batches instead of stopping."),
-    output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Run folder (default runs/<method>-<tasks>-<fraction>-<time>)."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run folder from checkpoints/last."),
-    data_dir: Optional[Path] = DataDirOption,
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed (default 42)."),
-    mixed_precision: Optional[str] = typer.Option(None, "--mixed-precision", help="no | bf16 | fp16 (fp16 overflows in T5)."),
-    set_: list[str] = typer.Option([], "--set", help="Method hyper-parameter key=value (repeatable), e.g. --set reduction_factor=4."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
-    verbose: bool = VerboseOption,
+    *,
+    recipe: Optional[Path],
+    resume: Optional[Path],
+    progress: bool,
+    verbose: bool,
+    **settings: Any,
 ) -> None:
     """Train one model on several tasks at once.
 
@@ -76,32 +139,9 @@ def train_command(
     from hlcli.config import load_config
     from hlcli.training import resume_config, train
 
-    flags = {
-        "tasks": parse_list(tasks) or None,
-        "method": method,
-        "model": model,
-        "fraction": fraction,
-        "max_steps": max_steps,
-        "batch_size": batch_size,
-        "lr": lr,
-        "head_lr": head_lr,
-        "schedule": schedule,
-        "warmup_steps": warmup_steps,
-        "eval_every": eval_every,
-        "checkpoint_every": checkpoint_every,
-        "select_best_by": select_best_by,
-        "eval_f1": eval_f1,
-        "max_val_examples": max_val_examples,
-        "grad_accum": grad_accum,
-        "group_by_length": group_by_length,
-        "label_smoothing": label_smoothing,
-        "skip_nonfinite": skip_nonfinite,
-        "output_dir": str(output_dir) if output_dir else None,
-        "data_dir": str(data_dir) if data_dir else None,
-        "seed": seed,
-        "mixed_precision": mixed_precision,
-        "method_overrides": parse_overrides(set_) or None,
-    }
+    flags = _config_flags(settings)
+    data_dir = flags["data_dir"]
+    max_steps = flags["max_steps"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if resume is not None:
@@ -111,7 +151,7 @@ def train_command(
                 raise UsageError(f"--resume takes its settings from the run folder; drop {', '.join(extra) or '--recipe'}")
             config = resume_config(resume, max_steps=max_steps)
             if data_dir is not None:
-                config.data_dir = str(data_dir)
+                config.data_dir = data_dir
         else:
             config = load_config(recipe, flags)
     for warning in caught:
@@ -132,6 +172,26 @@ def train_command(
         console.print(f"skipped {result.skipped_batches} batches with a non-finite loss", highlight=False)
     console.print(f"run folder: {result.run_dir}", highlight=False, soft_wrap=True)
     console.print(f"next: hl evaluate {result.run_dir}", highlight=False, soft_wrap=True)
+
+
+def _signature() -> inspect.Signature:
+    """train_command's signature as Typer reads it: the run options, then one per TrainConfig field."""
+    hints = typing.get_type_hints(TrainConfig)
+    run_options = {
+        "recipe": (Optional[Path], typer.Option(None, "--recipe", help="TOML recipe (recipes/*.toml); flags override it.")),
+        "resume": (Optional[Path], typer.Option(None, "--resume", help="Continue this run folder from checkpoints/last.")),
+        "progress": (bool, typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr.")),
+        "verbose": (bool, VerboseOption),
+    }
+    parameters = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+        for name, (annotation, option) in run_options.items()
+    ]
+    parameters += [_settings_option(field, hints[field.name]) for field in dataclasses.fields(TrainConfig)]
+    return inspect.Signature(parameters)
+
+
+train_command.__signature__ = _signature()  # type: ignore[attr-defined]
 
 
 def register(app: typer.Typer) -> None:
