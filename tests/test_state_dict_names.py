@@ -1,9 +1,9 @@
 """Checkpoint compatibility: every method's trainable tensor names, shapes, initial values and first
 loss on both backbone families equal a golden record made before the method-hierarchy refactor.
 
-Saved checkpoints hold exactly ``trainable_state_dict()``; a renamed or reshaped tensor would make
-every saved run unloadable, and a changed initialisation order would give a seeded run other
-numbers than before. Regenerate the record only for an intended change:
+Saved checkpoints hold exactly ``trainable_state_dict()`` and the optimizer state indexed by
+parameter order; a renamed, reshaped or reordered tensor would make saved runs unloadable or
+unresumable, and a changed initialisation order would give a seeded run other numbers than before. Regenerate the record only for an intended change:
 
     python tests/test_state_dict_names.py   # rewrites tests/fixtures/state_dict_names.json
 """
@@ -38,7 +38,8 @@ def _backbones(root: Path, t5_tokenizer_path: Path) -> dict[str, str]:
 
 
 def _record(method: str, backbone: str) -> dict:
-    """Trainable names → [shape, sum, abs-sum] at a fixed seed, and the loss of one fixed batch."""
+    """Trainable names in parameter order (optimizer state in checkpoints is indexed by it), each
+    with [shape, sum, abs-sum] at a fixed seed, and the loss of one fixed batch."""
     from hlcli.data.example import Example
     from hlcli.methods import build_model
     from hlcli.methods.base import TaskSpec
@@ -58,7 +59,8 @@ def _record(method: str, backbone: str) -> dict:
         model.eval()
         batch = model.collate("atis", [Example("atis", ("fly", "to", "boston", "tomorrow"), ("O", "O", "B-city", "B-date"))])
         loss = model.loss("atis", batch).item()
-    return {"tensors": tensors, "loss": round(loss, 6)}
+    order = [name for name, parameter in model.named_parameters() if parameter.requires_grad]
+    return {"order": order, "tensors": tensors, "loss": round(loss, 6)}
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +87,7 @@ def test_trainable_tensors_match_the_golden_record(backbones, method, kind):
     got = _record(method, backbones[kind])
     want = golden[key]
     assert sorted(got["tensors"]) == sorted(want["tensors"]), "trainable tensor names changed"
+    assert got["order"] == want["order"], "trainable parameter order changed (saved optimizer state would not fit)"
     for name, (shape, total, magnitude) in want["tensors"].items():
         assert got["tensors"][name][0] == shape, name
         assert got["tensors"][name][1:] == pytest.approx([total, magnitude], rel=1e-5, abs=1e-5), f"{name}: initialisation changed"
