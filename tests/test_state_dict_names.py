@@ -3,7 +3,12 @@ loss on both backbone families equal a golden record made before the method-hier
 
 Saved checkpoints hold exactly ``trainable_state_dict()`` and the optimizer state indexed by
 parameter order; a renamed, reshaped or reordered tensor would make saved runs unloadable or
-unresumable, and a changed initialisation order would give a seeded run other numbers than before. Regenerate the record only for an intended change:
+unresumable, and a changed initialisation order would give a seeded run other numbers than before.
+
+One intended change since the record was made: ``static`` on encoders no longer builds (and
+throws away) a hypernetwork before its heads, so its seeded initial values and first loss
+differ; its entry was re-recorded after checking that its names, shapes and order are unchanged.
+Regenerate the record only for an intended change:
 
     python tests/test_state_dict_names.py   # rewrites tests/fixtures/state_dict_names.json
 """
