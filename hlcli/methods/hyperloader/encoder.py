@@ -21,6 +21,7 @@ Trainable: the weight source, the backbone's own LayerNorms and the per-task hea
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Sequence
 
 import torch
@@ -62,14 +63,7 @@ class EncoderHyperNetworkSource(WeightSource):
     def __init__(self, config: HyperNetworkConfig, *, n_tasks: int, spec: StackSpec) -> None:
         super().__init__()
         self.task_embeddings = nn.Parameter(torch.randn(n_tasks, config.task_embedding_dim))
-        self.hypernetwork = HyperNetwork(
-            config,
-            n_layers=spec.n_layers,
-            d_model=spec.d_model,
-            attn_inner_dim=spec.attn_inner_dim,
-            n_positions=spec.n_positions,
-            used_positions=spec.used_positions,
-        )
+        self.hypernetwork = HyperNetwork(config, **dataclasses.asdict(spec))  # StackSpec fields are its sizes
 
     def forward(self, task_id: int) -> dict[str, GeneratedWeights]:
         return {STACK: self.hypernetwork(self.task_embeddings[task_id])}
