@@ -68,6 +68,18 @@ def _record(method: str, backbone: str) -> dict:
     return {"order": order, "tensors": tensors, "loss": round(loss, 6)}
 
 
+def _dump(record: dict) -> str:
+    """JSON with one line per tensor (a readable diff when a name or shape changes on purpose)."""
+    lines = ["{"]
+    for i, (key, entry) in enumerate(sorted(record.items())):
+        tensors = ",\n".join(f"   {json.dumps(name)}: {json.dumps(value)}" for name, value in sorted(entry["tensors"].items()))
+        order = ",\n".join(f"   {json.dumps(name)}" for name in entry["order"])
+        comma = "," if i < len(record) - 1 else ""
+        lines.append(f' {json.dumps(key)}: {{\n  "loss": {json.dumps(entry["loss"])},\n  "order": [\n{order}\n  ],\n'
+                     f'  "tensors": {{\n{tensors}\n  }}\n }}{comma}')
+    return "\n".join(lines) + "\n}\n"
+
+
 @pytest.fixture(scope="module")
 def backbones(tmp_path_factory, t5_tokenizer_path):
     return _backbones(tmp_path_factory.mktemp("golden-backbones"), t5_tokenizer_path)
@@ -115,5 +127,5 @@ if __name__ == "__main__":
                     record[f"{method}/{kind}"] = _record(method, path)
                 except UsageError:
                     print(f"skipped {method}/{kind} (not supported)")
-    GOLDEN.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    GOLDEN.write_text(_dump(record), encoding="utf-8")
     print(f"wrote {GOLDEN} ({len(record)} method/backbone pairs)")
