@@ -100,7 +100,9 @@ class HyperLoaderEncoderModel(PlainEncoderTagger):
     saved them (they must keep loading, and their optimizer state is indexed by parameter
     order): ``""`` puts the source's members on the model itself, before the heads
     (``task_embeddings``, ``hypernetwork.*``); a dotted path such as ``"hypernetwork.source"``
-    (``static``) nests the source there, after the heads. ``model.source`` is the source either way.
+    (``static``) nests the source there, after the heads. ``model.source`` is the source either way;
+    with ``""`` the model and the source hold the same tensors, so change one in place (e.g.
+    ``.data = ...`` to grow ``task_embeddings``) rather than assigning a new Parameter to one side.
     """
 
     method = "hyperloader"
