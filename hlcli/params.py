@@ -3,12 +3,13 @@
 Counts come from the real model classes built on the meta device (shapes only, no weights, no
 files): T5-base (``T5Config(d_model=768, d_ff=3072, num_layers=12, num_heads=12, d_kv=64,
 vocab_size=32128)``) and BERT-base (``BertConfig()``), serving the paper's seven tasks with their
-real slot-type counts (they size the per-task heads of the encoder path). ``unipelt`` is
-single-task: its row is one model, for ATIS (the largest head). Encoder taggers drop BERT's
-pooler, which token classification never reads.
+real slot-type counts (they size the per-task heads of the encoder path). A single-task method
+(``unipelt``; its registry entry says so) counts one model, for ATIS (the largest head).
+Encoder taggers drop BERT's pooler, which token classification never reads.
 
 The paper columns hold the numbers as the papers print them (exact where they are exact,
-rounded like ``"239M"`` where they are not; ``None`` where no paper reports one).
+rounded like ``"239M"`` where they are not; ``None`` where no paper reports one); they come
+from each method's registry entry (``MethodEntry.paper``).
 """
 
 from __future__ import annotations
@@ -30,21 +31,8 @@ TASK_TYPES: dict[str, int] = {
     "mtop": 75,
     "mtod": 16,
 }
-SINGLE_TASK_METHODS = ("unipelt",)
 BACKBONES = ("t5-base", "bert-base")
 COLUMNS = ["method", "backbone", "total", "trainable", "% trainable", "paper total", "paper trainable"]
-
-# (method, backbone) → (total, trainable) as reported: HyperLoader (Ortiz-Barajas et al. 2024,
-# authors' code), HyperFormer++ (same code, LoRA off), Hyperdecoder (Ivison & Peters 2022),
-# UniPELT (Mao et al. 2022; T5 numbers from the HyperLoader paper's baseline), per single-task model.
-PAPER: dict[tuple[str, str], tuple[str, str]] = {
-    ("hyperloader", "t5-base"): ("229,640,304", "6,784,368"),
-    ("hyperformer", "t5-base"): ("228,066,928", "5,210,992"),
-    ("hyperdecoder", "t5-base"): ("239M", "16M"),
-    ("unipelt", "bert-base"): ("110M", "1.8M"),
-    ("unipelt", "t5-base"): ("220M", "4.5M"),
-}
-
 
 @dataclass
 class _ShapeOnlyTokenizer:
@@ -72,12 +60,12 @@ def _backbone(name: str):
 
 def parameter_counts(method: str, backbone: str) -> tuple[int, int] | None:
     """(total, trainable) of ``method`` on ``backbone`` for the seven tasks; None where it does not apply."""
-    from hlcli.methods import _entry, method_config
+    from hlcli.methods import method_config, method_entry
     from hlcli.methods.base import TaskSpec
 
-    entry = _entry(method)
+    entry = method_entry(method)
     tasks = [TaskSpec(name, [f"type{i}" for i in range(n)]) for name, n in TASK_TYPES.items()]
-    if method in SINGLE_TASK_METHODS:
+    if entry.single_task:
         tasks = tasks[:1]
     with torch.device("meta"):
         loaded = _backbone(backbone)
@@ -92,7 +80,7 @@ def parameter_table(*, methods: Sequence[str] | None = None, backbones: Sequence
     """One row per applicable (method, backbone): our counts beside the papers' (pandas DataFrame)."""
     import pandas as pd
 
-    from hlcli.methods import known_methods
+    from hlcli.methods import known_methods, method_entry
 
     methods = list(methods) if methods is not None else known_methods()
     for backbone in backbones:
@@ -105,6 +93,6 @@ def parameter_table(*, methods: Sequence[str] | None = None, backbones: Sequence
             if counts is None:
                 continue
             total, trainable = counts
-            paper_total, paper_trainable = PAPER.get((method, backbone), (None, None))
+            paper_total, paper_trainable = method_entry(method).paper.get(backbone, (None, None))
             rows.append([method, backbone, total, trainable, round(100 * trainable / total, 2), paper_total, paper_trainable])
     return pd.DataFrame(rows, columns=COLUMNS)

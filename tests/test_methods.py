@@ -214,8 +214,8 @@ def test_config_validation(method, overrides):
 def test_an_unsupported_backbone_family_is_refused_with_the_known_ones(method):
     from types import SimpleNamespace
 
-    from hlcli.methods import _entry, method_config
+    from hlcli.methods import method_config, method_entry
 
     backbone = SimpleNamespace(name="gpt", config=SimpleNamespace(model_type="gpt2"), model=None, tokenizer=None)
     with pytest.raises(UsageError, match=r"model_type 'gpt2', which .* does not support \(expected one of t5, mt5, bert"):
-        _entry(method).build(method_config(method), backbone, [TaskSpec("atis", ["x"])])
+        method_entry(method).build(method_config(method), backbone, [TaskSpec("atis", ["x"])])

@@ -5,18 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hlcli.errors import UsageError
-from hlcli.methods.hyperdecoder.config import _flag
-from hlcli.methods.hyperloader.config import SentTLimits
+from hlcli.methods.common import check_flags, help_field
 from hlcli.methods.hyperloader.config import HyperLoaderConfig
-from hlcli.methods.hyperloader.hypernetwork import _help
+from hlcli.methods.plain.config import SentTLimits
 
 
 @dataclass
 class LoRAOnlyConfig(HyperLoaderConfig):
     """HyperLoader without adapters (and so without their layer norms): generated LoRA only."""
 
-    use_adapters: bool = _help("Must stay false: lora-only generates LoRA updates only.", default=False)
-    use_layer_norm: bool = _help("Must stay false: the conditional layer norm belongs to the adapters.", default=False)
+    use_adapters: bool = help_field("Must stay false: lora-only generates LoRA updates only.", default=False)
+    use_layer_norm: bool = help_field("Must stay false: the conditional layer norm belongs to the adapters.", default=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -35,8 +34,8 @@ class StaticConfig(HyperLoaderConfig):
 class FullFineTuneConfig(SentTLimits):
     """Every backbone parameter trains (plus the per-task heads on encoders)."""
 
-    task_prefix: bool = _help('T5: name the task in the input ("atis: <extra_id_0> ..."), as T5 multi-task training does.', default=True)
+    task_prefix: bool = help_field('T5: name the task in the input ("atis: <extra_id_0> ..."), as T5 multi-task training does.', default=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _flag(self, "task_prefix")
+        check_flags(self, "task_prefix")

@@ -24,13 +24,14 @@ Nothing here knows about T5 or BERT: the colleague modules that inject the weigh
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from hlcli.errors import UsageError
+from hlcli.methods.common import help_field as _help
 
 POSITIONS: tuple[str, ...] = (
     "adapter_ffn",  # 0: adapter after the feed-forward sub-layer
@@ -42,10 +43,6 @@ POSITIONS: tuple[str, ...] = (
 )
 ADAPTER_POSITIONS: tuple[int, ...] = (0, 1)
 LORA_POSITIONS: tuple[int, ...] = (2, 3, 4, 5)
-
-
-def _help(text: str, **kwargs) -> object:
-    return field(metadata={"help": text}, **kwargs)
 
 
 @dataclass

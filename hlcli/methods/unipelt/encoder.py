@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hlcli.errors import UsageError
-from hlcli.methods.ablations.full_finetune import PlainEncoderTagger
 from hlcli.methods.base import TaskSpec
+from hlcli.methods.plain.encoder import PlainEncoderTagger
 from hlcli.methods.unipelt.config import UniPELTConfig
 
 
