@@ -115,21 +115,36 @@ def source_step_fn(model, device: str):
 #                             contiguous same-dtype copy_ on CUDA is a cudaMemcpyAsync
 COPY_OPS = ("aten::lift_fresh", "aten::_local_scalar_dense", "aten::copy_")
 DETAIL_OPS = COPY_OPS + ("aten::fill_", "aten::zero_", "aten::select")
+# Ops that only make a new view or allocate (no kernel on a GPU), and no-op dtype casts.
+NO_KERNEL_OPS = {
+    f"aten::{op}" for op in (
+        "as_strided view _unsafe_view reshape select slice narrow unbind split transpose t permute expand unsqueeze "
+        "squeeze flatten alias detach detach_ resolve_conj resolve_neg empty empty_strided empty_like to lift_fresh"
+    ).split()
+}
 
 
 def count_step(step) -> dict:
     """Per-step dispatch counts of one ``step()`` call: every ``aten::`` op the profiler records
-    (nested calls included: ``aten::linear`` → ``aten::t`` + ``aten::addmm`` is three), the
+    (nested calls included: ``aten::linear`` → ``aten::t`` + ``aten::addmm`` is three), the leaf
+    ops among them that do work (:data:`NO_KERNEL_OPS` left out: roughly the GPU's kernels), the
     autograd nodes the backward executes (``autograd::engine::evaluate_function: *``, gradient
     accumulation included), SelectBackward nodes among them, and the copies of :data:`COPY_OPS`."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         step()
-    names = [event.name for event in prof.events()]
+    events = prof.events()
+    names = [event.name for event in events]
+    # Leaf aten ops that are not views/allocations: roughly the kernels a GPU would launch.
+    kernels = sum(
+        e.name.startswith("aten::") and e.name not in NO_KERNEL_OPS and not any(c.name.startswith("aten::") for c in e.cpu_children)
+        for e in events
+    )
     nodes = [n for n in names if n.startswith("autograd::engine::evaluate_function: ")]
     result = {
         "aten_ops": sum(n.startswith("aten::") for n in names),
+        "kernel_ops": kernels,
         "autograd_nodes": len(nodes),
         "select_backward_nodes": sum(n.endswith("SelectBackward0") for n in nodes),
         "copies": sum(n in COPY_OPS for n in names),
@@ -150,7 +165,7 @@ def report_counts(steps: dict, args) -> dict:
         print(f"{kind:<12}" + "".join(f"{row[c]:>20,}" for c in columns))
     ratios = {}
     if "hyperloader" in counts and "peft_lora" in counts:
-        ratios = {c: round(counts["hyperloader"][c] / max(counts["peft_lora"][c], 1), 3) for c in columns[:4]}
+        ratios = {c: round(counts["hyperloader"][c] / max(counts["peft_lora"][c], 1), 3) for c in columns[:5]}
         print(f"hyperloader / peft_lora: {ratios}")
     return {"counts_per_step": counts, "count_ratio_hyperloader_over_peft_lora": ratios}
 
