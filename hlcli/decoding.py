@@ -26,6 +26,8 @@ that name the task in the input, e.g. ``"atis: "``).
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 from dataclasses import dataclass, field
 from typing import Callable, ContextManager, Sequence
 
@@ -88,6 +90,13 @@ class _Row:
     def force(self, trie: LabelTrie, sentinels: list[int]) -> None:
         while not self.done and len(options := self.options(trie, sentinels)) == 1:
             self.advance(options[0], trie, sentinels)
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_keyword(module_type: type) -> str:
+    """The KV-cache keyword of a transformers forward: ``cache`` in current releases, where
+    ``past_key_values`` warns (FutureWarning, removed in 5.40); older 5.x releases know only the old name."""
+    return "cache" if "cache" in inspect.signature(module_type.forward).parameters else "past_key_values"
 
 
 def sentinel_ids(tokenizer) -> list[int]:
@@ -184,8 +193,8 @@ def _decode_batch(backbone, input_ids: Tensor, attention_mask: Tensor, n_words: 
                 attention_mask=decoder_mask,
                 encoder_hidden_states=encoded,
                 encoder_attention_mask=attention_mask,
-                cache=cache,  # transformers >= 5.x name (past_key_values is deprecated)
                 use_cache=True,
+                **{_cache_keyword(type(backbone.decoder)): cache},
             ).last_hidden_state
         for i, n in zip(active, lengths):
             del rows[i].queue[:n]
@@ -290,8 +299,8 @@ def greedy_generate(backbone: nn.Module, input_ids: Tensor, attention_mask: Tens
                 encoder_outputs=encoded,
                 attention_mask=attention_mask,
                 decoder_input_ids=generated[:, -1:],
-                cache=cache,
                 use_cache=True,
+                **{_cache_keyword(type(backbone)): cache},
             ).logits[:, -1]
         token = logits.argmax(-1).masked_fill(finished, config.pad_token_id)
         generated = torch.cat([generated, token[:, None]], dim=1)
