@@ -118,3 +118,30 @@ if __name__ == "__main__":  # regenerate the fixture (only ever from the code be
         data = {kind: compute(backbone, static=kind == "static") for kind in ("hyperloader", "static")}
     FIXTURE.write_text(json.dumps(data, indent=1) + "\n")
     print(f"wrote {FIXTURE}")
+
+
+def _graph_nodes(root) -> list[str]:
+    seen, stack, names = set(), [root], []
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.append(type(node).__name__)
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return names
+
+
+def test_generated_weights_reach_the_layers_through_one_unbind_per_tensor(tiny_backbone):
+    """Per-layer indexing of the stacked weights put one SelectBackward per use into the graph,
+    each building a zero tensor of the whole stack in the backward (issue 10)."""
+    from hlcli.data.example import Example
+    from hlcli.methods import build_model
+    from hlcli.methods.base import TaskSpec
+
+    model = build_model("hyperloader", backbone=tiny_backbone, tasks=[TaskSpec(n, t) for n, t in TASKS]).train()
+    batch = model.collate("ner", [Example("ner", words, tags) for words, tags in SENTENCES])
+    nodes = _graph_nodes(model.loss("ner", batch).grad_fn)
+    assert nodes.count("SelectBackward0") == 1  # the task's row of the task-embedding table
+    # 2 stacks x (4 adapter tensors + 2 layer-norm tensors + LoRA A and B)
+    assert nodes.count("UnbindBackward0") == 16
