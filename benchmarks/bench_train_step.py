@@ -142,9 +142,18 @@ def count_step(step) -> dict:
         for e in events
     )
     nodes = [n for n in names if n.startswith("autograd::engine::evaluate_function: ")]
+
+    def in_optimizer(event) -> bool:  # AdamW's own ops: a for-loop on a CPU, foreach/fused on CUDA
+        while event is not None:
+            if event.name.startswith("Optimizer.step"):
+                return True
+            event = event.cpu_parent
+        return False
+
     result = {
         "aten_ops": sum(n.startswith("aten::") for n in names),
         "kernel_ops": kernels,
+        "aten_ops_without_optimizer": sum(e.name.startswith("aten::") and not in_optimizer(e) for e in events),
         "autograd_nodes": len(nodes),
         "select_backward_nodes": sum(n.endswith("SelectBackward0") for n in nodes),
         "copies": sum(n in COPY_OPS for n in names),
@@ -160,12 +169,13 @@ def report_counts(steps: dict, args) -> dict:
     counts = {kind: count_step(step) for kind, step in steps.items()}
     columns = list(next(iter(counts.values())))
     print(f"{args.config}, batch {args.batch_size}: dispatch counts of one training step")
-    print(f"{'model':<12}" + "".join(f"{c.replace('aten::', ''):>20}" for c in columns))
+    widths = [max(9, len(c.replace("aten::", "")) + 1) for c in columns]
+    print(f"{'model':<12}" + "".join(f"{c.replace('aten::', ''):>{w}}" for c, w in zip(columns, widths)))
     for kind, row in counts.items():
-        print(f"{kind:<12}" + "".join(f"{row[c]:>20,}" for c in columns))
+        print(f"{kind:<12}" + "".join(f"{row[c]:>{w},}" for c, w in zip(columns, widths)))
     ratios = {}
     if "hyperloader" in counts and "peft_lora" in counts:
-        ratios = {c: round(counts["hyperloader"][c] / max(counts["peft_lora"][c], 1), 3) for c in columns[:5]}
+        ratios = {c: round(counts["hyperloader"][c] / max(counts["peft_lora"][c], 1), 3) for c in columns[:6]}
         print(f"hyperloader / peft_lora: {ratios}")
     return {"counts_per_step": counts, "count_ratio_hyperloader_over_peft_lora": ratios}
 

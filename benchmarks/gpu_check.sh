@@ -13,7 +13,8 @@
 #   6. bench_tag.py: hl tag against the reference decoder, 512 sentences               [90]
 # Worst case 535 s of timeouts; a run that works takes far less. CUDA is required (the
 # script stops at once without it) except with --cpu-dry-run, which runs the same steps on a
-# CPU with a micro shape and tiny sizes, to check the script itself.
+# CPU with a micro shape and tiny sizes, to check the script itself (timeouts times
+# $TIMEOUT_SCALE, default 10 there).
 #
 # Carrying what the GPU machine lacks (it has torch, transformers, peft, typer, rich, pandas,
 # safetensors, accelerate, numpy, scikit-learn; not seqeval, which `hl evaluate` and
@@ -57,9 +58,11 @@ mkdir -p "$WORK" "$(dirname "$LOG")"
 if [ $DRY = 1 ]; then
     DEVICE=cpu DTYPE=fp32 PRECISION=no SHAPE=micro STEPS=3 FRACTION=0.01 N_TAG=16 REPEATS=2 LENGTHS=16/16 TAGS=atis
     THREADS=(--threads 1)
+    SCALE=${TIMEOUT_SCALE:-10}  # a shared development CPU is far slower than the GPU machine's
 else
     DEVICE=cuda DTYPE=bf16 PRECISION=bf16 SHAPE=t5-base STEPS=300 FRACTION=0.1 N_TAG=512 REPEATS=10 LENGTHS=128/128 TAGS=atis,snips,mtop
     THREADS=()
+    SCALE=${TIMEOUT_SCALE:-1}
     if ! $PY -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
         echo "$0: no CUDA device visible to PyTorch: this check needs a GPU (use --cpu-dry-run to test the script on a CPU)" >&2
         exit 1
@@ -71,8 +74,9 @@ log() { echo "$*" | tee -a "$LOG"; }
 FAILED=0
 step() {
     local limit=$1 name=$2; shift 2
-    log "== $name ($(date -u +%T), limit ${limit}s): $*"
+    log "== $name ($(date -u +%T), limit $((limit * SCALE))s): $*"
     local start=$SECONDS
+    limit=$((limit * SCALE))
     timeout --kill-after=10 "$limit" "$@" >>"$LOG" 2>&1
     local rc=$?
     [ $rc = 0 ] || FAILED=$((FAILED + 1))
