@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _fake_model import one_torch_thread  # noqa: E402
+
 FIXTURE = Path(__file__).parent / "fixtures" / "hyperloader_reference.json"
 TASKS = [("ner", ["LOC", "PER"]), ("slots", ["MUSIC_ITEM", "TRACK"])]
 SENTENCES = [
@@ -66,7 +69,6 @@ def compute(backbone: str, *, static: bool) -> dict:
 
 
 def _tiny(folder: Path, tokenizer: Path) -> str:
-    sys.path.insert(0, str(Path(__file__).parent))
     from conftest import save_tiny_t5
 
     return save_tiny_t5(folder, tokenizer, d_model=64, d_ff=128, num_heads=4, d_kv=32)
@@ -79,10 +81,8 @@ def tiny_backbone(tmp_path_factory, t5_tokenizer_path) -> str:
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield
 
 
 def _close(a: float, b: float) -> bool:
@@ -110,7 +110,6 @@ if __name__ == "__main__":  # regenerate the fixture (only ever from the code be
     import tempfile
 
     torch.set_num_threads(1)
-    sys.path.insert(0, str(Path(__file__).parent))
     from conftest import T5_TOKENIZER as tokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
