@@ -107,6 +107,8 @@ EOF
 step 150 "hl train" $PY -m hlcli train --model "$BACKBONE" --tasks "$TAGS" --fraction $FRACTION --batch-size 32 \
     --max-steps $STEPS --warmup-steps 30 --eval-every $STEPS --checkpoint-every $STEPS --max-val-examples 64 \
     --mixed-precision $PRECISION --data-dir "$DATA" --output-dir "$RUN" --no-progress
+# Its train.log has a timestamped line every log_every steps: steady-state steps/s from 100 to 300.
+[ -e "$RUN/train.log" ] && { log "-- $RUN/train.log"; cat "$RUN/train.log" >>"$LOG"; }
 step 60 "hl evaluate" $PY -m hlcli evaluate "$RUN" --tasks atis --batch-size 256 --data-dir "$DATA" --output "$WORK/eval.json"
 
 $PY - "$DATA" "$N_TAG" "$WORK/atis_test.txt" <<'EOF'
