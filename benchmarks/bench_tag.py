@@ -46,10 +46,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common  # noqa: E402
 
 from hlcli import sentt  # noqa: E402
+from hlcli.decoding import greedy_generate  # noqa: E402
 from hlcli.data.corpora import label_types, load_split  # noqa: E402
 from hlcli.methods.base import TaskSpec  # noqa: E402
 from hlcli.tagging import tag_lines  # noqa: E402
-from transformers.cache_utils import DynamicCache, EncoderDecoderCache  # noqa: E402
 
 TASK = "atis"
 
@@ -114,7 +114,7 @@ def reference_tag(
     ``stop_after`` (tokens per sentence) caps each batch at its longest entry: with untrained
     weights, which never write ``</s>``, this costs what a trained model writing the gold
     target would."""
-    backbone, tokenizer, config = model.backbone, model.tokenizer, model.backbone.config
+    backbone, tokenizer = model.backbone, model.tokenizer
     types = model._labels[TASK][:-2]
     vocabulary = set(model._labels[TASK])
     device = backbone.lm_head.weight.device
@@ -122,27 +122,11 @@ def reference_tag(
     for start in range(0, len(sentences), batch_size):
         chunk = sentences[start : start + batch_size]
         enc = tokenizer([sentt.encode_input(words) for words in chunk], padding=True, return_tensors="pt").to(device)
-        with model.using_task(TASK, use_cache=False):  # weights generated here ...
-            encoded = backbone.encoder(input_ids=enc.input_ids, attention_mask=enc.attention_mask)
-        generated = torch.full((len(chunk), 1), config.decoder_start_token_id, device=device)
-        finished = torch.zeros(len(chunk), dtype=torch.bool, device=device)
-        cache = EncoderDecoderCache(DynamicCache(config=config), DynamicCache(config=config))
         limit = max_new_tokens if stop_after is None else min(max_new_tokens, max(stop_after[start : start + batch_size]))
-        for _ in range(limit):
-            with model.using_task(TASK, use_cache=False):  # ... and again at every decoder step
-                logits = backbone(
-                    encoder_outputs=encoded,
-                    attention_mask=enc.attention_mask,
-                    decoder_input_ids=generated[:, -1:],
-                    past_key_values=cache,
-                    use_cache=True,
-                ).logits[:, -1]
-            token = logits.argmax(-1).masked_fill(finished, config.pad_token_id)
-            generated = torch.cat([generated, token[:, None]], dim=1)
-            finished |= token == config.eos_token_id
-            if bool(finished.all()):
-                break
-        for words, ids in zip(chunk, generated[:, 1:].tolist()):
+        # Weights regenerated around the encoder call and again at every decoder step.
+        scope = lambda: model.using_task(TASK, use_cache=False)  # noqa: E731
+        generated = greedy_generate(backbone, enc.input_ids, enc.attention_mask, scope=scope, max_new_tokens=limit)
+        for words, ids in zip(chunk, generated):
             text = tokenizer.decode(ids, skip_special_tokens=False)
             labels = sentt.decode(text, len(words), types=types)
             tags.append(sentt.sbio_to_bio(labels))

@@ -105,6 +105,81 @@ def source_step_fn(model, device: str):
     return step
 
 
+# What one step dispatches, counted by torch.profiler on any device. On a GPU each aten op that
+# does work is at least one kernel launch, and the step is bound by the host issuing them, so
+# these counts predict GPU step time where CPU wall time cannot. "Copies" are the ops that move
+# data between host and device, or that a GPU runs as a memcpy:
+#   aten::lift_fresh          a tensor built from Python data (torch.tensor([...])): host→device
+#   aten::_local_scalar_dense .item() / bool(t) / int(t): device→host, and a synchronisation
+#   aten::copy_               every copy (.to(), dtype casts, index_put/select backward): a
+#                             contiguous same-dtype copy_ on CUDA is a cudaMemcpyAsync
+COPY_OPS = ("aten::lift_fresh", "aten::_local_scalar_dense", "aten::copy_")
+DETAIL_OPS = COPY_OPS + ("aten::fill_", "aten::zero_", "aten::select")
+# Ops that only make a new view or allocate (no kernel on a GPU), and no-op dtype casts.
+NO_KERNEL_OPS = {
+    f"aten::{op}" for op in (
+        "as_strided view _unsafe_view reshape select slice narrow unbind split transpose t permute expand unsqueeze "
+        "squeeze flatten alias detach detach_ resolve_conj resolve_neg empty empty_strided empty_like to lift_fresh"
+    ).split()
+}
+
+
+def count_step(step) -> dict:
+    """Per-step dispatch counts of one ``step()`` call: every ``aten::`` op the profiler records
+    (nested calls included: ``aten::linear`` → ``aten::t`` + ``aten::addmm`` is three), the leaf
+    ops among them that do work (:data:`NO_KERNEL_OPS` left out: roughly the GPU's kernels), the
+    autograd nodes the backward executes (``autograd::engine::evaluate_function: *``, gradient
+    accumulation included), SelectBackward nodes among them, and the copies of :data:`COPY_OPS`."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    events = prof.events()
+    names = [event.name for event in events]
+    # Leaf aten ops that are not views/allocations: roughly the kernels a GPU would launch.
+    kernels = sum(
+        e.name.startswith("aten::") and e.name not in NO_KERNEL_OPS and not any(c.name.startswith("aten::") for c in e.cpu_children)
+        for e in events
+    )
+    nodes = [n for n in names if n.startswith("autograd::engine::evaluate_function: ")]
+
+    def in_optimizer(event) -> bool:  # AdamW's own ops: a for-loop on a CPU, foreach/fused on CUDA
+        while event is not None:
+            if event.name.startswith("Optimizer.step"):
+                return True
+            event = event.cpu_parent
+        return False
+
+    result = {
+        "aten_ops": sum(n.startswith("aten::") for n in names),
+        "kernel_ops": kernels,
+        "aten_ops_without_optimizer": sum(e.name.startswith("aten::") and not in_optimizer(e) for e in events),
+        "autograd_nodes": len(nodes),
+        "select_backward_nodes": sum(n.endswith("SelectBackward0") for n in nodes),
+        "copies": sum(n in COPY_OPS for n in names),
+    }
+    result.update({op: names.count(op) for op in DETAIL_OPS})
+    return result
+
+
+def report_counts(steps: dict, args) -> dict:
+    """Warm each step up once, then count one step per model; print a table and the ratios."""
+    for step in steps.values():
+        step()
+    counts = {kind: count_step(step) for kind, step in steps.items()}
+    columns = list(next(iter(counts.values())))
+    print(f"{args.config}, batch {args.batch_size}: dispatch counts of one training step")
+    widths = [max(9, len(c.replace("aten::", "")) + 1) for c in columns]
+    print(f"{'model':<12}" + "".join(f"{c.replace('aten::', ''):>{w}}" for c, w in zip(columns, widths)))
+    for kind, row in counts.items():
+        print(f"{kind:<12}" + "".join(f"{row[c]:>{w},}" for c, w in zip(columns, widths)))
+    ratios = {}
+    if "hyperloader" in counts and "peft_lora" in counts:
+        ratios = {c: round(counts["hyperloader"][c] / max(counts["peft_lora"][c], 1), 3) for c in columns[:6]}
+        print(f"hyperloader / peft_lora: {ratios}")
+    return {"counts_per_step": counts, "count_ratio_hyperloader_over_peft_lora": ratios}
+
+
 def count(model) -> tuple[int, int]:
     params = list(model.parameters())
     return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
@@ -122,6 +197,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--peak-tflops", type=float, default=None, help="Accelerator peak for MFU (GPU).")
     parser.add_argument("--profile", action="store_true", help="Print torch.profiler top ops of one step per model.")
+    parser.add_argument(
+        "--count-ops",
+        action="store_true",
+        help="Only count aten ops, autograd nodes and host/device copies of one step per model (torch.profiler); no timing.",
+    )
     parser.add_argument(
         "--source-only", action="store_true", help="Time only the weight sources (generate + backward + AdamW), 50 rounds; quick."
     )
@@ -154,6 +234,11 @@ def main(argv: list[str] | None = None) -> dict:
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.0)
         steps[kind] = step_fn(kind, model, optimizer, batches, device)
     del base
+    if args.count_ops:
+        result = {"benchmark": "train_step_counts", **common.machine_info(args), "batch_size": args.batch_size,
+                  **report_counts(steps, args)}
+        common.write_json(args.json, result)
+        return result
 
     # Collation (tokenizing SentT' pairs) runs on the training loop's critical path each step.
     rng = random.Random(args.seed)

@@ -16,7 +16,8 @@ well-formed (exactly one label per word) by construction. It is also cheap:
   would give.
 
 :func:`greedy_decode` — the reference-style decoder: greedy over the full vocabulary, the
-caller's ``scope`` regenerating the weights at every step, text parsed by ``sentt.decode``.
+caller's ``scope`` regenerating the weights at every step, text parsed by ``sentt.decode``
+(its per-batch loop, :func:`greedy_generate`, is also what ``benchmarks/bench_tag.py`` times).
 Both take a ``scope`` (a context-manager factory) entered around every backbone call; the model
 uses it to put the task's weights in place. ``prefix`` is prepended to every input text (methods
 that name the task in the input, e.g. ``"atis: "``).
@@ -25,12 +26,14 @@ that name the task in the input, e.g. ``"atis: "``).
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 from dataclasses import dataclass, field
 from typing import Callable, ContextManager, Sequence
 
 import torch
 from torch import Tensor, nn
-from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+from transformers import DynamicCache, EncoderDecoderCache
 
 from hlcli import sentt
 
@@ -87,6 +90,13 @@ class _Row:
     def force(self, trie: LabelTrie, sentinels: list[int]) -> None:
         while not self.done and len(options := self.options(trie, sentinels)) == 1:
             self.advance(options[0], trie, sentinels)
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_keyword(module_type: type) -> str:
+    """The KV-cache keyword of a transformers forward: ``cache`` in current releases, where
+    ``past_key_values`` warns (FutureWarning, removed in 5.40); older 5.x releases know only the old name."""
+    return "cache" if "cache" in inspect.signature(module_type.forward).parameters else "past_key_values"
 
 
 def sentinel_ids(tokenizer) -> list[int]:
@@ -183,8 +193,8 @@ def _decode_batch(backbone, input_ids: Tensor, attention_mask: Tensor, n_words: 
                 attention_mask=decoder_mask,
                 encoder_hidden_states=encoded,
                 encoder_attention_mask=attention_mask,
-                past_key_values=cache,
                 use_cache=True,
+                **{_cache_keyword(type(backbone.decoder)): cache},
             ).last_hidden_state
         for i, n in zip(active, lengths):
             del rows[i].queue[:n]
@@ -272,6 +282,34 @@ class _RowSlots:
 
 
 @torch.no_grad()
+def greedy_generate(backbone: nn.Module, input_ids: Tensor, attention_mask: Tensor, *, scope: Scope, max_new_tokens: int) -> list[list[int]]:
+    """Reference-style greedy generation of one batch: full-vocabulary argmax at every step with
+    the KV cache, ``scope`` entered around every backbone call (the caller regenerates its
+    weights there), stopping when every row has written ``</s>``. Token ids per row (start
+    token left out; rows that finished early are padded)."""
+    config = backbone.config
+    with scope():
+        encoded = backbone.encoder(input_ids=input_ids, attention_mask=attention_mask)
+    generated = torch.full((input_ids.shape[0], 1), config.decoder_start_token_id, device=input_ids.device)
+    finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+    cache = EncoderDecoderCache(DynamicCache(config=config), DynamicCache(config=config))
+    for _ in range(max_new_tokens):
+        with scope():
+            logits = backbone(
+                encoder_outputs=encoded,
+                attention_mask=attention_mask,
+                decoder_input_ids=generated[:, -1:],
+                use_cache=True,
+                **{_cache_keyword(type(backbone)): cache},
+            ).logits[:, -1]
+        token = logits.argmax(-1).masked_fill(finished, config.pad_token_id)
+        generated = torch.cat([generated, token[:, None]], dim=1)
+        finished |= token == config.eos_token_id
+        if bool(finished.all()):
+            break
+    return generated[:, 1:].tolist()
+
+
 def greedy_decode(
     backbone: nn.Module,
     tokenizer,
@@ -283,35 +321,15 @@ def greedy_decode(
     scope: Scope,
     prefix: str = "",
 ) -> list[list[str]]:
-    """Reference-style decoding: unconstrained greedy over the full vocabulary, then ``sentt.decode``."""
+    """Reference-style decoding: :func:`greedy_generate` on every window, then ``sentt.decode``."""
     items = _windows(sentences, max_words)
     device = backbone.lm_head.weight.device
-    config = backbone.config
     longest_label = max(len(ids) for ids in tokenizer(sentt.label_vocabulary(types), add_special_tokens=False).input_ids)
     per_window: dict[tuple[int, int, int], list[str]] = {}
     for chunk, enc in _batches(tokenizer, sentences, items, batch_size, prefix):
-        input_ids, attention_mask = enc.input_ids.to(device), enc.attention_mask.to(device)
-        with scope():
-            encoded = backbone.encoder(input_ids=input_ids, attention_mask=attention_mask)
         max_new = (longest_label + 1) * (max(e - s for _, s, e in chunk) + 1) + 2
-        generated = torch.full((len(chunk), 1), config.decoder_start_token_id, device=device)
-        finished = torch.zeros(len(chunk), dtype=torch.bool, device=device)
-        cache = EncoderDecoderCache(DynamicCache(config=config), DynamicCache(config=config))
-        for _ in range(max_new):
-            with scope():
-                logits = backbone(
-                    encoder_outputs=encoded,
-                    attention_mask=attention_mask,
-                    decoder_input_ids=generated[:, -1:],
-                    past_key_values=cache,
-                    use_cache=True,
-                ).logits[:, -1]
-            token = logits.argmax(-1).masked_fill(finished, config.pad_token_id)
-            generated = torch.cat([generated, token[:, None]], dim=1)
-            finished |= token == config.eos_token_id
-            if bool(finished.all()):
-                break
-        for item, ids in zip(chunk, generated[:, 1:].tolist()):
+        generated = greedy_generate(backbone, enc.input_ids.to(device), enc.attention_mask.to(device), scope=scope, max_new_tokens=max_new)
+        for item, ids in zip(chunk, generated):
             text = tokenizer.decode(ids, skip_special_tokens=False)
             per_window[item] = sentt.decode(text, item[2] - item[1], types=types)
     return _stitch(sentences, items, per_window)

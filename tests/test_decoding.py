@@ -178,3 +178,15 @@ def test_unconstrained_reference_decoder_returns_one_tag_per_word(model):
     tags = model.generate_unconstrained("ner", sentences, batch_size=2)
     assert [len(t) for t in tags] == [3, 0]
     assert all(tag in valid_bio(TASKS[0].types) for tag in tags[0])
+
+
+def test_decoding_emits_no_future_warning(model):
+    """``hl evaluate`` and ``hl tag`` decode through ``predict``; transformers' deprecation of
+    ``past_key_values`` (removed in 5.40) must not reach the user (issue 11)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.predict("ner", [["a", "b", "c"], ["d"]], batch_size=2)
+        model.generate_unconstrained("ner", [["a", "b"]], batch_size=2)
+    assert [str(w.message) for w in caught if issubclass(w.category, FutureWarning)] == []

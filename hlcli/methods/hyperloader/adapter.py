@@ -23,8 +23,9 @@ from hlcli.methods.hyperloader.layer_norm import conditional_layer_norm
 
 def apply_adapter(y: Tensor, weights: GeneratedWeights, layer: int, slot: int) -> Tensor:
     """``y + LN_gen(adapter(y))`` with layer ``layer``'s adapter ``slot`` (0 FFN, 1 self-attention)."""
-    down = F.linear(y, weights.adapter_down[layer, slot], weights.adapter_down_bias[layer, slot])
-    out = F.linear(F.gelu(down), weights.adapter_up[layer, slot], weights.adapter_up_bias[layer, slot])
+    w = weights.at
+    down = F.linear(y, w("adapter_down", layer, slot), w("adapter_down_bias", layer, slot))
+    out = F.linear(F.gelu(down), w("adapter_up", layer, slot), w("adapter_up_bias", layer, slot))
     if weights.ln_weight is not None:
-        out = conditional_layer_norm(out, weights.ln_weight[layer, slot], weights.ln_bias[layer, slot])
+        out = conditional_layer_norm(out, w("ln_weight", layer, slot), w("ln_bias", layer, slot))
     return y + out

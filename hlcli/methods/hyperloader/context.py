@@ -46,7 +46,7 @@ class InjectionContext:
         slot = weights.lora_slot(position)
         if self.merged is not None:
             return LoRAUpdate(merged=self.merged[stack][layer, slot])
-        return LoRAUpdate(A=weights.lora_A[layer, slot], B=weights.lora_B[layer, slot], scaling=weights.lora_scaling)
+        return LoRAUpdate(A=weights.at("lora_A", layer, slot), B=weights.at("lora_B", layer, slot), scaling=weights.lora_scaling)
 
 
 # Hooks and lookups are small objects, not closures: ``copy.deepcopy(model)`` then gives a copy

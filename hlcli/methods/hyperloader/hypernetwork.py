@@ -114,6 +114,23 @@ class GeneratedWeights:
     lora_positions: tuple[int, ...] = ()
     lora_scaling: float = 1.0
 
+    def __post_init__(self) -> None:
+        self._views: dict[str, tuple[Tensor, ...]] = {}  # not a field: detached() copies start empty
+
+    def at(self, name: str, layer: int, slot: int) -> Tensor:
+        """``getattr(self, name)[layer, slot]`` as one of the views of a single ``unbind``.
+
+        Indexing the stack once per block would put one ``SelectBackward`` per use into the
+        graph, and each of them builds a zero tensor the size of the whole stack in the backward
+        (865 such nodes and as many memsets and copies per T5-base step on a GPU); one
+        ``UnbindBackward`` stacks the gradients of every layer and slot at once.
+        """
+        views = self._views.get(name)
+        stacked = getattr(self, name)
+        if views is None:
+            views = self._views[name] = stacked.flatten(0, 1).unbind(0)
+        return views[layer * stacked.shape[1] + slot]
+
     def lora_slot(self, position: int) -> int:
         """Index into the second axis of ``lora_A``/``lora_B`` for a LoRA position (2..5)."""
         return self.lora_positions.index(position)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from transformers import AttentionInterface, AttentionMaskInterface
 from transformers.models.t5.modeling_t5 import T5LayerCrossAttention, T5LayerFF, T5LayerSelfAttention
 
 from hlcli.methods.hyperloader.context import AdapterHook, InjectionContext, LoRALookup
@@ -26,6 +27,39 @@ from hlcli.methods.hyperloader.weight_source import StackSpec
 STACKS = ("encoder", "decoder")
 ENCODER_POSITIONS = (0, 1, 2, 3)
 DECODER_POSITIONS = (0, 1, 2, 3, 4, 5)
+
+
+# T5's attention always carries an additive position bias, which SDPA takes as a float mask. On
+# CUDA, torch then picks cuDNN's fused attention, which took 4-5 ms per call forward and as much
+# backward on an H200 (issue 10: 107 ms of a 394 ms T5-base step; 174 ms with it off). This
+# implementation is transformers' own "sdpa" with cuDNN ruled out, so the memory-efficient kernel
+# (or flash / math) runs instead; on a CPU it is "sdpa" unchanged. Flipping the global flag
+# around the call costs two C calls (``sdpa_kernel`` costs ~0.1 ms per entry on a CPU).
+BIASED_ATTENTION = "hlcli_sdpa_no_cudnn"
+_SDPA = AttentionInterface()["sdpa"]
+
+
+def biased_sdpa_attention(module: nn.Module, query: Tensor, key: Tensor, value: Tensor, attention_mask, **kwargs):
+    if not query.is_cuda or not torch.backends.cuda.cudnn_sdp_enabled():
+        return _SDPA(module, query, key, value, attention_mask, **kwargs)
+    torch.backends.cuda.enable_cudnn_sdp(False)
+    try:
+        return _SDPA(module, query, key, value, attention_mask, **kwargs)
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(True)
+
+
+AttentionInterface.register(BIASED_ATTENTION, biased_sdpa_attention)
+# The masks must be built as for "sdpa": transformers builds no mask at all for a name it has no
+# mask function for (every padding token would be attended to).
+AttentionMaskInterface.register(BIASED_ATTENTION, AttentionMaskInterface()["sdpa"])
+
+
+def use_biased_attention(backbone: nn.Module) -> None:
+    """Route every T5 attention of ``backbone`` through :func:`biased_sdpa_attention` when it
+    would use SDPA (an "eager" backbone stays eager: same results either way, but eager was chosen)."""
+    if backbone.config._attn_implementation in ("sdpa", BIASED_ATTENTION):
+        backbone.set_attn_implementation(BIASED_ATTENTION)
 
 
 def t5_stack_specs(config, hn: HyperNetworkConfig) -> dict[str, StackSpec]:
@@ -54,6 +88,7 @@ def inject_t5(backbone: nn.Module, context: InjectionContext, hn: HyperNetworkCo
 
     Returns, per stack, the LoRA linears per layer in LoRA-slot order (what merging needs).
     """
+    use_biased_attention(backbone)
     lora_modules: dict[str, list[list[GeneratedLoRALinear]]] = {}
     for stack_name in STACKS:
         stack = getattr(backbone, stack_name)
