@@ -31,7 +31,7 @@ score, collect), :mod:`~hlcli.compare.collect` (no recipe), :mod:`~hlcli.compare
 """
 
 from hlcli.compare.collect import collect_runs
-from hlcli.compare.facts import DECODER_METHODS, DISPLAY_NAMES, SINGLE_TASK_MARK, SINGLE_TASK_METHODS
+from hlcli.compare.facts import SINGLE_TASK_MARK
 from hlcli.compare.plan import COMPARE_KEYS, COMPARE_SECTION, ComparePlan, PlannedRun, config_hash, plan, read_compare_recipe
 from hlcli.compare.plot import plot_figure2
 from hlcli.compare.render import OUTPUT_FORMATS, footnotes, output_format, published_tables, to_latex, to_markdown, write_output
@@ -39,8 +39,8 @@ from hlcli.compare.results import AVERAGE, RESULT_COLUMNS, CompareResult, Compar
 from hlcli.compare.run import compare, is_finished
 
 __all__ = [
-    "AVERAGE", "COMPARE_KEYS", "COMPARE_SECTION", "DECODER_METHODS", "DISPLAY_NAMES", "OUTPUT_FORMATS",
-    "RESULT_COLUMNS", "SINGLE_TASK_MARK", "SINGLE_TASK_METHODS", "ComparePlan", "CompareResult",
+    "AVERAGE", "COMPARE_KEYS", "COMPARE_SECTION", "OUTPUT_FORMATS",
+    "RESULT_COLUMNS", "SINGLE_TASK_MARK", "ComparePlan", "CompareResult",
     "ComparisonTable", "PlannedRun", "collect_runs", "compare", "comparison_table", "config_hash",
     "footnotes", "format_count", "is_finished", "method_header", "output_format", "plan",
     "plot_figure2", "published_tables", "read_compare_recipe", "to_latex", "to_markdown", "write_output",

@@ -1,41 +1,31 @@
-"""What the comparison needs to know about each method, in one place.
+"""What the comparison needs to know about each method, read from the method registry.
 
-These facts move into the method registry (``hlcli.methods.MethodEntry``); until then this is
-the only module of the comparison that states them, so switching is one edit here.
+Every fact (single-task, needs a decoder, column name) is stated once, in the method's
+``register_method`` call (:class:`hlcli.methods.MethodEntry`); this module only reads them, and
+fixes the paper's column order.
 """
 
 from __future__ import annotations
 
-# Methods that train one model per dataset (the paper's single-task baselines).
-SINGLE_TASK_METHODS = frozenset({"unipelt"})
-# Methods that adapt a decoder: they cannot run on an encoder-only backbone such as MiniLM.
-DECODER_METHODS = frozenset({"hyperdecoder"})
-# Column names as printed in the paper, in the order the tables list them.
-DISPLAY_NAMES = {
-    "hyperloader": "HyperLoader",
-    "hyperformer": "HyperFormer++",
-    "hyperdecoder": "Hyperdecoder",
-    "unipelt": "UniPELT",
-    "lora-only": "LoRA",
-    "static": "Static",
-    "full-finetune": "Fine-tuning",
-}
+from hlcli.methods import known_methods, method_entry
+
 SINGLE_TASK_MARK = "†"
+# The tables' column order: the paper's methods as its Tables 3-4 list them, then the ablations.
+COLUMN_ORDER = ("hyperloader", "hyperformer", "hyperdecoder", "unipelt", "lora-only", "static", "full-finetune")
 
 
 def is_single_task(method: str) -> bool:
-    return method in SINGLE_TASK_METHODS
+    return method in known_methods() and method_entry(method).single_task
 
 
 def needs_decoder(method: str) -> bool:
-    return method in DECODER_METHODS
+    return method in known_methods() and method_entry(method).needs_decoder
 
 
 def display_name(method: str) -> str:
-    return DISPLAY_NAMES.get(method, method)
+    return method_entry(method).display_name if method in known_methods() else method
 
 
 def method_order(methods) -> list[str]:
     """Methods in the tables' column order (known ones first, then the rest alphabetically)."""
-    known = list(DISPLAY_NAMES)
-    return sorted(set(methods), key=lambda m: (known.index(m) if m in known else len(known), m))
+    return sorted(set(methods), key=lambda m: (COLUMN_ORDER.index(m) if m in COLUMN_ORDER else len(COLUMN_ORDER), m))

@@ -177,6 +177,7 @@ def config_hash(config: TrainConfig) -> str:
 
 
 def _encoder_only(model: str) -> bool:
-    from hlcli.backbones import SEQ2SEQ_MODEL_TYPES, load_backbone_config
+    from hlcli.backbones import load_backbone_config
+    from hlcli.methods.common import T5_MODEL_TYPES
 
-    return load_backbone_config(model).model_type not in SEQ2SEQ_MODEL_TYPES
+    return load_backbone_config(model).model_type not in T5_MODEL_TYPES
