@@ -33,6 +33,7 @@ def compare_command(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the tables here (.md, .tex; .csv one row per cell with intervals and p-values; .json everything)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="markdown | latex | csv | json (default: from --output's extension)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw Figure 2 (average F1 vs. % trainable parameters) to this PNG."),
+    curves: Optional[Path] = typer.Option(None, "--curves", help="Draw every run's validation-loss curve (one panel per method) to this PNG and print whether each run converged."),
     params: bool = typer.Option(False, "--params", help="Also print the parameter-count table (T5-base/BERT-base vs. the paper)."),
     verbose: bool = VerboseOption,
 ) -> None:
@@ -102,8 +103,29 @@ def compare_command(
     if plot is not None:
         plot_figure2(result, plot)
         console.print(f"figure: {plot}", highlight=False, soft_wrap=True)
+    if curves is not None:
+        _print_convergence(result, curves)
     if params:
         _print_parameter_table(result.methods)
+
+
+def _print_convergence(result, path: Path) -> None:
+    from hlcli.compare.curves import CONVERGED_DROP, curves_of, plot_curves
+
+    found = curves_of(result)
+    plot_curves(found, path)
+    table = Table(title=f"Validation loss over the last fifth of each run (converged: fell < {CONVERGED_DROP:.0%})", title_justify="left")
+    for name in ("method", "tasks", "steps", "val loss at 80 %", "best after", "fall", "converged"):
+        table.add_column(name, justify="left" if name in ("method", "tasks") else "right")
+    for curve in found:
+        drop = curve.drop_over_last_part()
+        start = [loss for step, loss in zip(curve.steps, curve.val_loss) if step <= curve.max_steps * 0.8]
+        after = [loss for step, loss in zip(curve.steps, curve.val_loss) if step > curve.max_steps * 0.8]
+        table.add_row(curve.method, "+".join(curve.tasks) if len(curve.tasks) < 3 else f"{len(curve.tasks)} tasks",
+                      str(curve.max_steps), f"{start[-1]:.4f}" if start else "-", f"{min(after):.4f}" if after else "-",
+                      "-" if drop is None else f"{drop:.1%}", {True: "yes", False: "no", None: "-"}[curve.converged])  # fmt: skip
+    console.print(table)
+    console.print(f"curves: {path}", highlight=False, soft_wrap=True)
 
 
 def _seeds(value: str | None) -> list[int] | None:

@@ -1,0 +1,110 @@
+"""Validation-loss curves of a comparison's runs, and the convergence check the tables rely on.
+
+A run counts as converged when its validation loss stopped falling over the last fifth of the
+run: the best validation loss after 80 % of the steps is less than ``CONVERGED_DROP`` (2 %)
+below the loss measured at 80 %. Curves come from each run's ``metrics.jsonl`` (one ``eval``
+record per validation), so they can be drawn for finished and interrupted runs alike.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from hlcli import runs
+
+CONVERGED_DROP = 0.02
+LAST_PART = 0.2
+
+
+@dataclass
+class Curve:
+    """The validation-loss curve of one run (``tasks`` > 1 for multi-task runs)."""
+
+    method: str
+    tasks: list[str]
+    run_dir: Path
+    max_steps: int
+    steps: list[int]
+    val_loss: list[float]
+
+    def drop_over_last_part(self) -> float | None:
+        """Relative fall of the validation loss over the last fifth (None: too few points)."""
+        start = self.max_steps * (1 - LAST_PART)
+        before = [loss for step, loss in zip(self.steps, self.val_loss) if step <= start]
+        after = [loss for step, loss in zip(self.steps, self.val_loss) if step > start]
+        if not before or not after:
+            return None
+        return (before[-1] - min(after)) / before[-1]
+
+    @property
+    def converged(self) -> bool | None:
+        drop = self.drop_over_last_part()
+        return None if drop is None else drop < CONVERGED_DROP
+
+
+def curves_of(result) -> list[Curve]:
+    """The curve of every run behind a :class:`~hlcli.compare.CompareResult`, in table order."""
+    from hlcli.config import read_config
+
+    curves = []
+    runs_of = result.results.drop_duplicates("run_dir")
+    for method in result.methods:
+        for run_dir in runs_of[runs_of["method"] == method]["run_dir"]:
+            config = read_config(Path(run_dir) / runs.CONFIG)
+            curves.append(read_curve(run_dir, method, config.tasks, config.max_steps))
+    return curves
+
+
+def read_curve(run_dir: str | Path, method: str, tasks: Sequence[str], max_steps: int) -> Curve:
+    """The curve of one run folder from its ``metrics.jsonl`` (the last record per step wins:
+    a resumed run rewrites the steps after its checkpoint)."""
+    points: dict[int, float] = {}
+    path = Path(run_dir) / runs.METRICS
+    for line in path.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if "eval" in record and "val_loss" in record["eval"]:
+            points[int(record["step"])] = float(record["eval"]["val_loss"])
+    steps = sorted(points)
+    return Curve(method, list(tasks), Path(run_dir), max_steps, steps, [points[s] for s in steps])
+
+
+def plot_curves(curves: Sequence[Curve], path: str | Path, *, title: str | None = None) -> None:
+    """One small panel per method: validation loss against step, the last fifth shaded.
+
+    Single-task methods (several runs of one method) share a panel, one line per task.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never needs a display
+    import matplotlib.pyplot as plt
+
+    methods = list(dict.fromkeys(curve.method for curve in curves))
+    columns = min(3, len(methods)) or 1
+    rows = -(-len(methods) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.6 * rows), squeeze=False)
+    for ax, method in zip(axes.flat, methods):
+        mine = [curve for curve in curves if curve.method == method]
+        for curve in mine:
+            label = curve.tasks[0] if len(mine) > 1 else None
+            ax.plot(curve.steps, curve.val_loss, marker=".", linewidth=1, label=label)
+        end = max(curve.max_steps for curve in mine)
+        ax.axvspan(end * (1 - LAST_PART), end, color="0.9", zorder=0)
+        verdicts = {curve.converged for curve in mine}
+        state = "converged" if verdicts == {True} else "not converged" if False in verdicts else "too few points"
+        ax.set_title(f"{method} ({state})", fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_ylabel("val loss", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if len(mine) > 1:
+            ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(methods):]:
+        ax.axis("off")
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
