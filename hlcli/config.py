@@ -26,7 +26,12 @@ MIXED_PRECISION = ("no", "bf16", "fp16")
 OTHER_SECTIONS = ("compare",)
 
 
-def _help(text: str, **kwargs: Any) -> Any:
+def help_field(text: str, **kwargs: Any) -> Any:
+    """A dataclass field whose ``help`` metadata documents the option (``hl train --help``, docs).
+
+    The one definition for every config dataclass (TrainConfig here, the methods' configs through
+    :mod:`hlcli.methods.common`); this module stays free of torch so the CLI starts fast.
+    """
     return field(metadata={"help": text}, **kwargs)
 
 
@@ -34,51 +39,51 @@ def _help(text: str, **kwargs: Any) -> Any:
 class TrainConfig:
     """One training run. Field ``help`` metadata doubles as recipe documentation."""
 
-    tasks: list[str] = _help("Tasks (corpora) trained together, e.g. ['atis', 'snips'].", default_factory=list)
-    method: str = _help("Method name from the registry (hyperloader, hyperformer, ...).", default="hyperloader")
-    model: str = _help("Backbone: a model name (t5-base, minilm) or a local folder.", default="t5-base")
-    data_dir: str | None = _help("Folder holding the corpora; None = $HL_DATA_DIR / user cache.", default=None)
-    task_sources: dict[str, dict[str, Any]] = _help(
+    tasks: list[str] = help_field("Tasks (corpora) trained together, e.g. ['atis', 'snips'].", default_factory=list)
+    method: str = help_field("Method name from the registry (hyperloader, hyperformer, ...).", default="hyperloader")
+    model: str = help_field("Backbone: a model name (t5-base, minilm) or a local folder.", default="t5-base")
+    data_dir: str | None = help_field("Folder holding the corpora; None = $HL_DATA_DIR / user cache.", default=None)
+    task_sources: dict[str, dict[str, Any]] = help_field(
         "Where each of your own tasks' data lives (a folder or a Hugging Face dataset, see README 'Data'); "
         "filled from --tasks NAME=FOLDER / hf:ORG/NAME or [tasks.NAME] tables; {} = registered corpora only.",
         default_factory=dict,
     )
-    fraction: float = _help("Fraction of each training set used (0 < f <= 1); low-resource runs use 0.1.", default=1.0)
-    seed: int = _help("Seed for the data fraction, model init, sampler and dropout.", default=42)
-    lr: float = _help("Peak learning rate of AdamW.", default=3e-4)
-    head_lr: float | None = _help(
+    fraction: float = help_field("Fraction of each training set used (0 < f <= 1); low-resource runs use 0.1.", default=1.0)
+    seed: int = help_field("Seed for the data fraction, model init, sampler and dropout.", default=42)
+    lr: float = help_field("Peak learning rate of AdamW.", default=3e-4)
+    head_lr: float | None = help_field(
         "Learning rate of per-task output heads (encoder backbones such as minilm); None = lr.", default=None
     )
-    batch_size: int = _help("Sentences per batch (each batch holds one task).", default=32)
-    eval_batch_size: int = _help("Sentences per batch when evaluating/predicting.", default=64)
-    schedule: str = _help("Learning-rate schedule after warm-up: constant | linear (decay to 0).", default="linear")
-    warmup_steps: int = _help("Linear warm-up steps.", default=500)
-    max_steps: int = _help("Optimizer steps to train for.", default=65536)
-    label_smoothing: float = _help("Label smoothing of the token cross-entropy (0 = off).", default=0.0)
-    max_grad_norm: float = _help("Gradient clipping norm (0 = no clipping).", default=1.0)
-    grad_accum: int = _help("Micro-batches accumulated per optimizer step.", default=1)
-    temperature: float = _help("Task sampling temperature T: p(task) ∝ (N_t/N)^(1/T).", default=10.0)
-    group_by_length: bool = _help(
+    batch_size: int = help_field("Sentences per batch (each batch holds one task).", default=32)
+    eval_batch_size: int = help_field("Sentences per batch when evaluating/predicting.", default=64)
+    schedule: str = help_field("Learning-rate schedule after warm-up: constant | linear (decay to 0).", default="linear")
+    warmup_steps: int = help_field("Linear warm-up steps.", default=500)
+    max_steps: int = help_field("Optimizer steps to train for.", default=65536)
+    label_smoothing: float = help_field("Label smoothing of the token cross-entropy (0 = off).", default=0.0)
+    max_grad_norm: float = help_field("Gradient clipping norm (0 = no clipping).", default=1.0)
+    grad_accum: int = help_field("Micro-batches accumulated per optimizer step.", default=1)
+    temperature: float = help_field("Task sampling temperature T: p(task) ∝ (N_t/N)^(1/T).", default=10.0)
+    group_by_length: bool = help_field(
         "Batch sentences of similar length (pools of 50 batches sorted by length, batches shuffled): "
         "same sentences per epoch, far less padding, so faster steps. Off by default (the papers' sampling).",
         default=False,
     )
-    eval_every: int = _help("Evaluate on the validation sets every N optimizer steps.", default=1000)
-    checkpoint_every: int = _help("Write checkpoints/last every N optimizer steps.", default=1000)
-    log_every: int = _help("Write a loss line to train.log/metrics.jsonl every N steps.", default=100)
-    select_best_by: str = _help("Metric that picks checkpoints/best: val_loss (the paper's) | avg_f1.", default="val_loss")
-    eval_f1: bool = _help(
+    eval_every: int = help_field("Evaluate on the validation sets every N optimizer steps.", default=1000)
+    checkpoint_every: int = help_field("Write checkpoints/last every N optimizer steps.", default=1000)
+    log_every: int = help_field("Write a loss line to train.log/metrics.jsonl every N steps.", default=100)
+    select_best_by: str = help_field("Metric that picks checkpoints/best: val_loss (the paper's) | avg_f1.", default="val_loss")
+    eval_f1: bool = help_field(
         "Also compute validation F1 at each evaluation (decoding is slow); always on with select_best_by=avg_f1.",
         default=False,
     )
-    max_val_examples: int | None = _help("Use at most N validation sentences per task (speed); None = all.", default=None)
-    mixed_precision: str = _help("no | bf16 | fp16 (fp16 overflows in T5: prefer bf16).", default="no")
-    skip_nonfinite: bool = _help("Skip batches whose loss is NaN/inf instead of stopping the run.", default=False)
-    output_dir: str | None = _help("Run folder; None = runs/<method>-<tasks>-<fraction>-<timestamp>.", default=None)
-    method_overrides: dict[str, Any] = _help(
+    max_val_examples: int | None = help_field("Use at most N validation sentences per task (speed); None = all.", default=None)
+    mixed_precision: str = help_field("no | bf16 | fp16 (fp16 overflows in T5: prefer bf16).", default="no")
+    skip_nonfinite: bool = help_field("Skip batches whose loss is NaN/inf instead of stopping the run.", default=False)
+    output_dir: str | None = help_field("Run folder; None = runs/<method>-<tasks>-<fraction>-<timestamp>.", default=None)
+    method_overrides: dict[str, Any] = help_field(
         "Method hyper-parameters passed to build_model, e.g. {reduction_factor = 4}.", default_factory=dict
     )
-    adapt: dict[str, Any] | None = _help(
+    adapt: dict[str, Any] | None = help_field(
         "Set by hl adapt: the trained run this one adds tasks to, and how (see hlcli.adapt). None = a run from scratch.",
         default=None,
     )

@@ -12,9 +12,9 @@ Nothing here imports torch or transformers: :mod:`hlcli.backbones` reads the tab
 
 from __future__ import annotations
 
-from dataclasses import field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from hlcli.config import help_field  # noqa: F401 - re-exported: the methods' configs import it from here
 from hlcli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -75,11 +75,6 @@ def encoder_layers(backbone: Any) -> Any:
     if getattr(backbone.config, "is_decoder", False):
         raise UsageError(f"backbone {model_type!r} is configured as a decoder", expected="a bidirectional encoder")
     return backbone.encoder.layer
-
-
-def help_field(text: str, **kwargs: Any) -> Any:
-    """A dataclass field whose ``help`` metadata documents the option (``hl train --help``, docs)."""
-    return field(metadata={"help": text}, **kwargs)
 
 
 def check_positive_ints(config: Any, *names: str) -> None:

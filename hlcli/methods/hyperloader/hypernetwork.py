@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from hlcli.errors import UsageError
-from hlcli.methods.common import help_field as _help
+from hlcli.methods.common import help_field
 
 POSITIONS: tuple[str, ...] = (
     "adapter_ffn",  # 0: adapter after the feed-forward sub-layer
@@ -49,17 +49,17 @@ LORA_POSITIONS: tuple[int, ...] = (2, 3, 4, 5)
 class HyperNetworkConfig:
     """Sizes and switches of the hypernetwork (defaults: the authors' released code)."""
 
-    task_embedding_dim: int = _help("Size of the learned task embedding.", default=64)
-    layer_embedding_dim: int = _help("Size of the layer-id embedding.", default=64)
-    position_embedding_dim: int = _help("Size of the position (adapter/LoRA slot) embedding.", default=64)
-    projector_hidden_dim: int = _help("Hidden size of the projector MLP (192 → this → hyper_dim).", default=128)
-    hyper_dim: int = _help("Size of the projected embedding fed to every weight generator.", default=64)
-    reduction_factor: int = _help("Adapter bottleneck = d_model / reduction_factor.", default=32)
-    lora_rank: int = _help("Rank r of the generated LoRA updates.", default=8)
-    lora_alpha: float = _help("LoRA alpha; the update is scaled by alpha / rank.", default=8.0)
-    use_adapters: bool = _help("Generate adapters after the feed-forward and self-attention sub-layers.", default=True)
-    use_lora: bool = _help("Generate LoRA updates of the attention q and v projections.", default=True)
-    use_layer_norm: bool = _help(
+    task_embedding_dim: int = help_field("Size of the learned task embedding.", default=64)
+    layer_embedding_dim: int = help_field("Size of the layer-id embedding.", default=64)
+    position_embedding_dim: int = help_field("Size of the position (adapter/LoRA slot) embedding.", default=64)
+    projector_hidden_dim: int = help_field("Hidden size of the projector MLP (192 → this → hyper_dim).", default=128)
+    hyper_dim: int = help_field("Size of the projected embedding fed to every weight generator.", default=64)
+    reduction_factor: int = help_field("Adapter bottleneck = d_model / reduction_factor.", default=32)
+    lora_rank: int = help_field("Rank r of the generated LoRA updates.", default=8)
+    lora_alpha: float = help_field("LoRA alpha; the update is scaled by alpha / rank.", default=8.0)
+    use_adapters: bool = help_field("Generate adapters after the feed-forward and self-attention sub-layers.", default=True)
+    use_lora: bool = help_field("Generate LoRA updates of the attention q and v projections.", default=True)
+    use_layer_norm: bool = help_field(
         "Generate the post-adapter layer norm (conditional LN); only meaningful with adapters.", default=True
     )
 
