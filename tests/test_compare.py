@@ -552,3 +552,16 @@ def test_collect_averages_seeds_and_keeps_only_the_latest_setting(tmp_path):
     assert table.scores.at["Average", "unipelt"] == pytest.approx(0.5)
     assert table.headers == {"hyperloader": "HyperLoader [100/10]", "unipelt": "UniPELT† [200/20]"}
     assert table.stats.ci_low.isna().all().all()  # no predictions files: no interval, never a made-up one
+
+
+def test_cell_csv_has_empty_statistics_for_a_method_that_could_not_run():
+    # A method with no runs (hyperdecoder on an encoder) has no column in the statistics frames.
+    from hlcli.compare.render import cell_frame
+    from hlcli.compare.stats import CellStats
+
+    table = comparison_table(fake_result({"hyperdecoder": "n/a (needs decoder)"}), 0.1)
+    ran = pd.DataFrame(0.5, index=table.scores.index, columns=["hyperloader", "lora-only", "unipelt"])
+    table.stats = CellStats(ci_low=ran, ci_high=ran, p_value=ran)
+    cells = cell_frame([table]).set_index(["dataset", "method"])
+    assert math.isnan(cells.loc[("ATIS", "hyperdecoder"), "ci95_low"])
+    assert cells.loc[("ATIS", "hyperloader"), "ci95_low"] == 0.5

@@ -105,7 +105,9 @@ def cell_frame(tables: list[ComparisonTable]) -> pd.DataFrame:
         best, ties, delta = table.best(), table.tied(), table.delta_paper()
         for row in table.scores.index:
             for method in table.scores.columns:
-                stat = (lambda frame: None if frame is None or missing(frame.at[row, method]) else float(frame.at[row, method]))
+                # A method that could not run (e.g. needs a decoder) has a column in no statistics frame.
+                stat = (lambda frame: None if frame is None or method not in frame.columns or row not in frame.index
+                        or missing(frame.at[row, method]) else float(frame.at[row, method]))  # fmt: skip
                 rows.append({
                     "fraction": table.fraction, "model": table.model, "split": table.split, "dataset": row, "method": method,
                     "f1": stat(table.scores), "std": stat(table.std), "seeds": table.seeds.get(method, 0),
@@ -113,7 +115,7 @@ def cell_frame(tables: list[ComparisonTable]) -> pd.DataFrame:
                     "ci95_high": stat(table.stats.ci_high if table.stats else None),
                     "p_vs_best": stat(table.stats.p_value if table.stats else None),
                     "best": method in best[row], "tied_with_best": method in ties.get(row, []),
-                    "delta_paper": stat(delta) if delta is not None and method in delta.columns else None,
+                    "delta_paper": stat(delta),
                     "note": table.notes.get(method),
                 })
     return pd.DataFrame(rows)
