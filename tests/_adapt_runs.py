@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from _cli import invoke
-from _fake_model import one_torch_thread
 from hlcli.data.corpora import load_split
 
 FRACTION = 0.002  # 9 ATIS, 26 SNIPS, 15 Restaurant training sentences (seed 42)
@@ -58,12 +57,6 @@ def outputs(model, task: str, batch_examples) -> torch.Tensor:
 
 
 # Fixtures shared by test_adapt.py and test_export.py (each imports them).
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_torch_thread():
-        yield
-
-
 @pytest.fixture(scope="module")
 def t5_base(tmp_path_factory, tiny_t5, data_dir):
     return train_base(tmp_path_factory.mktemp("t5") / "base", tiny_t5, data_dir)

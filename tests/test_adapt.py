@@ -9,7 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from _adapt_runs import BASE_STEPS, _one_thread, bert_base, examples, outputs, t5_base  # noqa: F401 - fixtures
+from _adapt_runs import BASE_STEPS, bert_base, examples, outputs, t5_base  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny models, one torch thread
 from _cli import invoke
 from hlcli import runs
 from hlcli.checkpoint import load_model

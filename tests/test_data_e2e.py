@@ -14,17 +14,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 
 from _cli import invoke
-from _fake_model import one_torch_thread
 from test_data_sources import conll_folder, hf_dict
 
 TINY = ["--batch-size", 4, "--warmup-steps", 0, "--max-steps", 2, "--eval-every", 2, "--checkpoint-every", 2,
         "--max-val-examples", 2, "--no-progress"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny models, one torch thread
 
 
 def test_atis_and_own_conll_folder(tmp_path, tiny_t5, data_dir, monkeypatch):

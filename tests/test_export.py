@@ -7,7 +7,9 @@ import json
 import pytest
 import torch
 
-from _adapt_runs import _one_thread, bert_base, examples, outputs, t5_base  # noqa: F401 - fixtures
+from _adapt_runs import bert_base, examples, outputs, t5_base  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny models, one torch thread
 from _cli import invoke
 from hlcli import runs
 from hlcli.checkpoint import load_model

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from _fake_model import FakeTagger, one_torch_thread, use_fake
+from _fake_model import FakeTagger, use_fake
 from hlcli import runs
 from hlcli.config import TrainConfig
 from hlcli.errors import UsageError
@@ -27,10 +27,7 @@ PINNED_T5_LOSSES = [11.15709114074707, 11.143893718719482, 10.249700546264648, 9
 PINNED_T5_BEST = 9.391154766082764
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny models, one torch thread
 
 
 def fake_config(tmp_path, **kwargs) -> TrainConfig:

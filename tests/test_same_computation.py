@@ -18,7 +18,6 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _fake_model import one_torch_thread  # noqa: E402
 
 FIXTURE = Path(__file__).parent / "fixtures" / "hyperloader_reference.json"
 TASKS = [("ner", ["LOC", "PER"]), ("slots", ["MUSIC_ITEM", "TRACK"])]
@@ -79,10 +78,7 @@ def tiny_backbone(tmp_path_factory, t5_tokenizer_path) -> str:
     return _tiny(tmp_path_factory.mktemp("tiny-t5"), t5_tokenizer_path)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny models, one torch thread
 
 
 def _close(a: float, b: float) -> bool:

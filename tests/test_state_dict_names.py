@@ -85,12 +85,7 @@ def backbones(tmp_path_factory, t5_tokenizer_path):
     return _backbones(tmp_path_factory.mktemp("golden-backbones"), t5_tokenizer_path)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny models, one torch thread
 
 
 @pytest.mark.parametrize("kind", ["t5", "bert"])
