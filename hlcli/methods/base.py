@@ -8,6 +8,7 @@ task into a batch, to compute a loss on it, and to predict BIO tags for sentence
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -60,6 +61,17 @@ class TaggingModel(nn.Module, abc.ABC):
     @abc.abstractmethod
     def predict(self, task: str, sentences: Sequence[Sequence[str]], *, batch_size: int = 32) -> list[list[str]]:
         """BIO tags (``B-X``/``I-X``/``O``), exactly one per word of each sentence."""
+
+    @contextlib.contextmanager
+    def evaluating(self):
+        """Eval mode (no dropout) for the block, then back to whatever mode the model was in:
+        validation runs in the middle of training."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was_training)
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:

@@ -15,10 +15,9 @@ from hlcli.methods.base import TaggingModel
 @torch.no_grad()
 def validate(tagger: TaggingModel, val_sets: dict[str, list[Example]], config: TrainConfig, accelerator: Accelerator) -> dict[str, float]:
     """Validation loss per task and its mean over tasks (plus F1 when ``config.compute_f1``)."""
-    tagger.eval()
     metrics: dict[str, float] = {}
     losses, f1s = [], []
-    try:
+    with tagger.evaluating():  # back to training mode afterwards: validation runs mid-training
         for task, examples in val_sets.items():
             if not examples:
                 continue
@@ -34,8 +33,6 @@ def validate(tagger: TaggingModel, val_sets: dict[str, list[Example]], config: T
                 pred = tagger.predict(task, [list(e.tokens) for e in examples], batch_size=config.eval_batch_size)
                 metrics[f"f1/{task}"] = score([list(e.tags) for e in examples], pred)["f1"]
                 f1s.append(metrics[f"f1/{task}"])
-    finally:
-        tagger.train()
     if losses:
         metrics["val_loss"] = sum(losses) / len(losses)
     if f1s:

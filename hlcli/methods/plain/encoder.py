@@ -190,9 +190,7 @@ class PlainEncoderTagger(TaggingModel):
     def predict(self, task: str, sentences: Sequence[Sequence[str]], *, batch_size: int = 32) -> list[list[str]]:
         index = self._task_id(task)
         names = self.tag_names[index]
-        was_training = self.training
-        self.eval()
-        try:
+        with self.evaluating():
             rows = self._rows(sentences, None)
             # Similar lengths together: less padding.
             rows.sort(key=lambda r: len(r.input_ids))
@@ -205,8 +203,6 @@ class PlainEncoderTagger(TaggingModel):
                 word_ids, sentence = batch["word_ids"].tolist(), batch["sentence"].tolist()
                 for r, t in (batch["word_ids"] >= 0).nonzero().tolist():
                     tags[sentence[r]][word_ids[r][t]] = names[best[r, t]]
-        finally:
-            self.train(was_training)
         missing = [s for s, t in enumerate(tags) if None in t]
         if missing:
             raise RuntimeError(f"no prediction for some words of sentence {missing[0]}")

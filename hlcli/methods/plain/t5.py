@@ -133,30 +133,23 @@ class PlainT5Tagger(TaggingModel):
     # -- inference ---------------------------------------------------------------------------
     def predict(self, task: str, sentences: Sequence[Sequence[str]], *, batch_size: int = 32) -> list[list[str]]:
         self.task_id(task)
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                labels = constrained_decode(
-                    self.backbone,
-                    self.tokenizer,
-                    sentences,
-                    self._labels[task],
-                    batch_size=batch_size,
-                    max_words=self.method_config.max_words,
-                    scope=lambda: self.using_task(task, use_cache=True),
-                    prefix=self.input_prefix(task),
-                )
-        finally:
-            self.train(was_training)
+        with self.evaluating(), torch.no_grad():
+            labels = constrained_decode(
+                self.backbone,
+                self.tokenizer,
+                sentences,
+                self._labels[task],
+                batch_size=batch_size,
+                max_words=self.method_config.max_words,
+                scope=lambda: self.using_task(task, use_cache=True),
+                prefix=self.input_prefix(task),
+            )
         return [sentt.sbio_to_bio(sentence) for sentence in labels]
 
     def generate_unconstrained(self, task: str, sentences: Sequence[Sequence[str]], *, batch_size: int = 32) -> list[list[str]]:
         """Reference-style decoding (full-vocabulary greedy, weights regenerated at every step)."""
         self.task_id(task)
-        was_training = self.training
-        self.eval()
-        try:
+        with self.evaluating():
             labels = greedy_decode(
                 self.backbone,
                 self.tokenizer,
@@ -167,6 +160,4 @@ class PlainT5Tagger(TaggingModel):
                 scope=lambda: self.using_task(task, use_cache=False),
                 prefix=self.input_prefix(task),
             )
-        finally:
-            self.train(was_training)
         return [sentt.sbio_to_bio(sentence) for sentence in labels]
