@@ -30,8 +30,10 @@ Nothing in a run folder is a pickle: tensors are safetensors, everything else JS
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Sequence
 
 from hlcli.errors import HLError
 from hlcli.io import clean_stale, complete_dir
@@ -145,3 +147,22 @@ def truncate_metrics(run_dir: Path, step: int) -> None:
             continue
     with atomic_write(path) as handle:
         handle.writelines(line + "\n" for line in kept)
+
+
+def latest_run(tasks: Sequence[str] = (), *, root: str | Path = "runs") -> Path | None:
+    """The most recently finished run folder under ``root`` trained on every one of ``tasks``, or None.
+
+    Finished: ``checkpoints/last`` reached the run's ``max_steps`` (an interrupted run's weights
+    are not what its user would expect a command to pick on its own). Recency: when that
+    checkpoint was written.
+    """
+    found: list[tuple[float, Path]] = []
+    for folder in Path(root).glob("*"):
+        try:
+            config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+            state = checkpoint_dir(folder, LAST) / TRAINER_STATE
+            if set(tasks) <= set(config["tasks"]) and checkpoint_step(state.parent) >= config["max_steps"]:
+                found.append((state.stat().st_mtime, folder))
+        except (OSError, ValueError, KeyError, TypeError, HLError):
+            continue  # not a run folder (or not one of ours): not a candidate
+    return max(found)[1] if found else None

@@ -37,7 +37,7 @@ import torch
 from seqeval.metrics.sequence_labeling import get_entities
 
 from hlcli import runs
-from hlcli.errors import HLError, unknown_name
+from hlcli.errors import unknown_name
 from hlcli.methods.base import TaggingModel
 from hlcli.sentt import bio_to_sbio
 
@@ -54,25 +54,6 @@ def load_tagger(run_or_checkpoint: str | Path) -> TaggingModel:
     model = load_model(checkpoint)
     model.eval()
     return model
-
-
-def latest_run(task: str, *, root: str | Path = "runs") -> Path | None:
-    """The most recently finished run folder under ``root`` trained on ``task``, or None.
-
-    Finished: ``checkpoints/last`` reached the run's ``max_steps`` (an interrupted run's weights
-    are not what its user would expect ``hl tag`` to pick on its own). Recency: when that
-    checkpoint was written.
-    """
-    found: list[tuple[float, Path]] = []
-    for folder in Path(root).glob("*"):
-        try:
-            config = json.loads((folder / runs.CONFIG).read_text(encoding="utf-8"))
-            state = runs.checkpoint_dir(folder, runs.LAST) / runs.TRAINER_STATE
-            if task in config["tasks"] and runs.checkpoint_step(state.parent) >= config["max_steps"]:
-                found.append((state.stat().st_mtime, folder))
-        except (OSError, ValueError, KeyError, TypeError, HLError):
-            continue  # not a run folder (or not one of ours): not a candidate
-    return max(found)[1] if found else None
 
 
 def strip_newline(line: str) -> str:

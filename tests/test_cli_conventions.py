@@ -57,6 +57,24 @@ def test_the_newest_finished_run_with_the_task_is_chosen(tmp_path, fake, monkeyp
     assert "no finished run with task 'restaurant' under ./runs" in result.stderr and "hl train" in result.stderr
 
 
+def test_hl_evaluate_without_a_run_takes_hl_run_else_the_newest_finished_run(tmp_path, fake, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HL_RUN", raising=False)
+    missing = invoke("evaluate", "--split", "val")
+    assert missing.exit_code == 2 and "no run given, HL_RUN unset and no finished run under ./runs" in missing.stderr
+    assert "hl evaluate RUN" in missing.stderr
+    for name, tasks in (("both", "flights,music"), ("flights", "flights")):
+        assert invoke("train", "--tasks", tasks, *FAST, "--max-steps", 10, "--output-dir", f"runs/{name}").exit_code == 0
+    newest = invoke("evaluate", "--split", "val")
+    assert newest.exit_code == 0, newest.output
+    assert "using runs/flights (the newest finished run under ./runs)" in newest.stderr
+    assert (tmp_path / "runs" / "flights" / "eval.json").exists() and not (tmp_path / "runs" / "both" / "eval.json").exists()
+    with_music = invoke("evaluate", "--split", "val", "--tasks", "music")
+    assert with_music.exit_code == 0 and "using runs/both (the newest finished run with task 'music'" in with_music.stderr
+    with_env = invoke("evaluate", "--split", "val", env={"HL_RUN": "runs/both"})
+    assert with_env.exit_code == 0 and "using" not in with_env.stderr
+
+
 def test_the_run_option_is_a_deprecated_alias(tmp_path, fake):
     run = tmp_path / "run"
     assert invoke("train", "--tasks", "flights", *FAST, "--max-steps", 10, "--output-dir", run).exit_code == 0

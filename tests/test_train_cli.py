@@ -175,12 +175,12 @@ def test_end_to_end_resume_is_bitwise_with_t5_dropout(tmp_path, tiny_t5, data_di
     import torch
     from safetensors.torch import load_file
 
-    import hlcli.training
+    import hlcli.training.loop
 
     args = [*REAL, "--model", tiny_t5, "--data-dir", data_dir, "--max-steps", 6, "--eval-every", 3, "--checkpoint-every", 100]
     assert invoke("train", *args, "--output-dir", tmp_path / "straight").exit_code == 0
 
-    real_step, calls = hlcli.training._optimizer_step, []
+    real_step, calls = hlcli.training.loop.optimizer_step, []
 
     def step_then_ctrl_c(*a, **k):
         calls.append(1)
@@ -188,9 +188,9 @@ def test_end_to_end_resume_is_bitwise_with_t5_dropout(tmp_path, tiny_t5, data_di
             os.kill(os.getpid(), signal.SIGINT)
         return real_step(*a, **k)
 
-    monkeypatch.setattr(hlcli.training, "_optimizer_step", step_then_ctrl_c)
+    monkeypatch.setattr(hlcli.training.loop, "optimizer_step", step_then_ctrl_c)
     assert invoke("train", *args, "--output-dir", tmp_path / "split").exit_code == 130
-    monkeypatch.setattr(hlcli.training, "_optimizer_step", real_step)
+    monkeypatch.setattr(hlcli.training.loop, "optimizer_step", real_step)
     result = invoke("train", "--resume", tmp_path / "split", "--no-progress")
     assert result.exit_code == 0, result.output
     for name in ("model.safetensors", "optimizer.safetensors", "rng.safetensors"):

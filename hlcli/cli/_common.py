@@ -98,6 +98,30 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
+RUN_ENV = "HL_RUN"
+
+
+def which_run(run: Path | None, *, tasks: list[str], usage: str) -> Path:
+    """RUN, else ``$HL_RUN``, else the newest finished run under ./runs with ``tasks`` (named on stderr)."""
+    from hlcli.errors import UsageError
+    from hlcli.runs import latest_run
+
+    if run is not None:
+        return run
+    if os.environ.get(RUN_ENV):
+        return Path(os.environ[RUN_ENV])
+    found = latest_run(tasks)
+    with_tasks = f" with task {tasks[0]!r}" if len(tasks) == 1 else f" with tasks {','.join(tasks)}" if tasks else ""
+    if found is None:
+        train_tasks = ",".join(tasks) or "atis,restaurant"
+        raise UsageError(
+            f"no run given, {RUN_ENV} unset and no finished run{with_tasks} under ./runs",
+            hint=f"name one (hl {usage}) or train one (hl train --recipe recipes/quickstart.toml --tasks {train_tasks})",
+        )
+    err_console.print(f"using {found} (the newest finished run{with_tasks} under ./runs)", highlight=False, soft_wrap=True)
+    return found
+
+
 def parse_list(value: str | None) -> list[str]:
     """``"atis, snips"`` → ``["atis", "snips"]``."""
     if not value:

@@ -8,11 +8,14 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from hlcli.cli._common import BatchSizeOption, DataDirOption, VerboseOption, console, handle_errors, parse_list, progress_bar
+from hlcli.cli._common import BatchSizeOption, DataDirOption, VerboseOption, console, handle_errors, parse_list, progress_bar, which_run
 
 
 def evaluate_command(
-    run: Path = typer.Argument(..., metavar="RUN", help="Run folder (uses checkpoints/best) or a checkpoint folder."),
+    run: Optional[Path] = typer.Argument(
+        None, metavar="[RUN]",
+        help="Run folder (uses checkpoints/best) or a checkpoint folder. Default: $HL_RUN, else the newest finished run under ./runs (with --tasks, if given).",
+    ),
     split: str = typer.Option("test", "--split", help="test, val or train (train = the run's own training slice)."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated subset of the model's tasks."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the scores as JSON here."),
@@ -34,6 +37,8 @@ def evaluate_command(
       hl evaluate runs/quickstart --ci
     """
     from hlcli.evaluation import evaluate
+
+    run = which_run(run, tasks=parse_list(tasks), usage="evaluate RUN")
 
     with progress_bar("predicting", None) as advance:
         done: dict[str, int] = {}

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import sys
 from pathlib import Path
 from typing import BinaryIO, Iterator, Optional
 
 import typer
 
-from hlcli.cli._common import BatchSizeOption, VerboseOption, err_console, handle_errors, progress_bar
+from hlcli.cli._common import BatchSizeOption, VerboseOption, err_console, handle_errors, progress_bar, which_run
 from hlcli.errors import HLError, UsageError
 
 
@@ -91,25 +90,12 @@ def tag_command(
 
 def _which_run(run: Path | None, run_option: Path | None, task: str) -> Path:
     """RUN, else the deprecated --run, else $HL_RUN, else the newest finished run with ``task``."""
-    from hlcli.tagging import latest_run
-
     if run_option is not None:
         if run is not None:
             raise UsageError("two runs given", expected="RUN or --run, not both")
         err_console.print("[yellow]warning:[/] --run is deprecated; name the run first: hl tag RUN --task ...", highlight=False)
         return run_option
-    if run is not None:
-        return run
-    if os.environ.get("HL_RUN"):
-        return Path(os.environ["HL_RUN"])
-    found = latest_run(task)
-    if found is None:
-        raise UsageError(
-            f"no run given, HL_RUN unset and no finished run with task {task!r} under ./runs",
-            hint=f"name one (hl tag RUN --task {task}) or train one (hl train --recipe recipes/quickstart.toml --tasks {task})",
-        )
-    err_console.print(f"using {found} (the newest finished run with task {task!r} under ./runs)", highlight=False, soft_wrap=True)
-    return found
+    return which_run(run, tasks=[task], usage=f"tag RUN --task {task}")
 
 
 def _count_lines(path: str) -> int:

@@ -25,7 +25,6 @@ from typing import Any, Callable
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
 from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list, gather_object, set_seed
-from safetensors.torch import save_file  # noqa: F401 - tests/test_killsafe.py wraps it here and in checkpoint
 from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from hlcli import runs
@@ -39,7 +38,6 @@ from hlcli.methods import build_model, method_config
 from hlcli.methods.base import TaggingModel, TaskSpec
 from hlcli.sampler import TaskSampler
 from hlcli.training.loop import Loop, LossModule, NonFinite, StepResult, TrainState, batches, training_steps
-from hlcli.training.loop import optimizer_step as _optimizer_step  # the step train() runs (tests wrap it here)
 from hlcli.training.validate import summary, validate
 
 __all__ = ["train", "resume_config", "TrainResult", "TrainState", "StepResult"]
@@ -152,7 +150,7 @@ def _run(loop: Loop, state: TrainState, sampler: TaskSampler, val_sets: dict[str
     window: list[float] = []
     with _StopRequest(say) as stop:
         try:
-            for result in training_steps(loop, state, stop_requested=lambda: stop.requested, step_fn=_optimizer_step):
+            for result in training_steps(loop, state, stop_requested=lambda: stop.requested):
                 step = result.step
                 if result.skipped:
                     if main:
