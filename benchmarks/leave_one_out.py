@@ -3,13 +3,15 @@
 For each held-out task H (default ATIS and Restaurant), on MiniLM at 10 % of the data, with the
 settings of recipes/cpu-minilm.toml:
 
-base  train the six other corpora jointly for ``--base-steps`` steps (default 2,000, as the recipe);
+base  train the six other corpora jointly for ``--base-steps`` steps (default 1,000);
 (a)   ``hl adapt BASE --tasks H`` with everything frozen (new task embedding + head only),
-      once per ``--inits`` (mean of the old embeddings, random);
+      once per ``--inits`` (mean of the old embeddings, random) and per ``--embedding-lr``
+      (default 1e-2 and 1e-4, the base run's lr, which is what ``hl adapt`` uses unless told);
 (b)   the same with ``--unfreeze hypernetwork`` (generator at ``--generator-lr``, no replay);
 (b+r) the same with ``--replay``: all seven tasks sampled, run long enough that H gets the same
       steps as in (a)/(b);
-(c)   the seven corpora trained jointly from scratch for ``base_steps × 7/6`` steps;
+(c)   the seven corpora trained jointly from scratch for ``base_steps × 7/6`` steps (one run,
+      shared by every held-out task);
 (d)   H trained alone from scratch.
 
 "The same number of steps spent on the new task": H's steps in (c) are its expected share of the
@@ -18,10 +20,11 @@ and (a), (b), (d) train H for exactly that many steps. Every run is scored on th
 ``hl evaluate``; the table gives H's test F1 and the mean change in test F1 of the six old tasks
 against the base model (frozen (a) is 0.0000 by construction: bitwise-identical predictions).
 
-Every command is printed before it runs; ``--dry-run`` only prints them. The full study, as
-committed in docs/add-task.md (about 5 CPU-hours on the 2-core machine):
+Every command is printed before it runs; ``--dry-run`` only prints them. A run killed midway is
+resumed (``hl train --resume``) when the study is started again; finished runs and their scores are
+reused. The study committed in docs/add-task.md (about 1.5 CPU-hours on the 2-core machine):
 
-    nice -n 10 python benchmarks/leave_one_out.py --data-dir ../shared/data --work-dir loo
+    OMP_NUM_THREADS=1 python benchmarks/leave_one_out.py --data-dir ../shared/data --work-dir loo --json loo.json
 
 A small version (two old corpora, a few hundred steps) to check it end to end:
 
@@ -67,8 +70,28 @@ def scores(run: Path, args) -> dict[str, float]:
     return {task: s["f1"] for task, s in json.loads(out.read_text())["tasks"].items()}
 
 
-def train(run: Path, tasks: list[str], steps: int, args) -> None:
+def finished(run: Path) -> bool:
+    """``checkpoints/last`` reached the run's ``max_steps``: a killed run is resumed, not scored."""
+    from hlcli import runs
+
+    try:
+        config = json.loads((run / runs.CONFIG).read_text(encoding="utf-8"))
+        return runs.checkpoint_step(runs.checkpoint_dir(run, runs.LAST)) >= config["max_steps"]
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def resume(run: Path, args) -> bool:
+    """Finish an interrupted run in place; False when there is none to finish."""
     if not run.exists():
+        return False
+    if not finished(run):
+        hl(["train", "--resume", str(run), "--no-progress"], dry_run=args.dry_run)
+    return True
+
+
+def train(run: Path, tasks: list[str], steps: int, args) -> None:
+    if not resume(run, args):
         hl(["train", "--recipe", str(RECIPE), "--tasks", ",".join(tasks), "--max-steps", str(steps),
             "--fraction", str(args.fraction), "--eval-every", str(args.eval_every), "--checkpoint-every", str(steps),
             "--warmup-steps", str(min(100, steps // 10)), "--data-dir", args.data_dir, "--no-progress",
@@ -76,8 +99,8 @@ def train(run: Path, tasks: list[str], steps: int, args) -> None:
 
 
 def adapt(run: Path, base: Path, task: str, steps: int, extra: list[str], args) -> None:
-    if not run.exists():
-        hl(["adapt", str(base), "--tasks", task, "--max-steps", str(steps), "--lr", str(args.embedding_lr),
+    if not resume(run, args):
+        hl(["adapt", str(base), "--tasks", task, "--max-steps", str(steps),
             "--warmup-steps", str(min(100, steps // 10)), "--eval-every", str(min(args.eval_every, steps)),
             "--checkpoint-every", str(steps), "--data-dir", args.data_dir, "--no-progress", "--output-dir", str(run), *sized(args), *extra],
            dry_run=args.dry_run)
@@ -103,16 +126,26 @@ def study(held_out: str, args) -> list[dict]:
           f"~{steps} steps; (a), (b), (d) train it {steps} steps", flush=True)
     train(work / "base", old, args.base_steps, args)
     base = scores(work / "base", args)
-    variants = {f"(a) add, frozen, init {init}": (work / f"a-{init}", ["--init", init], steps) for init in args.inits.split(",")}
-    tuned = ["--unfreeze", "hypernetwork", "--generator-lr", str(args.generator_lr)]
+    lrs = args.embedding_lr.split(",")
+    variants = {}
+    for lr in lrs:
+        for init in args.inits.split(","):
+            named = f", embedding lr {lr}" if len(lrs) > 1 else ""
+            folder = f"a-{init}" + (f"-lr{lr}" if lr != lrs[0] else "")
+            variants[f"(a) add, frozen, init {init}{named}"] = (work / folder, ["--init", init, "--lr", lr], steps)
+    tuned = ["--lr", lrs[0], "--unfreeze", "hypernetwork", "--generator-lr", str(args.generator_lr)]
     variants["(b) add, generator tuned"] = (work / "b", tuned, steps)
-    variants["(b+r) add, generator tuned, replay"] = (work / "b-replay", [*tuned, "--replay"], joint_steps)
+    if args.replay:
+        variants["(b+r) add, generator tuned, replay"] = (work / "b-replay", [*tuned, "--replay"], joint_steps)
     rows = []
     for name, (run, extra, n) in variants.items():
         adapt(run, work / "base", held_out, n, extra, args)
         rows.append(row(name, held_out, old, scores(run, args), base, n))
-    train(work / "joint", [*old, held_out], joint_steps, args)
-    rows.append(row("(c) seven tasks jointly", held_out, old, scores(work / "joint", args), base, joint_steps))
+    # The seven-task model is the same for every held-out task: trained once, shared.
+    seven = [t for t in ALL if t in {*old, held_out}] + [t for t in old if t not in ALL]
+    joint = Path(args.work_dir) / ("joint-" + "-".join(sorted(seven)))
+    train(joint, seven, joint_steps, args)
+    rows.append(row("(c) seven tasks jointly", held_out, old, scores(joint, args), base, joint_steps))
     train(work / "alone", [held_out], steps, args)
     rows.append(row("(d) new task alone", held_out, [], scores(work / "alone", args), base, steps))
     return rows
@@ -128,11 +161,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--held-out", default="atis,restaurant")
     parser.add_argument("--base-tasks", default=None, help="Old corpora (default: the six others).")
-    parser.add_argument("--base-steps", type=int, default=2000)
+    parser.add_argument("--base-steps", type=int, default=1000)
     parser.add_argument("--fraction", type=float, default=0.1)
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--inits", default="mean,random")
-    parser.add_argument("--embedding-lr", type=float, default=1e-2, help="lr of the new task embedding in hl adapt.")
+    parser.add_argument("--embedding-lr", default="1e-2,1e-4",
+                        help="lr of the new task embedding in hl adapt; a comma list runs (a) once per lr (the first is used by (b)).")
+    parser.add_argument("--replay", action=argparse.BooleanOptionalAction, default=True, help="Also run (b+r).")
     parser.add_argument("--generator-lr", type=float, default=1e-5)
     parser.add_argument("--batch-size", type=int, default=None, help="Default: the recipe's (32).")
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))

@@ -97,6 +97,24 @@ def test_gradients_reach_exactly_the_trainable_set(tiny_t5):
     assert torch.count_nonzero(model.source.task_embeddings.weight.grad[0]) > 0
 
 
+def test_the_loss_gathers_target_tokens_exactly_as_a_boolean_mask_does(tiny_t5):
+    # collate finds the target positions on the host so the loss needs no nonzero() on the GPU;
+    # the numbers must be those of the boolean-mask form it replaced, bit for bit.
+    model = build_model("hyperloader", backbone=tiny_t5, tasks=TASKS)
+    randomize_generators(model)
+    model.eval()
+    batch = model.collate("ner", examples())
+    labels = batch["labels"]
+    with torch.no_grad():
+        states = model._decoder_states("ner", batch)
+        logits = model.backbone.lm_head(states[labels != -100])
+        masked = torch.nn.functional.cross_entropy(logits.float(), labels[labels != -100], label_smoothing=0.1)
+        assert torch.equal(model.loss("ner", batch, label_smoothing=0.1), masked)
+        without = {k: v for k, v in batch.items() if k != "target_positions"}
+        assert torch.equal(model.loss("ner", without, label_smoothing=0.1), masked)
+    assert batch["target_positions"].tolist() == (labels.flatten() != -100).nonzero().flatten().tolist()
+
+
 def test_cached_merged_inference_equals_uncached(tiny_t5):
     model = build_model("hyperloader", backbone=tiny_t5, tasks=TASKS)
     randomize_generators(model)

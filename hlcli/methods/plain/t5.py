@@ -82,7 +82,11 @@ class PlainT5Tagger(TaggingModel):
         target = self.tokenizer([p[1] for p in pairs], padding=True, return_tensors="pt")
         self._check_lengths(source.input_ids.shape[1], target.input_ids.shape[1])
         labels = target.input_ids.masked_fill(target.attention_mask == 0, -100)
-        return {"input_ids": source.input_ids, "attention_mask": source.attention_mask, "labels": labels}
+        # Where the target tokens are, found here on the host: the loss then gathers them without a
+        # boolean mask, whose nonzero() would make a GPU wait for the host at every step.
+        positions = (labels != -100).flatten().nonzero().squeeze(1)
+        return {"input_ids": source.input_ids, "attention_mask": source.attention_mask, "labels": labels,
+                "target_positions": positions}
 
     def lengths(self, task: str, examples: Sequence[Example]) -> list[int]:
         """Input + target tokens of each example: grouping on both halves the padding of each
@@ -108,12 +112,15 @@ class PlainT5Tagger(TaggingModel):
         return self.backbone.lm_head(self._decoder_states(task, batch, use_cache=use_cache))
 
     def loss(self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0) -> Tensor:
-        labels = batch["labels"]
-        scored = labels != -100
+        labels = batch["labels"].flatten()
+        positions = batch.get("target_positions")
+        if positions is None:  # a batch not made by collate
+            positions = (labels != -100).nonzero().squeeze(1)
         # The vocabulary projection and softmax are the costliest part of a step on a small
         # backbone: run them only on target tokens, never on padding (same mean as ignore_index).
-        logits = self.backbone.lm_head(self._decoder_states(task, batch)[scored])
-        return F.cross_entropy(logits.float(), labels[scored], label_smoothing=label_smoothing)
+        states = self._decoder_states(task, batch).flatten(0, 1).index_select(0, positions)
+        logits = self.backbone.lm_head(states)
+        return F.cross_entropy(logits.float(), labels.index_select(0, positions), label_smoothing=label_smoothing)
 
     def _decoder_states(self, task: str, batch: dict[str, Any], *, use_cache: bool | None = None) -> Tensor:
         """Last decoder states, scaled as ``T5ForConditionalGeneration`` scales them before ``lm_head``."""
