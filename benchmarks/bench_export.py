@@ -42,7 +42,7 @@ def hl(*args: str, env: dict) -> None:
 def first_line_seconds(folder: Path, task: str, env: dict) -> float:
     """Wall time from starting ``hl tag`` to reading its first output line."""
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "hlcli", "tag", "--run", str(folder), "--task", task],
+    process = subprocess.Popen([sys.executable, "-m", "hlcli", "tag", str(folder), "--task", task],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
     process.stdin.write(SENTENCE)
     process.stdin.close()
@@ -50,7 +50,7 @@ def first_line_seconds(folder: Path, task: str, env: dict) -> float:
     elapsed = time.perf_counter() - start
     process.wait()
     if process.returncode or not line.strip():
-        raise SystemExit(f"hl tag --run {folder} gave no output (exit {process.returncode})")
+        raise SystemExit(f"hl tag {folder} gave no output (exit {process.returncode})")
     return elapsed
 
 

@@ -122,7 +122,7 @@ with open(out, "w", encoding="utf-8") as f:
 EOF
 tag_timed() {  # hl tag with its wall time (model loading included) in the log
     local start=$(date +%s%N)
-    $PY -m hlcli tag --run "$RUN" --task atis --input "$WORK/atis_test.txt" --output "$WORK/tags.txt" --batch-size 256 || return
+    $PY -m hlcli tag "$RUN" --task atis --input "$WORK/atis_test.txt" --output "$WORK/tags.txt" --batch-size 256 || return
     echo "hl tag: $(wc -l < "$WORK/tags.txt") sentences in $((($(date +%s%N) - start) / 1000000)) ms (model loading included)"
 }
 export -f tag_timed
