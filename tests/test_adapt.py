@@ -122,3 +122,14 @@ def test_refusals(t5_base, tmp_path, data_dir):
     (other / "config.json").write_text(json.dumps({**config, "method": "unipelt"}))
     result = invoke("adapt", other, "--tasks", "restaurant", "--no-progress")
     assert result.exit_code == 2 and "cannot add a task to a unipelt model" in result.output, result.output
+
+
+def test_default_rates_new_embeddings_at_1e_2_and_the_generator_at_a_tenth_of_the_base_run(t5_base, tmp_path):
+    from hlcli.adapt import EMBEDDING_LR, adapt_config
+
+    base_lr = json.loads((t5_base / "config.json").read_text())["lr"]
+    frozen = adapt_config(t5_base, tasks=["restaurant"], output_dir=tmp_path / "a")
+    assert frozen.lr == EMBEDDING_LR == 1e-2 and frozen.adapt["generator_lr"] is None
+    tuned = adapt_config(t5_base, tasks=["restaurant"], unfreeze="hypernetwork", settings={"lr": 3e-2}, output_dir=tmp_path / "b")
+    # --lr sets the new rows' rate only; the generator's follows the rate it was trained at.
+    assert tuned.lr == 3e-2 and tuned.adapt["generator_lr"] == pytest.approx(base_lr / 10)
