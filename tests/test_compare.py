@@ -474,7 +474,7 @@ def test_the_longer_cpu_minilm_recipe_reuses_the_converged_fine_tuning_run(tmp_p
     assert names["full-finetune"] == "full-finetune-0.1-223118f6"
     assert names["hyperloader"] not in CPU_MINILM_RUNS_AT_D46F0CD
     steps = {r.method: r.config.max_steps for r in the_plan.runs if r.config is not None}
-    assert steps == {"hyperloader": 5000, "hyperformer": 5000, "unipelt": 600, "full-finetune": 2000}
+    assert steps == {"hyperloader": 5000, "hyperformer": 5000, "unipelt": 1000, "full-finetune": 2000}
 
 
 def test_bad_seeds_are_usage_errors(tmp_path):
