@@ -70,22 +70,13 @@ def scores(run: Path, args) -> dict[str, float]:
     return {task: s["f1"] for task, s in json.loads(out.read_text())["tasks"].items()}
 
 
-def finished(run: Path) -> bool:
-    """``checkpoints/last`` reached the run's ``max_steps``: a killed run is resumed, not scored."""
-    from hlcli import runs
-
-    try:
-        config = json.loads((run / runs.CONFIG).read_text(encoding="utf-8"))
-        return runs.checkpoint_step(runs.checkpoint_dir(run, runs.LAST)) >= config["max_steps"]
-    except (OSError, ValueError, KeyError):
-        return False
-
-
 def resume(run: Path, args) -> bool:
     """Finish an interrupted run in place; False when there is none to finish."""
     if not run.exists():
         return False
-    if not finished(run):
+    from hlcli.runs import finished_config
+
+    if finished_config(run) is None:  # killed midway: resumed, not scored
         hl(["train", "--resume", str(run), "--no-progress"], dry_run=args.dry_run)
     return True
 

@@ -158,11 +158,17 @@ def latest_run(tasks: Sequence[str] = (), *, root: str | Path = "runs") -> Path 
     """
     found: list[tuple[float, Path]] = []
     for folder in Path(root).glob("*"):
-        try:
-            config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-            state = checkpoint_dir(folder, LAST) / TRAINER_STATE
-            if set(tasks) <= set(config["tasks"]) and checkpoint_step(state.parent) >= config["max_steps"]:
-                found.append((state.stat().st_mtime, folder))
-        except (OSError, ValueError, KeyError, TypeError, HLError):
-            continue  # not a run folder (or not one of ours): not a candidate
+        config = finished_config(folder)
+        if config is not None and set(tasks) <= set(config["tasks"]):
+            found.append(((checkpoint_dir(folder, LAST) / TRAINER_STATE).stat().st_mtime, folder))
     return max(found)[1] if found else None
+
+
+def finished_config(folder: str | Path) -> dict | None:
+    """The run's recorded config if ``checkpoints/last`` reached its ``max_steps``, else None
+    (an interrupted run, or not a run folder of ours)."""
+    try:
+        config = json.loads((Path(folder) / CONFIG).read_text(encoding="utf-8"))
+        return config if checkpoint_step(checkpoint_dir(folder, LAST)) >= config["max_steps"] else None
+    except (OSError, ValueError, KeyError, TypeError, HLError):
+        return None
