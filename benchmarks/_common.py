@@ -1,8 +1,12 @@
-"""Shared pieces of the benchmark scripts (not part of the package; never imported by tests).
+"""Shared pieces of the benchmark scripts (not part of the hlcli package).
 
 Backbones are *shaped like* T5 checkpoints but randomly initialised (no hub, no download): the
 speed of a forward/backward depends on the shapes, not on the values. The tokenizer is the real
 T5 one (``--tokenizer``, default ``../shared/tokenizers/t5`` next to the repository).
+
+torch is imported inside the functions that need it, so that the scripts timing start-up or pure
+Python work (``bench_convert``, ``bench_export``, ``bench_bootstrap``) and ``experiments/`` can use
+the JSON output without paying for it.
 """
 
 from __future__ import annotations
@@ -13,9 +17,7 @@ import platform
 import statistics
 import time
 from pathlib import Path
-from typing import Callable, Sequence
-
-import torch
+from typing import Any, Callable, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TOKENIZER = REPO.parent / "shared" / "tokenizers" / "t5"
@@ -29,7 +31,7 @@ CONFIGS: dict[str, dict[str, int]] = {
     "t5-small": dict(d_model=512, d_ff=2048, num_layers=6, num_decoder_layers=6, num_heads=8, d_kv=64),
     "t5-base": dict(d_model=768, d_ff=3072, num_layers=12, num_decoder_layers=12, num_heads=12, d_kv=64),
 }
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+DTYPES = ("bf16", "fp32")  # --dtype names; torch_dtype() maps them
 
 
 def add_common_arguments(parser) -> None:
@@ -43,7 +45,15 @@ def add_common_arguments(parser) -> None:
     parser.add_argument("--json", default=None, help="Also write the figures as JSON to this path.")
 
 
+def torch_dtype(name: str):
+    import torch
+
+    return {"fp32": torch.float32, "bf16": torch.bfloat16}[name]
+
+
 def setup(args) -> None:
+    import torch
+
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
@@ -56,6 +66,7 @@ def load_tokenizer(path: str):
 
 def t5_backbone(config_name: str, tokenizer, *, seed: int = 0):
     """A randomly initialised ``T5ForConditionalGeneration`` of the named shape."""
+    import torch
     from transformers import T5Config, T5ForConditionalGeneration
 
     config = T5Config(
@@ -85,6 +96,8 @@ def hyperloader_model(backbone, tokenizer, tasks, *, static: bool = False, **ove
 
 
 def machine_info(args) -> dict:
+    import torch
+
     load1, load5, load15 = os.getloadavg()
     info = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -105,6 +118,8 @@ def machine_info(args) -> dict:
 
 def synchronize(device: str) -> None:
     if device.startswith("cuda"):
+        import torch
+
         torch.cuda.synchronize()
 
 
@@ -148,7 +163,8 @@ def peak_rss_mib() -> float:
     return _status_mib("VmHWM")
 
 
-def write_json(path: str | None, data: dict) -> None:
+def write_json(path: str | os.PathLike | None, data: Any) -> None:
+    """The figures as indented JSON, when ``--json PATH`` was given (every script's one output format)."""
     if path:
         import json
 

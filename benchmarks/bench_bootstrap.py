@@ -1,6 +1,6 @@
 """How long the bootstrap of one table cell takes: count-based resampling vs. seqeval per resample.
 
-    python benchmarks/bench_bootstrap.py [--task mtod] [--data-dir ../shared/data] [--seqeval-resamples 20]
+    python -m benchmarks.bench_bootstrap [--task mtod] [--data-dir ../shared/data] [--seqeval-resamples 20]
 
 Predictions are the gold tags with 10 % of the tags replaced at random (the timing depends on the
 number of sentences and chunks, not on the model). The seqeval baseline re-scores a few
@@ -18,10 +18,7 @@ from seqeval.metrics import f1_score
 from hlcli import bootstrap
 from hlcli.data.corpora import load_split
 
-try:
-    from _common import DEFAULT_DATA_DIR
-except ImportError:  # run from elsewhere
-    from benchmarks._common import DEFAULT_DATA_DIR
+from benchmarks._common import DEFAULT_DATA_DIR
 
 
 def main() -> None:

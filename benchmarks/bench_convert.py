@@ -5,19 +5,19 @@ cleared first), (2) encoding every sentence to SentT' in memory, and (3) ``hlcli
 writing JSONL files to a temporary folder (parsing is cached by then, so this is encode + write).
 Target: the whole run under 15 s on 2 cores. Not a test; run it by hand:
 
-    python benchmarks/bench_convert.py --data-dir ../shared/data --json bench_convert.json
+    python -m benchmarks.bench_convert --data-dir ../shared/data --json bench_convert.json
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks._common import write_json
 from hlcli import sentt
 from hlcli.convert import convert
 from hlcli.data import corpora
@@ -77,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['encode_s']:>8.2f} {row['convert_to_files_s']:>10.2f} {row['total_s']:>8.2f}"
         )
     print(f"total wall time: {report['total_s']:.2f} s (target <= {report['target_s']:.0f} s)")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, report)
     return 0
 
 

@@ -13,14 +13,13 @@
 
 Not a test; run by hand, e.g.:
 
-    nice -n 10 python benchmarks/bench_export.py --model minilm --data-dir ../shared/data
-    nice -n 10 python benchmarks/bench_export.py --model <tiny T5 folder> --data-dir ../shared/data
+    nice -n 10 python -m benchmarks.bench_export --model minilm --data-dir ../shared/data
+    nice -n 10 python -m benchmarks.bench_export --model <tiny T5 folder> --data-dir ../shared/data
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -28,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks._common import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 SENTENCE = "show me flights from boston to denver on monday morning\n"
@@ -114,8 +115,7 @@ def main() -> None:
     print(f"{'':22} {'model.safetensors':>18} {'hl tag: 1st line':>17} {'load+tag in process':>20}")
     for name, row in rows.items():
         print(f"{name:22} {row['bytes'] / 2**20:>14.2f} MiB {row['first_line_s']:>15.2f} s {row['load_tag_s']:>18.3f} s")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"model": args.model, "task": args.task, "rows": rows}, indent=2) + "\n")
+    write_json(args.json, {"model": args.model, "task": args.task, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -11,23 +11,20 @@
 
 Not a test; run by hand:
 
-    python benchmarks/bench_group_by_length.py --steps 20 --config t5-small --threads 1 --json gbl.json
+    python -m benchmarks.bench_group_by_length --steps 20 --config t5-small --threads 1 --json gbl.json
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as common  # noqa: E402
+from benchmarks import _common as common
 
-from hlcli.data.corpora import CORPORA, label_types, load_split  # noqa: E402
-from hlcli.methods.base import TaskSpec  # noqa: E402
-from hlcli.sampler import TaskSampler  # noqa: E402
+from hlcli.data.corpora import CORPORA, label_types, load_split
+from hlcli.methods.base import TaskSpec
+from hlcli.sampler import TaskSampler
 
 
 def epoch_batches(model, task: str, examples, *, batch_size: int, grouped: bool, seed: int) -> list[list[int]]:

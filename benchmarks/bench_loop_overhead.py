@@ -13,21 +13,19 @@ Two measurements on the same backbone shape, data, method and batch size, one af
 
 The loop's overhead is ``1 - loop/step`` steps/s. Not a test; run by hand, e.g.
 
-    nice -n 10 python benchmarks/bench_loop_overhead.py --config tiny --threads 1 --steps 60
+    nice -n 10 python -m benchmarks.bench_loop_overhead --config tiny --threads 1 --steps 60
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_common_arguments, load_tokenizer, machine_info, setup, t5_backbone, write_json  # noqa: E402
+from benchmarks._common import add_common_arguments, load_tokenizer, machine_info, setup, t5_backbone, write_json
 
 
 def train_config(args, model_dir: str, output_dir: str):

@@ -13,7 +13,7 @@ Two parts, each in its own process (so that one's peak does not hide the other's
 
 Not a test; run by hand:
 
-    python benchmarks/bench_memory.py --json memory.json
+    python -m benchmarks.bench_memory --json memory.json
 """
 
 from __future__ import annotations
@@ -28,11 +28,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as common  # noqa: E402
+from benchmarks import _common as common
 
-from hlcli.data.corpora import label_types, load_split  # noqa: E402
-from hlcli.methods.base import TaskSpec  # noqa: E402
+from hlcli.data.corpora import label_types, load_split
+from hlcli.methods.base import TaskSpec
 
 
 def peak(args) -> dict:
@@ -154,7 +153,8 @@ def main(argv: list[str] | None = None) -> dict:
                 if "--json" in forwarded:
                     i = forwarded.index("--json")
                     del forwarded[i : i + 2]
-                subprocess.run([sys.executable, __file__, *forwarded, "--part", part, "--json", out.name], check=True)
+                subprocess.run([sys.executable, "-m", __spec__.name, *forwarded, "--part", part, "--json", out.name],
+                               check=True, cwd=common.REPO)
                 part_result = json.loads(Path(out.name).read_text())
             result.update({k: v for k, v in part_result.items() if k != part})
             result[part] = part_result[part]

@@ -12,7 +12,7 @@ cycled), round-robin, medians over ``--repeats``:
 
 Target: time(10·N) / time(N) <= 10.5 for both. Not a test; run by hand:
 
-    python benchmarks/bench_scaling.py --config tiny --lines 100 --json scaling.json
+    python -m benchmarks.bench_scaling --config tiny --lines 100 --json scaling.json
 """
 
 from __future__ import annotations
@@ -20,17 +20,14 @@ from __future__ import annotations
 import argparse
 import gc
 import io
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as common  # noqa: E402
+from benchmarks import _common as common
 
-from hlcli.data.corpora import label_types, load_split  # noqa: E402
-from hlcli.methods.base import TaggingModel, TaskSpec  # noqa: E402
-from hlcli.tagging import tag_lines  # noqa: E402
+from hlcli.data.corpora import label_types, load_split
+from hlcli.methods.base import TaggingModel, TaskSpec
+from hlcli.tagging import tag_lines
 
 TASK = "atis"
 
@@ -96,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
     tasks = [TaskSpec(TASK, label_types(load_split(TASK, "train", data_dir=args.data_dir)))]
     tokenizer = common.load_tokenizer(args.tokenizer)
     model = common.hyperloader_model(common.t5_backbone(args.config, tokenizer, seed=args.seed), tokenizer, tasks)
-    model.to(device=args.device, dtype=common.DTYPES[args.dtype]).eval().requires_grad_(False)
+    model.to(device=args.device, dtype=common.torch_dtype(args.dtype)).eval().requires_grad_(False)
 
     result = {"benchmark": "scaling", **common.machine_info(args), "format": args.format, "batch_size": args.batch_size}
     result["pipeline"] = measure("pipeline", StubTagger(tasks), base_lines, args.pipeline_lines, repeats=args.repeats, batch_size=args.batch_size, fmt=args.format)

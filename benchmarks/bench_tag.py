@@ -26,9 +26,9 @@ reference outputs on the weights being timed.
 Target: ``hl tag`` >= 5x the reference's sentences/second, identical predictions where the
 reference is well-formed. Not a test; run by hand:
 
-    python benchmarks/bench_tag.py --config tiny --train-steps 600 --json tag.json
+    python -m benchmarks.bench_tag --config tiny --train-steps 600 --json tag.json
     # next session with a GPU (train on CPU first or reuse --work-dir):
-    python benchmarks/bench_tag.py --device cuda --dtype bf16 --config t5-base --batch-size 32
+    python -m benchmarks.bench_tag --device cuda --dtype bf16 --config t5-base --batch-size 32
 """
 
 from __future__ import annotations
@@ -36,20 +36,18 @@ from __future__ import annotations
 import argparse
 import random
 import re
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as common  # noqa: E402
+from benchmarks import _common as common
 
-from hlcli import sentt  # noqa: E402
-from hlcli.decoding import greedy_generate  # noqa: E402
-from hlcli.data.corpora import label_types, load_split  # noqa: E402
-from hlcli.methods.base import TaskSpec  # noqa: E402
-from hlcli.tagging import tag_lines  # noqa: E402
+from hlcli import sentt
+from hlcli.decoding import greedy_generate
+from hlcli.data.corpora import label_types, load_split
+from hlcli.methods.base import TaskSpec
+from hlcli.tagging import tag_lines
 
 TASK = "atis"
 
@@ -170,7 +168,7 @@ def fast_tag(model, lines: list[str], *, batch_size: int) -> list[list[str]]:
     return [sentt.sbio_to_bio([item.rpartition("/")[2] for item in out.split()]) for out in rendered]
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_common_arguments(parser)
     parser.set_defaults(config="tiny")
@@ -199,30 +197,29 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--backbone-steps", type=int, default=0,
                         help="First train the bare T5 this many steps (lr --lr), then HyperLoader on it for --train-steps.")
     parser.add_argument("--profile", action="store_true", help="cProfile one fast and one reference pass (top entries).")
-    args = parser.parse_args(argv)
-    common.setup(args)
+    return parser.parse_args(argv)
+
+
+def trained_model(args, tokenizer, tasks, train_examples) -> tuple[torch.nn.Module, dict]:
+    """The HyperLoader model to time: trained for ``--train-steps`` (cached in ``--work-dir``, a
+    shorter cached run continued), optionally on a bare T5 trained first. Returns it with its curves."""
     from safetensors.torch import load_model, save_model
 
-    tokenizer = common.load_tokenizer(args.tokenizer)
-    train_examples = load_split(TASK, "train", data_dir=args.data_dir)
-    test = load_split(TASK, "test", data_dir=args.data_dir)
-    tasks = [TaskSpec(TASK, label_types(train_examples + load_split(TASK, "val", data_dir=args.data_dir)))]
-    if args.memorize:
-        train_examples = test = train_examples[: args.memorize]
     work = Path(args.work_dir)
     name = f"{args.config}{f'-memorize{args.memorize}' if args.memorize else ''}{f'-backbone{args.backbone_steps}' if args.backbone_steps else ''}"
     cached = work / f"{name}-{args.train_steps}-seed{args.seed}.safetensors"
     backbone = common.t5_backbone(args.config, tokenizer, seed=args.seed)
-    backbone_curve = None
+    curves: dict = {"backbone_loss_curve_every_50": None, "train_loss_curve_every_50": None}
     shorter = [p for p in work.glob(f"{name}-*-seed{args.seed}.safetensors") if _cached_steps(p) < args.train_steps]
+    batch_size = min(args.train_batch_size, len(train_examples))
     if args.backbone_steps and not cached.is_file() and not shorter:  # a cached shorter run holds the backbone too
         print(f"training the bare {args.config} T5 for {args.backbone_steps} steps ...", flush=True)
         start = time.perf_counter()
-        backbone_curve = pretrain_backbone(backbone, tokenizer, train_examples, steps=args.backbone_steps,
-                                           batch_size=min(args.train_batch_size, len(train_examples)), lr=args.lr, seed=args.seed)  # fmt: skip
+        curves["backbone_loss_curve_every_50"] = pretrain_backbone(
+            backbone, tokenizer, train_examples, steps=args.backbone_steps, batch_size=batch_size, lr=args.lr, seed=args.seed
+        )
         print(f"  trained in {time.perf_counter() - start:.0f} s")
     model = common.hyperloader_model(backbone, tokenizer, tasks)
-    curve = None
     if args.train_steps == 0:
         print("no HyperLoader training" + (" (bare T5 trained first)" if args.backbone_steps else ": random weights"))
     elif cached.is_file():
@@ -230,25 +227,80 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"trained weights from {cached}")
     else:
         # Continue from the longest shorter warm-up of the same shape, if one is cached.
-        done = 0
-        for path in work.glob(f"{name}-*-seed{args.seed}.safetensors"):
-            steps = _cached_steps(path)
-            if done < steps < args.train_steps:
-                done, start_from = steps, path
+        done = max((_cached_steps(p) for p in shorter), default=0)
         if done:
+            start_from = work / f"{name}-{done}-seed{args.seed}.safetensors"
             load_model(model, str(start_from))
             print(f"continuing from {start_from}")
         print(f"training {args.config} for {args.train_steps - done} steps (batch {args.train_batch_size}, lr {args.lr}) ...", flush=True)
         start = time.perf_counter()
-        curve = train(
-            model, train_examples, steps=args.train_steps - done, batch_size=min(args.train_batch_size, len(train_examples)),
-            lr=args.lr, seed=args.seed + done, device="cpu",
-        )  # fmt: skip
+        curves["train_loss_curve_every_50"] = train(
+            model, train_examples, steps=args.train_steps - done, batch_size=batch_size, lr=args.lr, seed=args.seed + done, device="cpu"
+        )
         print(f"  trained in {time.perf_counter() - start:.0f} s")
         work.mkdir(parents=True, exist_ok=True)
         save_model(model, str(cached))
-    model.to(device=args.device, dtype=common.DTYPES[args.dtype]).eval()
+    model.to(device=args.device, dtype=common.torch_dtype(args.dtype)).eval()
     model.requires_grad_(False)
+    return model, curves
+
+
+def agreement(fast, reference, well_formed, sentences) -> dict:
+    """How far ``hl tag`` and the reference agree where the reference's output is well-formed.
+
+    ``well_formed[i]``: length of the reference's well-formed prefix (n_words + 1: all of it)."""
+    whole = [k == len(words) + 1 for k, words in zip(well_formed, sentences)]
+    agree = [f == r for f, r, ok in zip(fast, reference, whole) if ok]
+    prefix_words = sum(min(k, len(words)) for k, words in zip(well_formed, sentences))
+    prefix_agree = sum(
+        sum(a == b for a, b in zip(f[: min(k, len(words))], r[: min(k, len(words))]))
+        for f, r, k, words in zip(fast, reference, well_formed, sentences)
+    )
+    return {
+        "reference_well_formed": sum(whole),
+        "identical_where_well_formed": sum(agree),
+        "agreement": round(sum(agree) / max(1, len(agree)), 4),
+        "words_in_well_formed_prefixes": prefix_words,
+        "identical_words_in_well_formed_prefixes": prefix_agree,
+    }
+
+
+def print_report(result: dict, args, names) -> None:
+    sps = result["sentences_per_s"]
+    print(f"{args.config} ({args.device}, {args.dtype}, {torch.get_num_threads()} threads): {result['sentences']} {result['tagged']} sentences, batch {args.batch_size}")
+    for name in names:
+        print(f"{name:<10} {result['seconds_median'][name]:>8.2f} s  {result['cpu_seconds_median'][name]:>8.2f} CPU s  {sps[name]:>8.1f} sentences/s")
+    print(f"speedup {result['speedup']}x (CPU time: {result['cpu_speedup']}x)")
+    print(f"reference well-formed: {result['reference_well_formed']}/{result['sentences']}; "
+          f"identical where well-formed: {result['identical_where_well_formed']}/{result['reference_well_formed']}")
+    print(f"words in the reference's well-formed prefixes: {result['words_in_well_formed_prefixes']}/{result['words']}; "
+          f"identical tags: {result['identical_words_in_well_formed_prefixes']}/{result['words_in_well_formed_prefixes']}")
+    print(f"F1 hl tag {result['f1_hl_tag']}, reference {result['f1_reference']}; load average {result['loadavg_1_5_15']}")
+
+
+def profile(runs: dict) -> None:
+    import cProfile
+    import pstats
+
+    for name, fn in runs.items():
+        profiler = cProfile.Profile()
+        profiler.runcall(fn)
+        print(f"\n== cProfile of one {name} pass (top 15 by internal time) ==")
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    common.setup(args)
+    from hlcli.evaluation import score
+
+    tokenizer = common.load_tokenizer(args.tokenizer)
+    train_examples = load_split(TASK, "train", data_dir=args.data_dir)
+    test = load_split(TASK, "test", data_dir=args.data_dir)
+    tasks = [TaskSpec(TASK, label_types(train_examples + load_split(TASK, "val", data_dir=args.data_dir)))]
+    if args.memorize:
+        train_examples = test = train_examples[: args.memorize]
+    model, curves = trained_model(args, tokenizer, tasks, train_examples)
 
     sentences = [list(example.tokens) for example in test[: args.n_sentences]]
     lines = [" ".join(words) for words in sentences]
@@ -271,18 +323,8 @@ def main(argv: list[str] | None = None) -> dict:
     if split_differently:  # hl tag splits a line on whitespace; the corpus tokens must come back unchanged
         raise SystemExit(f"{split_differently} sentences were split into other words by hl tag than in the corpus")
 
-    # well_formed[i]: length of the reference's well-formed prefix (n_words + 1: all of it).
-    whole = [k == len(words) + 1 for k, words in zip(well_formed, sentences)]
-    agree = [f == r for f, r, ok in zip(fast, reference, whole) if ok]
-    prefix_words = sum(min(k, len(words)) for k, words in zip(well_formed, sentences))
-    prefix_agree = sum(
-        sum(a == b for a, b in zip(f[: min(k, len(words))], r[: min(k, len(words))]))
-        for f, r, k, words in zip(fast, reference, well_formed, sentences)
-    )
     sps = {name: len(sentences) / common.median(t) for name, t in wall.items()}
     cpu_sps = {name: len(sentences) / common.median(t) for name, t in cpu.items()}
-    from hlcli.evaluation import score
-
     result = {
         "benchmark": "tag",
         **common.machine_info(args),
@@ -291,8 +333,7 @@ def main(argv: list[str] | None = None) -> dict:
         "tagged": "ATIS train (the sentences trained on)" if args.memorize else "ATIS test",
         "reference_stop": args.reference_stop,
         "backbone_steps": args.backbone_steps,
-        "backbone_loss_curve_every_50": backbone_curve,
-        "train_loss_curve_every_50": curve,
+        **curves,
         "sentences": len(sentences),
         "words": sum(len(s) for s in sentences),
         "batch_size": args.batch_size,
@@ -302,30 +343,13 @@ def main(argv: list[str] | None = None) -> dict:
         "sentences_per_s": {name: round(v, 2) for name, v in sps.items()},
         "speedup": round(sps["hl_tag"] / sps["reference"], 2),
         "cpu_speedup": round(cpu_sps["hl_tag"] / cpu_sps["reference"], 2),
-        "reference_well_formed": sum(whole),
-        "identical_where_well_formed": sum(agree),
-        "agreement": round(sum(agree) / max(1, len(agree)), 4),
-        "words_in_well_formed_prefixes": prefix_words,
-        "identical_words_in_well_formed_prefixes": prefix_agree,
+        **agreement(fast, reference, well_formed, sentences),
         "f1_hl_tag": round(score(gold, fast)["f1"], 4),
         "f1_reference": round(score(gold, reference)["f1"], 4),
     }
-    print(f"{args.config} ({args.device}, {args.dtype}, {torch.get_num_threads()} threads): {len(sentences)} {result['tagged']} sentences, batch {args.batch_size}")
-    for name in runs:
-        print(f"{name:<10} {result['seconds_median'][name]:>8.2f} s  {result['cpu_seconds_median'][name]:>8.2f} CPU s  {sps[name]:>8.1f} sentences/s")
-    print(f"speedup {result['speedup']}x (CPU time: {result['cpu_speedup']}x)")
-    print(f"reference well-formed: {sum(whole)}/{len(sentences)}; identical where well-formed: {sum(agree)}/{len(agree)}")
-    print(f"words in the reference's well-formed prefixes: {prefix_words}/{result['words']}; identical tags: {prefix_agree}/{prefix_words}")
-    print(f"F1 hl tag {result['f1_hl_tag']}, reference {result['f1_reference']}; load average {result['loadavg_1_5_15']}")
+    print_report(result, args, runs)
     if args.profile:
-        import cProfile
-        import pstats
-
-        for name, fn in runs.items():
-            profiler = cProfile.Profile()
-            profiler.runcall(fn)
-            print(f"\n== cProfile of one {name} pass (top 15 by internal time) ==")
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+        profile(runs)
     common.write_json(args.json, result)
     return result
 

@@ -12,9 +12,9 @@ the same machine load; figures are medians:
 
 Target: hyperloader / static <= 1.10 (t5-small shape, batch 32, CPU). Not a test; run by hand:
 
-    python benchmarks/bench_train_step.py --config t5-small --batch-size 32 --repeats 15 --json train_step.json
+    python -m benchmarks.bench_train_step --config t5-small --batch-size 32 --repeats 15 --json train_step.json
     # next session with a GPU:
-    python benchmarks/bench_train_step.py --device cuda --dtype bf16 --config t5-base --lengths 128/128
+    python -m benchmarks.bench_train_step --device cuda --dtype bf16 --config t5-base --lengths 128/128
 """
 
 from __future__ import annotations
@@ -22,17 +22,14 @@ from __future__ import annotations
 import argparse
 import copy
 import random
-import sys
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as common  # noqa: E402
+from benchmarks import _common as common
 
-from hlcli.data.corpora import label_types, load_split  # noqa: E402
-from hlcli.methods.base import TaskSpec  # noqa: E402
+from hlcli.data.corpora import label_types, load_split
+from hlcli.methods.base import TaskSpec
 
 # Peak dense bf16 throughput used for MFU when --peak-tflops is not given.
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
@@ -185,7 +182,7 @@ def count(model) -> tuple[int, int]:
     return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_common_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -205,18 +202,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--source-only", action="store_true", help="Time only the weight sources (generate + backward + AdamW), 50 rounds; quick."
     )
-    args = parser.parse_args(argv)
-    common.setup(args)
-    device, dtype = args.device, common.DTYPES[args.dtype]
+    return parser.parse_args(argv)
 
-    tokenizer = common.load_tokenizer(args.tokenizer)
-    examples = load_split("atis", "train", data_dir=args.data_dir)
-    tasks = [TaskSpec("atis", label_types(examples))]
+
+def build_models(args, tokenizer, tasks) -> tuple[dict, dict, object]:
+    """Each ``--models`` kind on its own copy of one random backbone; the parameter counts; a collator."""
+    device, dtype = args.device, common.torch_dtype(args.dtype)
     base = common.t5_backbone(args.config, tokenizer, seed=args.seed)
-
-    kinds = [k.strip() for k in args.models.split(",") if k.strip()]
-    models, steps, counts = {}, {}, {}
-    for kind in kinds:
+    models, counts = {}, {}
+    for kind in [k.strip() for k in args.models.split(",") if k.strip()]:
         backbone = copy.deepcopy(base)
         if kind == "peft_lora":
             model = peft_lora_model(backbone)
@@ -227,13 +221,97 @@ def main(argv: list[str] | None = None) -> dict:
         models[kind] = model
         counts[kind] = count(model)
     collator = models.get("hyperloader") or models.get("static") or common.hyperloader_model(copy.deepcopy(base), tokenizer, tasks)
+    return models, counts, collator
+
+
+def batch_figures(batches, batch_size: int) -> dict:
+    """Mean real and padded token counts of the timed batches."""
+    n_in = sum(int(b["attention_mask"].sum()) for b in batches) / len(batches)
+    n_out = sum(int((b["labels"] != -100).sum()) for b in batches) / len(batches)
+    padded = [(b["input_ids"].numel(), b["labels"].numel()) for b in batches]
+    return {
+        "mean_tokens_per_batch": {"input": round(n_in, 1), "target": round(n_out, 1)},
+        "mean_padded_shape": {
+            "input": round(sum(p[0] for p in padded) / len(padded) / batch_size, 1),
+            "target": round(sum(p[1] for p in padded) / len(padded) / batch_size, 1),
+        },
+    }
+
+
+def ratios(medians: dict, cpu_medians: dict, times: dict, cpu_times: dict, source_times: dict | None) -> dict:
+    """HyperLoader's step against the static-weights step and peft's LoRA (wall and CPU time)."""
+    out = {}
+    if source_times and len(source_times) == 2:
+        extra = common.median(source_times["hyperloader"]) - common.median(source_times["static"])
+        out["hypernetwork_extra_s_per_step"] = round(extra, 5)
+        # Everything else in the two steps is the same code on the same shapes.
+        out["ratio_estimate_from_weight_source"] = round(1 + extra / cpu_medians["static"], 4)
+    for label, table, raw in (("", medians, times), ("cpu_", cpu_medians, cpu_times)):
+        if "hyperloader" in table and "static" in table:
+            out[f"{label}ratio_hyperloader_over_static"] = round(table["hyperloader"] / table["static"], 3)
+            # Paired ratios (same round) are less sensitive to load drift than the ratio of medians.
+            paired = [a / b for a, b in zip(raw["hyperloader"], raw["static"])]
+            out[f"{label}ratio_hyperloader_over_static_paired_median"] = round(common.median(paired), 3)
+        if "hyperloader" in table and "peft_lora" in table:
+            out[f"{label}ratio_hyperloader_over_peft_lora"] = round(table["hyperloader"] / table["peft_lora"], 3)
+    return out
+
+
+def mfu(args, counts: dict, medians: dict, n_tokens: float) -> dict:
+    """Model FLOP/s and utilisation on a GPU (6·N·tokens, PaLM convention, each token through its own stack)."""
+    gpu = torch.cuda.get_device_name()
+    peak = args.peak_tflops or next((v for k, v in PEAK_TFLOPS.items() if k in gpu), None)
+    backbone_params = counts["hyperloader"][0] if "hyperloader" in counts else next(iter(counts.values()))[0]
+    flops = 6 * backbone_params / 2 * n_tokens
+    out = {
+        "mfu_convention": "6 * (params / 2) * (input + target tokens) per step; params/2 ~ one stack",
+        "model_tflops_per_s": {k: round(flops / v / 1e12, 2) for k, v in medians.items()},
+        "config_shape": common.CONFIGS[args.config],
+    }
+    if peak:
+        out["mfu"] = {k: round(flops / v / 1e12 / peak, 4) for k, v in medians.items()}
+    return out
+
+
+def print_report(result: dict, args, counts: dict, medians: dict, cpu_medians: dict) -> None:
+    tokens = result["mean_tokens_per_batch"]
+    print(f"{args.config} ({args.device}, {args.dtype}, {torch.get_num_threads()} threads), batch {args.batch_size}, "
+          f"{result['lengths']}: mean {tokens['input'] / args.batch_size:.1f} input / {tokens['target'] / args.batch_size:.1f} target tokens")
+    print(f"{'model':<12} {'trainable':>12} {'median s/step':>14} {'CPU s/step':>11} {'tokens/s':>10}")
+    for kind in medians:
+        print(f"{kind:<12} {counts[kind][1]:>12,} {medians[kind]:>14.3f} {cpu_medians[kind]:>11.3f} {result['tokens_per_s'][kind]:>10.1f}")
+    if "weight_source_step_s_median" in result:
+        print(f"weight source alone (generate + backward + AdamW), median s: {result['weight_source_step_s_median']}")
+    for key, value in result.items():
+        if "ratio" in key or key == "hypernetwork_extra_s_per_step":
+            print(f"{key}: {value}")
+    print(f"collate (tokenize a batch): {result['collate_s_median'] * 1000:.1f} ms; load average: {result['loadavg_1_5_15']}")
+
+
+def profile_steps(steps: dict) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    for kind, step in steps.items():
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            step()
+        print(f"\n== profile of one {kind} step (top 12 by self CPU time) ==")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    common.setup(args)
+    device = args.device
+    tokenizer = common.load_tokenizer(args.tokenizer)
+    examples = load_split("atis", "train", data_dir=args.data_dir)
+    models, counts, collator = build_models(args, tokenizer, [TaskSpec("atis", label_types(examples))])
     batches = make_batches(
         collator, examples, batch_size=args.batch_size, n_batches=args.n_batches, seed=args.seed, lengths=args.lengths
     )
+    steps = {}
     for kind, model in models.items():
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.0)
         steps[kind] = step_fn(kind, model, optimizer, batches, device)
-    del base
     if args.count_ops:
         result = {"benchmark": "train_step_counts", **common.machine_info(args), "batch_size": args.batch_size,
                   **report_counts(steps, args)}
@@ -261,77 +339,31 @@ def main(argv: list[str] | None = None) -> dict:
     times, cpu_times = common.interleaved(steps, args.repeats, device)
     medians = {kind: common.median(t) for kind, t in times.items()}
     cpu_medians = {kind: common.median(t) for kind, t in cpu_times.items()}
-
-    n_in = sum(int(b["attention_mask"].sum()) for b in batches) / len(batches)
-    n_out = sum(int((b["labels"] != -100).sum()) for b in batches) / len(batches)
-    padded = [(b["input_ids"].numel(), b["labels"].numel()) for b in batches]
+    figures = batch_figures(batches, args.batch_size)
+    n_tokens = figures["mean_tokens_per_batch"]["input"] + figures["mean_tokens_per_batch"]["target"]
     result = {
         "benchmark": "train_step",
         **common.machine_info(args),
         "batch_size": args.batch_size,
         "lengths": args.lengths or "atis train (real)",
-        "mean_tokens_per_batch": {"input": round(n_in, 1), "target": round(n_out, 1)},
-        "mean_padded_shape": {
-            "input": round(sum(p[0] for p in padded) / len(padded) / args.batch_size, 1),
-            "target": round(sum(p[1] for p in padded) / len(padded) / args.batch_size, 1),
-        },
+        **figures,
         "repeats": args.repeats,
         "parameters": {k: {"total": c[0], "trainable": c[1]} for k, c in counts.items()},
         "step_s_median": {k: round(v, 4) for k, v in medians.items()},
         "step_s_all": {k: [round(x, 4) for x in t] for k, t in times.items()},
         "step_cpu_s_median": {k: round(v, 4) for k, v in cpu_medians.items()},
         "step_cpu_s_all": {k: [round(x, 4) for x in t] for k, t in cpu_times.items()},
-        "tokens_per_s": {k: round((n_in + n_out) / v, 1) for k, v in medians.items()},
+        "tokens_per_s": {k: round(n_tokens / v, 1) for k, v in medians.items()},
         "collate_s_median": round(common.median(collate_times["collate"]), 4),
     }
     if source_times:
         result["weight_source_step_s_median"] = {k: round(common.median(v), 5) for k, v in source_times.items()}
-    if source_times and len(source_times) == 2:
-        extra = common.median(source_times["hyperloader"]) - common.median(source_times["static"])
-        result["hypernetwork_extra_s_per_step"] = round(extra, 5)
-        # Everything else in the two steps is the same code on the same shapes.
-        result["ratio_estimate_from_weight_source"] = round(1 + extra / cpu_medians["static"], 4)
-    for label, table, raw in (("", medians, times), ("cpu_", cpu_medians, cpu_times)):
-        if "hyperloader" in table and "static" in table:
-            result[f"{label}ratio_hyperloader_over_static"] = round(table["hyperloader"] / table["static"], 3)
-            # Paired ratios (same round) are less sensitive to load drift than the ratio of medians.
-            paired = [a / b for a, b in zip(raw["hyperloader"], raw["static"])]
-            result[f"{label}ratio_hyperloader_over_static_paired_median"] = round(common.median(paired), 3)
-        if "hyperloader" in table and "peft_lora" in table:
-            result[f"{label}ratio_hyperloader_over_peft_lora"] = round(table["hyperloader"] / table["peft_lora"], 3)
+    result.update(ratios(medians, cpu_medians, times, cpu_times, source_times))
     if device.startswith("cuda"):
-        gpu = torch.cuda.get_device_name()
-        peak = args.peak_tflops or next((v for k, v in PEAK_TFLOPS.items() if k in gpu), None)
-        cfg = common.CONFIGS[args.config]
-        backbone_params = counts["hyperloader"][0] if "hyperloader" in counts else next(iter(counts.values()))[0]
-        # 6·N·tokens (PaLM convention) with each token counted once through its own stack.
-        flops = 6 * backbone_params / 2 * (n_in + n_out)
-        result["mfu_convention"] = "6 * (params / 2) * (input + target tokens) per step; params/2 ~ one stack"
-        result["model_tflops_per_s"] = {k: round(flops / v / 1e12, 2) for k, v in medians.items()}
-        if peak:
-            result["mfu"] = {k: round(flops / v / 1e12 / peak, 4) for k, v in medians.items()}
-        result["config_shape"] = cfg
-
-    print(f"{args.config} ({args.device}, {args.dtype}, {torch.get_num_threads()} threads), batch {args.batch_size}, "
-          f"{result['lengths']}: mean {n_in / args.batch_size:.1f} input / {n_out / args.batch_size:.1f} target tokens")
-    print(f"{'model':<12} {'trainable':>12} {'median s/step':>14} {'CPU s/step':>11} {'tokens/s':>10}")
-    for kind in medians:
-        print(f"{kind:<12} {counts[kind][1]:>12,} {medians[kind]:>14.3f} {cpu_medians[kind]:>11.3f} {result['tokens_per_s'][kind]:>10.1f}")
-    if source_times:
-        print(f"weight source alone (generate + backward + AdamW), median s: {result['weight_source_step_s_median']}")
-    for key, value in result.items():
-        if "ratio" in key or key == "hypernetwork_extra_s_per_step":
-            print(f"{key}: {value}")
-    print(f"collate (tokenize a batch): {result['collate_s_median'] * 1000:.1f} ms; load average: {result['loadavg_1_5_15']}")
-
+        result.update(mfu(args, counts, medians, n_tokens))
+    print_report(result, args, counts, medians, cpu_medians)
     if args.profile:
-        from torch.profiler import ProfilerActivity, profile
-
-        for kind, step in steps.items():
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
-                step()
-            print(f"\n== profile of one {kind} step (top 12 by self CPU time) ==")
-            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+        profile_steps(steps)
     common.write_json(args.json, result)
     return result
 

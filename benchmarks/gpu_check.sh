@@ -130,12 +130,12 @@ export PY RUN WORK
 step 45 "hl tag" bash -c tag_timed
 
 COMMON=(--tokenizer "$TOKENIZER" --data-dir "$DATA" --device $DEVICE --dtype $DTYPE --config $SHAPE "${THREADS[@]}")
-step 40 "bench_train_step counts" $PY benchmarks/bench_train_step.py "${COMMON[@]}" --count-ops --batch-size 32 --json "$WORK/counts.json"
-step 50 "bench_train_step atis" $PY benchmarks/bench_train_step.py "${COMMON[@]}" --batch-size 32 --repeats $REPEATS --warmup 2 \
+step 40 "bench_train_step counts" $PY -m benchmarks.bench_train_step "${COMMON[@]}" --count-ops --batch-size 32 --json "$WORK/counts.json"
+step 50 "bench_train_step atis" $PY -m benchmarks.bench_train_step "${COMMON[@]}" --batch-size 32 --repeats $REPEATS --warmup 2 \
     --json "$WORK/train_step.json"
-step 40 "bench_train_step $LENGTHS" $PY benchmarks/bench_train_step.py "${COMMON[@]}" --lengths $LENGTHS --repeats $REPEATS --warmup 2 \
+step 40 "bench_train_step $LENGTHS" $PY -m benchmarks.bench_train_step "${COMMON[@]}" --lengths $LENGTHS --repeats $REPEATS --warmup 2 \
     --models hyperloader,peft_lora --json "$WORK/train_step_128.json"
-step 90 "bench_tag" $PY benchmarks/bench_tag.py "${COMMON[@]}" --train-steps 0 --reference-stop gold --n-sentences $N_TAG \
+step 90 "bench_tag" $PY -m benchmarks.bench_tag "${COMMON[@]}" --train-steps 0 --reference-stop gold --n-sentences $N_TAG \
     --batch-size 256 --repeats 1 --work-dir "$WORK/tagwork" --json "$WORK/tag.json"
 
 for f in "$WORK"/*.json; do [ -e "$f" ] && { log "-- $(basename "$f")"; cat "$f" >>"$LOG"; }; done

@@ -1,4 +1,4 @@
-"""benchmarks/leave_one_out.py plans the study of issue 13 as documented (``--dry-run``: no training)."""
+"""experiments/leave_one_out.py plans the study of issue 13 as documented (``--dry-run``: no training)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ REPO = Path(__file__).resolve().parents[1]
 def test_the_study_plans_every_variant_at_the_new_tasks_step_count(tmp_path, data_dir):
     work = tmp_path / "loo"
     out = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "leave_one_out.py"), "--dry-run", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "experiments.leave_one_out", "--dry-run", "--data-dir", str(data_dir),
          "--work-dir", str(work), "--base-steps", "1000", "--embedding-lr", "1e-2,1e-4"],
-        capture_output=True, text=True, check=True, cwd=tmp_path,
+        capture_output=True, text=True, check=True, cwd=REPO,
     ).stdout
     commands = [line[2:] for line in out.splitlines() if line.startswith("$ hl ")]
     trains = [c for c in commands if c.startswith("hl train")]

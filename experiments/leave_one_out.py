@@ -24,11 +24,11 @@ Every command is printed before it runs; ``--dry-run`` only prints them. A run k
 resumed (``hl train --resume``) when the study is started again; finished runs and their scores are
 reused. The study committed in docs/add-task.md (about 1.5 CPU-hours on the 2-core machine):
 
-    OMP_NUM_THREADS=1 python benchmarks/leave_one_out.py --data-dir ../shared/data --work-dir loo --json loo.json
+    OMP_NUM_THREADS=1 python -m experiments.leave_one_out --data-dir ../shared/data --work-dir loo --json loo.json
 
 A small version (two old corpora, a few hundred steps) to check it end to end:
 
-    nice -n 10 python benchmarks/leave_one_out.py --data-dir ../shared/data --work-dir loo-small \\
+    nice -n 10 python -m experiments.leave_one_out --data-dir ../shared/data --work-dir loo-small \\
         --held-out restaurant --base-tasks atis --base-steps 40 --eval-every 20 --batch-size 8
 """
 
@@ -40,6 +40,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from benchmarks._common import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 ALL = ["atis", "snips", "movie", "movietrivia", "restaurant", "mtop", "mtod"]
@@ -175,8 +177,7 @@ def main() -> None:
     for r in rows:
         change = "n/a" if r["old_f1_change"] is None else f"{r['old_f1_change']:+.4f}"
         print(f"| {r['held_out']} | {r['variant']} | {r['steps']} | {r['new_f1']:.4f} | {change} |")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    write_json(args.json, rows)
 
 
 if __name__ == "__main__":
