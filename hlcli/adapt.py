@@ -34,8 +34,9 @@ from safetensors.torch import load_file
 from torch import nn
 
 from hlcli import runs
-from hlcli.checkpoint import WEIGHTS_FILE, read_checkpoint_config, task_history
+from hlcli.checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config, remember_revision, revision_note, task_history
 from hlcli.config import TrainConfig
+from hlcli.data.sources import resolve_tasks
 from hlcli.errors import HLError, UsageError
 from hlcli.methods.base import TaggingModel, TaskSpec
 
@@ -65,6 +66,9 @@ class AdaptPlan:
     unfreeze: str = "none"
     generator_lr: float | None = None
     replay: bool = False
+    # Where the base model's own-data tasks live (as the base run pinned them): hl evaluate scores
+    # them from here when they are not among this run's tasks (no --replay).
+    base_sources: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 # The new task embeddings' learning rate unless --lr is given. Measured (docs/add-task.md,
@@ -103,6 +107,8 @@ def adapt_config(
     base_names = [t["name"] for t in recorded["tasks"]]
     if not tasks:
         raise UsageError("no task to add", expected="--tasks restaurant[,...]")
+    # Own data (NAME=FOLDER, hf:ORG/DATASET) as hl train reads it: the names, and where their data lives.
+    tasks, sources = resolve_tasks(list(tasks), None)
     clash = [t for t in tasks if t in base_names]
     if clash or len(set(tasks)) != len(tasks):
         raise UsageError(f"task {(clash or tasks)[0]!r} is already in the model or given twice",
@@ -122,6 +128,8 @@ def adapt_config(
     data.update({k: v for k, v in (settings or {}).items() if v is not None})
     base_dir = run_dir or checkpoint
     data["tasks"] = [*base_names, *tasks] if replay else list(tasks)
+    # The base run's own sources (as pinned when it read them) stay for --replay; TrainConfig keeps the listed tasks'.
+    data["task_sources"] = {**(data.get("task_sources") or {}), **sources}
     data["output_dir"] = str(output_dir or Path("runs") / f"{base_dir.name}+{'+'.join(tasks)}")
     plan = AdaptPlan(
         base=str(checkpoint.resolve()),
@@ -134,9 +142,16 @@ def adapt_config(
         # it was trained (1e-5 after MiniLM's 1e-4, the rate measured in docs/add-task.md).
         generator_lr=(generator_lr or base_lr / 10) if unfreeze == "hypernetwork" else None,
         replay=replay,
+        base_sources={name: entry for name, entry in _base_sources(train_config).items() if name in base_names},
     )
     data["adapt"] = dataclasses.asdict(plan)
     return TrainConfig.from_dict(data)
+
+
+def _base_sources(train_config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The base run's own tasks' sources: its task_sources, and its own base's if it was adapted too."""
+    adapt = train_config.get("adapt") or {}
+    return {**(adapt.get("base_sources") or {}), **(train_config.get("task_sources") or {})}
 
 
 def model_setup(config: TrainConfig) -> Callable[[list[TaskSpec]], tuple[TaggingModel, list[dict[str, Any]]]]:
@@ -179,6 +194,7 @@ def derive_model(config: TrainConfig, plan: AdaptPlan, new_specs: list[TaskSpec]
             else:
                 target.copy_(tensor)
     model.invalidate_cache()
+    remember_revision(model, Path(plan.base) / CONFIG_FILE)  # a base trained with earlier modules stays marked so
     return model
 
 
@@ -230,4 +246,7 @@ def adapt(run: str | Path, *, log: Callable[[str], None] | None = None, on_step:
     from hlcli.training import train
 
     config = adapt_config(run, **options)
+    note = revision_note(Path(config.adapt["base"]))
+    if note is not None and log is not None:
+        log(f"note: {note}; the new run records the earlier revision")
     return train(config, setup=model_setup(config), log=log, on_step=on_step)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hlcli.errors import HLError
+from hlcli.hub import hub_offline
 # The backbone families are defined once, with the methods that patch them; the seq2seq family is
 # loaded with its LM head. (Re-exported under this name: compare reads it here.)
 from hlcli.methods.common import T5_MODEL_TYPES as SEQ2SEQ_MODEL_TYPES
@@ -63,22 +64,9 @@ def _load_error(name: str, what: str, error: Exception) -> HLError:
 def _hub_kwargs(path: str) -> dict[str, Any]:
     """``local_files_only`` for a hub id when the hub cannot be asked (HF_HUB_OFFLINE, or no route
     to it): huggingface_hub would otherwise retry for ~40 s before the same "not cached" error."""
-    import os
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
     if Path(path).is_dir():
         return {}
-    # constants.HF_HUB_OFFLINE is read once, at import; the variable may have been set since.
-    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
-        return {"local_files_only": True}
-    try:
-        socket.create_connection((urlparse(constants.ENDPOINT).hostname, 443), timeout=3).close()
-    except OSError:
-        return {"local_files_only": True}
-    return {}
+    return {"local_files_only": True} if hub_offline() else {}
 
 
 def load_backbone_config(name: str, *, hub: dict[str, Any] | None = None):

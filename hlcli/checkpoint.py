@@ -56,11 +56,52 @@ def checkpoint_config(model: TaggingModel, *, metrics: dict | None = None, extra
         },
         "tasks": [{"name": t.name, "types": list(t.types)} for t in model.tasks],
         "parameters": {"total": total, "trainable": trainable},
+        "module_revision": trained_revision(model),
         "versions": _versions(),
         "metrics": metrics or {},
         "history": task_history(extra or {}),
         "extra": extra or {},
     }
+
+
+def trained_revision(model: TaggingModel) -> int:
+    """The module revision (:class:`hlcli.methods.ModuleRevision`) ``model``'s weights were trained
+    at: its method's current one, unless they started from an older checkpoint's (a resumed or
+    adapted run keeps the older number, so ``hl compare`` never takes it for a current run)."""
+    from hlcli.methods import known_methods, method_entry
+
+    if model.method not in known_methods():  # a model built outside the registry: nothing to record against
+        return 1
+    current = method_entry(model.method).module_revision(model.backbone.config.model_type)
+    return min(getattr(model, "loaded_revision", current), current)
+
+
+def recorded_revision(config: dict[str, Any]) -> int:
+    """The module revision a checkpoint config records (1: written before revisions were recorded)."""
+    value = config.get("module_revision", 1)
+    return value if type(value) is int and value >= 1 else 1
+
+
+def current_revision(config: dict[str, Any]) -> int:
+    """This hlcli's module revision of the method and backbone family a checkpoint config names."""
+    from hlcli.methods import known_methods, method_entry
+
+    if config.get("method") not in known_methods():  # loading it fails with its own error
+        return recorded_revision(config)
+    backbone = config.get("backbone")
+    fingerprint = backbone.get("fingerprint") if isinstance(backbone, dict) else None
+    model_type = fingerprint.get("model_type") if isinstance(fingerprint, dict) else None
+    return method_entry(config["method"]).module_revision(model_type)
+
+
+def revision_note(checkpoint: str | os.PathLike) -> str | None:
+    """One line for ``hl evaluate``/``hl tag`` when ``checkpoint`` was trained with earlier modules."""
+    config = read_checkpoint_config(checkpoint)
+    recorded, current = recorded_revision(config), current_revision(config)
+    if recorded == current:
+        return None
+    return (f"{checkpoint} was trained with {config['method']} module revision {recorded}; this hlcli runs it with "
+            f"revision {current}, so its scores differ from the run's own and from a retrain (CHANGELOG)")
 
 
 def task_history(extra: dict[str, Any]) -> list[dict[str, Any]]:
@@ -117,6 +158,39 @@ def read_checkpoint_config(folder: str | os.PathLike) -> dict[str, Any]:
     return config
 
 
+# What a run's config.json and the train_config inside each of its checkpoints must agree on (a
+# resume may change max_steps and data_dir; the data pins are checked against the data itself).
+RUN_KEYS = ("method", "model", "tasks", "method_overrides", "fraction", "seed")
+
+
+def check_run_config(folder: str | os.PathLike, run_config: dict[str, Any]) -> None:
+    """Refuse a checkpoint of a run folder whose config disagrees with the run's ``config.json``
+    (an edited or copied-in file): the error names the checkpoint's ``config.json``."""
+    path = Path(folder) / CONFIG_FILE
+    config = read_checkpoint_config(folder)
+    train_config = (config.get("extra") or {}).get("train_config") or {}
+    pairs = [("method", config["method"], run_config.get("method"))]
+    pairs += [(key, train_config[key], run_config[key]) for key in RUN_KEYS if key in train_config and key in run_config]
+    for key, here, there in pairs:
+        if here != there:
+            raise HLError(f"{key} {here!r} differs from the run's config.json ({there!r})", path=path,
+                          hint="one of the two files was edited or copied in; restore it, or train a new run")  # fmt: skip
+
+
+def _run_config(folder: Path) -> dict[str, Any] | None:
+    """The ``config.json`` of the run folder ``folder`` is a checkpoint of (``RUN/checkpoints/X``), else None."""
+    from hlcli import runs
+
+    run = folder.parent.parent
+    if folder.parent.name != runs.CHECKPOINTS or not (run / runs.CONFIG).is_file():
+        return None
+    try:
+        config = json.loads((run / runs.CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise HLError(f"unreadable run config: {error}", path=run / runs.CONFIG) from None
+    return config if isinstance(config, dict) else None
+
+
 def load_model(folder: str | os.PathLike, *, device: str | torch.device | None = None, backbone: str | None = None) -> TaggingModel:
     """Rebuild the model saved in ``folder``; ``backbone`` overrides the recorded backbone location."""
     from hlcli.backbones import fingerprint
@@ -124,16 +198,23 @@ def load_model(folder: str | os.PathLike, *, device: str | torch.device | None =
 
     folder = Path(folder)
     config = read_checkpoint_config(folder)
+    run_config = _run_config(folder)
+    if run_config is not None:
+        check_run_config(folder, run_config)
     weights_path = folder / WEIGHTS_FILE
     if not weights_path.is_file():
         raise HLError(f"checkpoint has no {WEIGHTS_FILE}", path=folder)
     tasks = [TaskSpec(t["name"], list(t["types"])) for t in config["tasks"]]
-    model = build_model(
-        config["method"],
-        backbone=backbone or _backbone_location(config["backbone"]),
-        tasks=tasks,
-        overrides=config["method_config"],
-    )
+    try:
+        model = build_model(
+            config["method"],
+            backbone=backbone or _backbone_location(config["backbone"]),
+            tasks=tasks,
+            overrides=config["method_config"],
+        )
+    except HLError as error:  # an unknown method or option: say which file names it
+        error.path = error.path or str(folder / CONFIG_FILE)
+        raise
     recorded = config["backbone"].get("fingerprint", {})
     actual = fingerprint(model.backbone.config)
     different = sorted(k for k in set(recorded) | set(actual) if recorded.get(k) != actual.get(k))
@@ -187,9 +268,25 @@ def load_trainable(
         for name, tensor in tensors.items():
             parameters[name].copy_(tensor.to(parameters[name].dtype))
     model.invalidate_cache()
+    remember_revision(model, Path(path).parent / CONFIG_FILE)
 
 
-def model_card(config: dict[str, Any]) -> str:
+def remember_revision(model: TaggingModel, config_path: Path) -> None:
+    """Note the module revision of the checkpoint whose tensors ``model`` now holds (beside them),
+    so that the checkpoints a resumed run writes record it, not this hlcli's (:func:`trained_revision`)."""
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # tensors from elsewhere: nothing recorded to keep
+    if isinstance(config, dict):
+        model.loaded_revision = recorded_revision(config)
+
+
+def model_card(config: dict[str, Any], *, scores: dict[str, Any] | None = None, name: str | None = None) -> str:
+    """The README.md of a checkpoint: a Hugging Face YAML header, then what the model is, its data,
+    its scores (``scores``: split → eval.json record) and how it was trained (:mod:`hlcli.card`)."""
+    from hlcli import card
+
     backbone = config["backbone"]
     lines = [
         f"# hlcli model: {config['method']} on {backbone['name']}",
@@ -217,8 +314,9 @@ def model_card(config: dict[str, Any]) -> str:
             lines.append(f"| {stage['stage']} | {', '.join(stage['tasks'])} | {stage['steps']} | {how} |")
     if config.get("metrics"):
         lines += ["", "## Metrics", "", *(f"- {k}: {v}" for k, v in config["metrics"].items())]
+    lines += card.sections(config, scores)
     lines += ["", "Load with `hlcli.checkpoint.load_model(folder)`; the backbone's own weights are not stored here.", ""]
-    return "\n".join(lines)
+    return card.header(config, scores, name=name) + "\n".join(lines)
 
 
 # -- training state: optimizer, scheduler, sampler, grad scaler, RNGs (for ``hl train --resume``) ----
@@ -281,8 +379,10 @@ def read_training_state(folder: Path, *, optimizer, scheduler, sampler, scaler, 
     try:
         return _restore_training_state(folder, optimizer, scheduler, sampler, scaler, rank)
     except (OSError, ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
+        run = folder.parent.parent
         raise HLError(f"unreadable trainer state: {type(error).__name__}: {error}", path=path,
-                      hint="the checkpoint is damaged; start a new run") from None
+                      hint=f"the checkpoint is damaged and was left as it is; restore it, or start over deliberately: "
+                           f"hl train --resume {run} --restart") from None  # fmt: skip
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:

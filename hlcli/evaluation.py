@@ -11,19 +11,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import pandas as pd
 import torch
-from seqeval.metrics import f1_score, precision_score, recall_score
+from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 
 from hlcli import runs
 from hlcli.bootstrap import f1_interval
+from hlcli.card import refresh_card
 from hlcli.checkpoint import load_model, read_checkpoint_config
 from hlcli.config import read_config
 from hlcli.data.corpora import SPLITS, load_split
 from hlcli.errors import unknown_name
 from hlcli.io import atomic_write, locked, write_json
+from hlcli.methods.base import TaggingModel
 
 SEQEVAL_MODE = "seqeval default mode (conlleval-compatible, lenient IOB chunks), micro-averaged per task"
 
@@ -45,15 +47,49 @@ def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[
     }
 
 
+def score_per_label(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, dict[str, float]]:
+    """Per entity type: ``{"precision", "recall", "f1", "support"}`` (support = gold chunks).
+
+    seqeval's ``classification_report`` in the same mode as :func:`score` (conlleval's per-type
+    lines); types are those found in gold or predictions, sorted. The averages are left out:
+    the micro average is :func:`score`.
+    """
+    gold, pred = [list(s) for s in gold], [list(s) for s in pred]
+    if not any(tag != "O" for sentence in gold + pred for tag in sentence):
+        return {}  # no chunk anywhere: seqeval would average an empty list
+    report = classification_report(gold, pred, output_dict=True, zero_division=0)
+    return {
+        label: {"precision": float(r["precision"]), "recall": float(r["recall"]), "f1": float(r["f1-score"]), "support": int(r["support"])}
+        for label, r in report.items()
+        if not label.endswith(" avg")
+    }
+
+
+def conll_lines(records: Sequence[dict[str, Any]]) -> Iterator[str]:
+    """conlleval's input for predictions ``{"tokens", "gold", "pred"}``: ``token gold pred`` per
+    word, a blank line after each sentence (each line ends with ``\\n``)."""
+    for record in records:
+        for token, gold, pred in zip(record["tokens"], record["gold"], record["pred"], strict=True):
+            # conlleval splits lines at whitespace: a token holding some would shift the columns.
+            yield f"{'_'.join(token.split()) or '_'} {gold} {pred}\n"
+        yield "\n"
+
+
 @dataclass
 class EvalResult:
-    """Scores of one checkpoint on one split: ``scores[task] = {"f1", "precision", "recall", "sentences"}``."""
+    """Scores of one checkpoint on one split: ``scores[task] = {"f1", "precision", "recall", "sentences"}``.
+
+    ``per_label[task][type] = {"precision", "recall", "f1", "support"}`` (:func:`score_per_label`);
+    ``predictions[task]`` holds ``{"tokens", "gold", "pred"}`` per sentence (not in ``to_json()``).
+    """
 
     checkpoint: Path
     split: str
     scores: dict[str, dict[str, float]]
     mode: str = SEQEVAL_MODE
     predictions_dir: Path | None = None
+    per_label: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    predictions: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
     average: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -75,7 +111,14 @@ class EvalResult:
             "mode": self.mode,
             "tasks": self.scores,
             "average_f1": self.average,
+            "per_label": self.per_label,
         }
+
+    def conll(self, task: str) -> str:
+        """The ``task``'s predictions as conlleval's input (:func:`conll_lines`), to score them elsewhere."""
+        if task not in self.predictions:
+            raise unknown_name("task", task, list(self.predictions))
+        return "".join(conll_lines(self.predictions[task]))
 
 
 def evaluate(
@@ -88,14 +131,16 @@ def evaluate(
     output: str | Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     ci: bool = False,
+    model: TaggingModel | None = None,
 ) -> EvalResult:
-    """Predict and score each task's ``split`` with a run's best checkpoint (or a given checkpoint).
+    """Predict and score each task's ``split`` with a run's selected checkpoint (``runs.resolve_checkpoint``: best, or last) or a given checkpoint.
 
     For a run folder, predictions go to ``predictions/<split>/<task>.jsonl`` and the scores are
     merged into ``eval.json``; ``output`` also receives the scores as JSON. ``split="train"`` (and
     ``"val"``) score the same slice the run trained (validated) on: its fraction and seed.
     ``progress(task, done, total)`` is called after each chunk of predicted sentences. ``ci`` adds
     each task's 95 % bootstrap interval of the F1 (``ci95_low``/``ci95_high``; docs/bootstrap.md).
+    ``model``: the checkpoint's model, already loaded (``hlcli.load(...).evaluate``), else it is read.
     """
     if split not in SPLITS:
         raise unknown_name("split", split, SPLITS)
@@ -107,9 +152,10 @@ def evaluate(
     fraction, seed = (config.fraction, config.seed) if config is not None else (1.0, 42)
     # Own tasks are found where the run read them (config.json records the folder or dataset).
     # A checkpoint copied out of its run keeps them in its own config.json (the run's settings).
-    sources = config.task_sources if config is not None else _checkpoint_sources(checkpoint)
+    sources = _sources(config.to_dict()) if config is not None else _checkpoint_sources(checkpoint)
 
-    model = load_model(checkpoint)
+    if model is None:
+        model = load_model(checkpoint)
     model.eval()
     known = [t.name for t in model.tasks]
     tasks = list(tasks) if tasks else known
@@ -118,6 +164,7 @@ def evaluate(
             raise unknown_name("task", task, known)
 
     scores: dict[str, dict[str, float]] = {}
+    per_label: dict[str, dict[str, dict[str, float]]] = {}
     predictions: dict[str, list[dict[str, Any]]] = {}
     for task in tasks:
         examples = load_split(task, split, data_dir=data_dir, fraction=fraction, seed=seed, sources=sources)
@@ -133,18 +180,20 @@ def evaluate(
             if len(tags) != len(example.tokens):
                 raise RuntimeError(f"{model.method} predicted {len(tags)} tags for {len(example.tokens)} words")
         scores[task] = {**score([e.tags for e in examples], pred), "sentences": len(examples)}
+        per_label[task] = score_per_label([e.tags for e in examples], pred)
         if ci:
             low, high = f1_interval([e.tokens for e in examples], [e.tags for e in examples], pred)
             scores[task].update(ci95_low=low, ci95_high=high)
         predictions[task] = [{"tokens": list(e.tokens), "gold": list(e.tags), "pred": p} for e, p in zip(examples, pred)]
 
-    result = EvalResult(checkpoint=checkpoint, split=split, scores=scores)
+    result = EvalResult(checkpoint=checkpoint, split=split, scores=scores, per_label=per_label, predictions=predictions)
     if run_dir is not None:
         result.predictions_dir = run_dir / runs.PREDICTIONS / split
         for task, records in predictions.items():
             with atomic_write(result.predictions_dir / f"{task}.jsonl") as handle:
                 handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
         _merge_scores(run_dir / runs.EVAL, split, result.to_json())
+        refresh_card(checkpoint, run_dir)  # the model card shows the scores eval.json now holds
     if output is not None:
         write_json(output, result.to_json())
     return result
@@ -152,7 +201,13 @@ def evaluate(
 
 def _checkpoint_sources(checkpoint: Path) -> dict[str, dict]:
     train_config = read_checkpoint_config(checkpoint).get("extra", {}).get("train_config", {})
-    return train_config.get("task_sources", {}) if isinstance(train_config, dict) else {}
+    return _sources(train_config) if isinstance(train_config, dict) else {}
+
+
+def _sources(train_config: dict[str, Any]) -> dict[str, dict]:
+    """The run's own tasks' sources; an ``hl adapt`` run's also its base model's (scored without --replay)."""
+    adapt = train_config.get("adapt") or {}
+    return {**(adapt.get("base_sources") or {}), **(train_config.get("task_sources") or {})}
 
 
 def _merge_scores(path: Path, split: str, record: dict[str, Any]) -> None:

@@ -14,12 +14,18 @@ load like any checkpoint, without a hypernetwork:
 * the backbone's trained layer norms and the task's head (encoder backbones) are copied.
 
 Tagging with the export gives the same tags as the full run (tests/test_export.py).
+
+``hl export RUN --hub-dir DIR`` (:func:`export_hub`) lays a checkpoint out for the Hugging Face hub:
+``model.safetensors``, ``config.json`` and a ``README.md`` model card whose YAML header and tables
+carry the scores of ``hl evaluate`` — the folder ``huggingface_hub.upload_folder`` (``hf upload``)
+pushes as it is. With ``--task``, the task's export (above) is laid out that way instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +86,50 @@ def export_task(run: str | Path, *, task: str, output: str | Path, merge_lora: b
             f"`{task}`, generated once and stored as plain tensors{' (LoRA merged into q/v)' if merge else ''}.\n\n## Tasks", 1)
         (tmp / CARD_FILE).write_text(card, encoding="utf-8")
     return ExportResult(output, task, merge, len(tensors), (output / WEIGHTS_FILE).stat().st_size)
+
+
+# What a hub folder holds: the checkpoint's weights and config, the card, and the run's scores.
+HUB_FILES = (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE)
+
+
+@dataclass
+class HubExport:
+    folder: Path
+    files: list[str]
+    scored_splits: list[str]
+
+
+def export_hub(run: str | Path, *, output: str | Path, task: str | None = None, merge_lora: bool = True) -> HubExport:
+    """Lay ``run``'s best checkpoint (``task``: that task's export) out in ``output`` for the hub.
+
+    The card gets the scores ``hl evaluate`` wrote to the run's ``eval.json`` for that checkpoint
+    (for ``task``, that task's rows). Nothing is uploaded: push the folder with ``hf upload``.
+    """
+    from hlcli.card import run_scores
+
+    checkpoint, run_dir = runs.resolve_checkpoint(run)
+    output = Path(output)
+    _check_empty(output)
+    scores = run_scores(run_dir, checkpoint)
+    name = (run_dir or checkpoint).name
+    if task is not None:
+        export_task(run, task=task, output=output, merge_lora=merge_lora)
+        scores = {split: {**record, "tasks": {t: v for t, v in record.get("tasks", {}).items() if t == task}}
+                  for split, record in scores.items()}  # fmt: skip
+        config = read_checkpoint_config(output)
+        (output / CARD_FILE).write_text(model_card(config, scores=scores, name=f"{name}-{task}"), encoding="utf-8")
+    else:
+        config = read_checkpoint_config(checkpoint)
+        with atomic_dir(output) as tmp:
+            for file in (WEIGHTS_FILE, CONFIG_FILE):
+                shutil.copyfile(checkpoint / file, tmp / file)
+            (tmp / CARD_FILE).write_text(model_card(config, scores=scores, name=name), encoding="utf-8")
+    return HubExport(output, sorted(p.name for p in output.iterdir()), sorted(scores))
+
+
+def _check_empty(output: Path) -> None:
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise UsageError("output folder already exists and is not empty", path=output, hint="pick another folder")
 
 
 @torch.no_grad()

@@ -1,4 +1,10 @@
-"""Atomic file and folder writes: a failed or killed run never leaves a partial file."""
+"""Atomic file and folder writes: a failed or killed run never leaves a partial file.
+
+An OS error while writing (disk full, permission denied, read-only file system, a folder where the
+file should go) is raised as :class:`WriteError`, which names the path the caller asked for, never
+the temporary file beside it. Files and folders get the permissions ``open()`` / ``mkdir()`` would
+give them (the umask, or an existing file's mode), not ``tempfile``'s private 0600/0700.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,45 @@ import errno
 import glob
 import json
 import os
+import re
 import shutil
+import stat
 import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
 from hlcli.errors import HLError
+
+WRITE_HINT = "check the path, its permissions and free space"
+# How safetensors (Rust) reports an OS error: "... No space left on device (os error 28)".
+_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+class WriteError(HLError):
+    """An OS error while writing ``path``: ``<path>: <system message>; check the path, ...`` (exit 1)."""
+
+    def __init__(self, path: str | os.PathLike, error: OSError) -> None:
+        self.reason = error.strerror or str(error)
+        super().__init__(self.reason, path=path, hint=WRITE_HINT)
+
+
+def os_error(error: BaseException) -> OSError | None:
+    """``error`` as an OSError: itself, or the OS error inside a safetensors error; None otherwise."""
+    if isinstance(error, OSError):
+        return error
+    match = _RUST_OS_ERROR.search(str(error)) if type(error).__name__ == "SafetensorError" else None
+    if match:
+        code = int(match.group(1))
+        return OSError(code, os.strerror(code))
+    return None
+
+
+def _about(error: OSError, temporary: str | os.PathLike) -> bool:
+    """Whether an OS error raised while filling ``temporary`` concerns it (no file named, or one inside it)."""
+    names = [os.fspath(n) for n in (error.filename, getattr(error, "filename2", None)) if n is not None]
+    inside = os.fspath(temporary)
+    return not names or any(n == inside or n.startswith(inside + os.sep) for n in names)
 
 
 @contextlib.contextmanager
@@ -32,16 +70,22 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         return
     target = Path(path)
     _make_parent(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as error:  # permission denied, read-only file system: name the user's path
+        raise WriteError(target, error) from None
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
+            os.fchmod(handle.fileno(), _file_mode(target))  # mkstemp's 0600 → what open() would give
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(error, OSError) and _about(error, tmp):  # disk full, a folder in the way, ...
+            raise WriteError(target, error) from None
         raise
 
 
@@ -63,7 +107,11 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(path)
     _make_parent(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 → what mkdir() would give
+    except OSError as error:
+        raise WriteError(target, error) from None
     try:
         yield tmp
         _fsync_dir(tmp)
@@ -79,8 +127,13 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
         _fsync_dir(target.parent)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(error, WriteError) and _about(OSError(0, "", error.path), tmp):  # a file inside tmp
+            raise WriteError(target, OSError(0, error.reason)) from None
+        found = os_error(error)
+        if found is not None and (found is not error or _about(found, tmp)):
+            raise WriteError(target, found) from None
         raise
 
 
@@ -114,26 +167,17 @@ def clean_stale(path: str | os.PathLike) -> None:
                     leftover.unlink()
 
 
-@contextlib.contextmanager
-def locked(path: str | os.PathLike) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path`` (created if missing) for a read-modify-write.
+def locked(path: str | os.PathLike):
+    """An exclusive lock on ``path`` (created if missing) for a read-modify-write: ``with locked(p): ...``.
 
     Two ``hl evaluate`` of one run (say val and test) both merge their split into ``eval.json``;
-    without the lock the later write could drop the earlier split. POSIX only (``fcntl``);
-    elsewhere this is a no-op and the race stays.
+    without the lock the later write could drop the earlier split. filelock's lock: ``flock`` on
+    POSIX, ``msvcrt`` on Windows.
     """
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        yield
-        return
+    from filelock import FileLock
+
     _make_parent(Path(path))
-    with open(path, "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return FileLock(os.fspath(path), is_singleton=False, thread_local=False)
 
 
 def _make_parent(target: Path) -> None:
@@ -141,6 +185,28 @@ def _make_parent(target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise HLError("a file is in the way", path=target.parent, expected=f"a folder to write {target.name} into") from None
+    except OSError as error:
+        raise WriteError(target, error) from None
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (``os.umask`` sets it)."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def _file_mode(target: Path) -> int:
+    """What ``open(target, "w")`` would leave: an existing file's mode, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
 
 
 def _old(target: Path) -> Path:

@@ -29,7 +29,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from typing import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
 
 from pathlib import Path
 
@@ -65,21 +66,84 @@ def strip_newline(line: str) -> str:
     return line
 
 
-def _render(text: str, words: list[re.Match], tags: list[str], fmt: str) -> str:
-    tokens = [w.group() for w in words]
-    if fmt == "sbio":
-        # The paper's simplified BIO: a span's first word carries its type, then I, I, ...
-        return " ".join(f"{token}/{tag}" for token, tag in zip(tokens, bio_to_sbio(tags)))
-    if fmt == "conll":
-        return "".join(f"{token}\t{tag}\n" for token, tag in zip(tokens, tags))
+@dataclass(frozen=True)
+class Span:
+    """One labelled chunk of a text: ``text[start:end] == span.text`` (``end`` exclusive)."""
+
+    type: str
+    start: int
+    end: int
+    text: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.type, "start": self.start, "end": self.end, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """One tagged text: its words (``\\S+`` runs), their BIO tags and the spans those tags make.
+
+    ``to_json()`` is the record ``hl tag --format jsonl`` writes for the text.
+    """
+
+    text: str
+    tokens: list[str]
+    tags: list[str]
+    spans: list[Span]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "tokens": self.tokens, "tags": self.tags, "spans": [s.to_json() for s in self.spans]}
+
+
+def _tagged(text: str, words: list[re.Match], tags: list[str]) -> Tagged:
     spans = []
     # Chunks as the scorer reads them (seqeval's default, lenient IOB); ``last`` is inclusive.
     for kind, first, last in get_entities(list(tags)):
         start, end = words[first].start(), words[last].end()
-        spans.append({"type": kind, "start": start, "end": end, "text": text[start:end]})
-    record = json.dumps({"text": text, "tokens": tokens, "tags": tags, "spans": spans}, ensure_ascii=False)
+        spans.append(Span(kind, start, end, text[start:end]))
+    return Tagged(text, [w.group() for w in words], list(tags), spans)
+
+
+def _render(tagged: Tagged, fmt: str) -> str:
+    if fmt == "sbio":
+        # The paper's simplified BIO: a span's first word carries its type, then I, I, ...
+        return " ".join(f"{token}/{tag}" for token, tag in zip(tagged.tokens, bio_to_sbio(tagged.tags)))
+    if fmt == "conll":
+        return "".join(f"{token}\t{tag}\n" for token, tag in zip(tagged.tokens, tagged.tags))
+    record = json.dumps(tagged.to_json(), ensure_ascii=False)
     # JSON allows these raw, but str.splitlines() and many JSONL readers break lines at them.
     return record.translate(_LINE_SEPARATORS)
+
+
+def tag_texts(
+    model: TaggingModel,
+    task: str,
+    texts: Iterable[str],
+    *,
+    batch_size: int = 64,
+    chunk_size: int = 1024,
+) -> Iterator[Tagged]:
+    """Yield one :class:`Tagged` per text, in input order (offsets index the text as given).
+
+    A text without words gives a ``Tagged`` with empty lists. Texts are read ``chunk_size`` at a
+    time; inside a chunk they are predicted shortest first (little padding per batch).
+    """
+    known = [t.name for t in model.tasks]
+    if task not in known:
+        raise unknown_name("task", task, known)
+    iterator = iter(texts)
+    while chunk := list(itertools.islice(iterator, chunk_size)):
+        words = [list(_WORD.finditer(text)) for text in chunk]
+        todo = sorted((i for i in range(len(chunk)) if words[i]), key=lambda i: len(words[i]))
+        with torch.no_grad():
+            predicted = model.predict(task, [[w.group() for w in words[i]] for i in todo], batch_size=batch_size) if todo else []
+        tags: list[list[str]] = [[] for _ in chunk]
+        for i, sentence_tags in zip(todo, predicted, strict=True):
+            if len(sentence_tags) != len(words[i]):
+                raise RuntimeError(f"{model.method} predicted {len(sentence_tags)} tags for {len(words[i])} words")
+            tags[i] = list(sentence_tags)
+        for text, text_words, text_tags in zip(chunk, words, tags):
+            yield _tagged(text, text_words, text_tags)
 
 
 def tag_lines(
@@ -97,17 +161,6 @@ def tag_lines(
         raise unknown_name("task", task, known)
     if format not in FORMATS:
         raise unknown_name("format", format, FORMATS)
-    iterator = iter(lines)
-    while chunk := list(itertools.islice(iterator, chunk_size)):
-        texts = [strip_newline(line) for line in chunk]
-        words = [list(_WORD.finditer(text)) for text in texts]
-        todo = sorted((i for i in range(len(texts)) if words[i]), key=lambda i: len(words[i]))
-        with torch.no_grad():
-            predicted = model.predict(task, [[w.group() for w in words[i]] for i in todo], batch_size=batch_size) if todo else []
-        tags: list[list[str]] = [[] for _ in texts]
-        for i, sentence_tags in zip(todo, predicted, strict=True):
-            if len(sentence_tags) != len(words[i]):
-                raise RuntimeError(f"{model.method} predicted {len(sentence_tags)} tags for {len(words[i])} words")
-            tags[i] = list(sentence_tags)
-        for text, line_words, line_tags in zip(texts, words, tags):
-            yield _render(text, line_words, line_tags, format)
+    texts = (strip_newline(line) for line in lines)
+    for tagged in tag_texts(model, task, texts, batch_size=batch_size, chunk_size=chunk_size):
+        yield _render(tagged, format)

@@ -33,22 +33,55 @@ def test_every_t5_attention_goes_through_the_no_cudnn_implementation(tiny_t5, mo
     assert {id(m) for m in calls} == {id(m) for m in attentions}
 
 
-def test_cuda_tensors_run_sdpa_with_cudnn_off_and_the_flag_comes_back(monkeypatch):
-    class CudaLike:  # the function only asks the query where it lives
-        is_cuda = True
-
-    seen = []
-    monkeypatch.setattr(t5, "_SDPA", lambda *args, **kwargs: seen.append(torch.backends.cuda.cudnn_sdp_enabled()) or "out")
+def test_on_cpu_the_wrapper_computes_biased_attention():
+    # Real tensors through the wrapper: T5's attention is unscaled, with the position bias added to
+    # the mask. Checked against softmax(q k^T + bias) v written out here; 1e-6 absolute on values
+    # of order 1 covers float32 summation order (SDPA's kernel vs matmul).
+    generator = torch.Generator().manual_seed(0)
+    query, key, value = (torch.randn(2, 2, 5, 8, generator=generator) for _ in range(3))  # batch, heads, tokens, dim
+    bias = torch.randn(2, 2, 5, 5, generator=generator)
+    module = torch.nn.Module()
+    module.is_causal = False
     before = torch.backends.cuda.cudnn_sdp_enabled()
-    torch.backends.cuda.enable_cudnn_sdp(True)
+    out, weights = t5.biased_sdpa_attention(module, query, key, value, bias, dropout=0.0, scaling=1.0)
+    expected = torch.softmax(query @ key.transpose(-1, -2) + bias, dim=-1) @ value
+    assert weights is None and out.shape == (2, 5, 2, 8)  # transformers' layout: batch, tokens, heads, dim
+    torch.testing.assert_close(out, expected.transpose(1, 2), rtol=0, atol=1e-6)
+    assert torch.backends.cuda.cudnn_sdp_enabled() == before  # nothing to switch off on a CPU
+
+
+class _CudaLike:
+    """A query that says it lives on a GPU: the wrapper only asks ``query.is_cuda`` before SDPA."""
+
+    is_cuda = True
+
+
+def test_on_cuda_sdpa_runs_with_cudnn_off_and_the_flag_comes_back(monkeypatch):
+    calls = []
+
+    def sdpa(*args, **kwargs):
+        calls.append((args, kwargs, torch.backends.cuda.cudnn_sdp_enabled()))
+
+    monkeypatch.setattr(t5, "_SDPA", sdpa)
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    module, query, key, value, mask = object(), _CudaLike(), object(), object(), object()
     try:
-        assert t5.biased_sdpa_attention(None, CudaLike(), None, None, None) == "out"
-        assert seen == [False]
-        assert torch.backends.cuda.cudnn_sdp_enabled() is True
+        torch.backends.cuda.enable_cudnn_sdp(True)
+        t5.biased_sdpa_attention(module, query, key, value, mask, scaling=1.0)
+        ((args, kwargs, enabled_during),) = calls
+        assert enabled_during is False  # the whole point: no cuDNN fused kernel for biased attention
+        assert all(a is b for a, b in zip(args, (module, query, key, value, mask))) and kwargs == {"scaling": 1.0}
+        assert torch.backends.cuda.cudnn_sdp_enabled() is True  # back on afterwards
+
         monkeypatch.setattr(t5, "_SDPA", lambda *args, **kwargs: 1 / 0)
         with pytest.raises(ZeroDivisionError):
-            t5.biased_sdpa_attention(None, CudaLike(), None, None, None)
-        assert torch.backends.cuda.cudnn_sdp_enabled() is True  # restored on error too
+            t5.biased_sdpa_attention(module, query, key, value, mask)
+        assert torch.backends.cuda.cudnn_sdp_enabled() is True  # and after an error
+
+        torch.backends.cuda.enable_cudnn_sdp(False)  # switched off by the user: stays off
+        monkeypatch.setattr(t5, "_SDPA", sdpa)
+        t5.biased_sdpa_attention(module, query, key, value, mask)
+        assert calls[-1][2] is False and torch.backends.cuda.cudnn_sdp_enabled() is False
     finally:
         torch.backends.cuda.enable_cudnn_sdp(before)
 

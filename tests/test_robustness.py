@@ -21,8 +21,7 @@ from safetensors.torch import load_file, save_file
 
 import hlcli
 from _cli import invoke
-from _fake_model import build_fake, use_fake
-from conftest import save_tiny_t5
+from _faults import loss_at, on_training_loss
 from hlcli import runs
 from hlcli.cli._common import handle_errors
 from hlcli.config import TrainConfig
@@ -57,10 +56,9 @@ def test_the_package_never_unpickles_or_runs_remote_code():
 
 # -- a real run folder ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, t5_tokenizer_path, data_dir) -> Path:
+def run(tmp_path_factory, tiny_t5, data_dir) -> Path:
     root = tmp_path_factory.mktemp("robust")
-    backbone = save_tiny_t5(root / "t5", t5_tokenizer_path)
-    train(TrainConfig(tasks=["atis", "restaurant"], model=backbone, data_dir=str(data_dir), fraction=0.003,
+    train(TrainConfig(tasks=["atis", "restaurant"], model=tiny_t5, data_dir=str(data_dir), fraction=0.003,
                       batch_size=4, max_steps=2, warmup_steps=1, eval_every=2, checkpoint_every=2,
                       method_overrides={"reduction_factor": 4}, output_dir=str(root / "run")))  # fmt: skip
     return root / "run"
@@ -215,43 +213,31 @@ def test_hl_convert_into_a_closed_pipe_exits_quietly(tmp_path):
     assert stderr == "", stderr
 
 
-# -- non-finite loss through the CLI -------------------------------------------------------------------
-FAST = ["--tasks", "music", "--method", "fake", "--model", "none", "--batch-size", "8", "--lr", "0.05", "--warmup-steps", "2",
-        "--eval-every", "5", "--checkpoint-every", "5", "--no-progress", "--max-steps", "9"]  # fmt: skip
-
-
+# -- non-finite loss through the CLI (a real run; the nan is injected: no real model gives one on cue) --
 def _nan_at(monkeypatch, call: int) -> None:
-    import hlcli.training
-
-    def build(*args, **kwargs):
-        model = build_fake(*args, **kwargs)
-        model.hook = lambda m, calls: torch.tensor(float("nan"), requires_grad=True) if calls == call else None
-        return model
-
-    use_fake(monkeypatch)
-    monkeypatch.setattr(hlcli.training, "build_model", build)
+    on_training_loss(monkeypatch, loss_at(call, float("nan")))
 
 
-def test_nan_loss_exits_1_naming_step_task_and_the_last_good_checkpoint(tmp_path, monkeypatch):
-    _nan_at(monkeypatch, 7)
-    result = invoke("train", *FAST, "--output-dir", tmp_path / "run")
+def test_nan_loss_exits_1_naming_step_task_and_the_last_good_checkpoint(tmp_path, monkeypatch, tiny_run, toy_tasks):
+    _nan_at(monkeypatch, 5)
+    result = invoke("train", "--tasks", toy_tasks("music"), *tiny_run, "--max-steps", 6, "--output-dir", tmp_path / "run")
     assert result.exit_code == 1, result.output
-    assert "non-finite loss (nan) at step 7 on task 'music'" in result.stderr
-    assert "(step 5) is the last good checkpoint" in result.stderr and "--skip-nonfinite" in result.stderr
-    assert json.loads((runs.checkpoint_dir(tmp_path / "run", "last") / "trainer_state.json").read_text())["step"] == 5
+    assert "non-finite loss (nan) at step 5 on task 'music'" in result.stderr
+    assert "(step 4) is the last good checkpoint" in result.stderr and "--skip-nonfinite" in result.stderr
+    assert json.loads((runs.checkpoint_dir(tmp_path / "run", "last") / "trainer_state.json").read_text())["step"] == 4
 
 
-def test_skip_nonfinite_skips_the_batch_and_exits_0(tmp_path, monkeypatch):
-    _nan_at(monkeypatch, 7)
-    result = invoke("train", *FAST, "--skip-nonfinite", "--output-dir", tmp_path / "run")
+def test_skip_nonfinite_skips_the_batch_and_exits_0(tmp_path, monkeypatch, tiny_run, toy_tasks):
+    _nan_at(monkeypatch, 5)
+    result = invoke("train", "--tasks", toy_tasks("music"), *tiny_run, "--max-steps", 6, "--skip-nonfinite",
+                    "--output-dir", tmp_path / "run")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "trained 9 steps" in result.stdout and "skipped 1 batches" in result.stdout
-    assert "step 7: non-finite loss or gradient, batch skipped" in (tmp_path / "run" / "train.log").read_text()
+    assert "trained 6 steps" in result.stdout and "skipped 1 batches" in result.stdout
+    assert "step 5: non-finite loss or gradient, batch skipped" in (tmp_path / "run" / "train.log").read_text()
 
 
 # -- errors that help: what, where, how to fix; exit codes 1 / 2 -----------------------------------------
-def test_user_errors_name_the_problem_and_exit_with_their_code(tmp_path, monkeypatch):
-    use_fake(monkeypatch)
+def test_user_errors_name_the_problem_and_exit_with_their_code(tmp_path, data_dir):
     bad = tmp_path / "bad.conll"
     bad.write_text("Peter B-PER\nlives\n", encoding="utf-8")
     good = tmp_path / "good.conll"
@@ -261,9 +247,9 @@ def test_user_errors_name_the_problem_and_exit_with_their_code(tmp_path, monkeyp
         (["convert", bad, "--format", "conll", "--to", "bio"], 1, f"{bad}:2: "),
         (["convert", tmp_path / "missing.conll", "--format", "conll"], 2, "missing.conll' is neither a corpus nor an existing file"),
         (["convert", bad, "--input-format", "xml"], 2, "unknown format 'xml'; known formats: bio, conll"),
-        (["train", "--tasks", "flights,nope", "--method", "fake", "--model", "none", "--output-dir", tmp_path / "r"], 2,
-         "unknown task 'nope'; known tasks: flights, music"),
-        (["train", "--tasks", "music", "--max-steps", "0", "--output-dir", tmp_path / "r"], 2, "max_steps"),
+        (["train", "--tasks", "atis,nope", "--data-dir", data_dir, "--output-dir", tmp_path / "r"], 2,
+         "unknown task 'nope'; known tasks: atis, movie, movietrivia, mtod, mtop, restaurant, snips"),
+        (["train", "--tasks", "atis", "--max-steps", "0", "--output-dir", tmp_path / "r"], 2, "max_steps"),
         (["train", "--resume", tmp_path], 1, "nothing to resume"),
         (["tag", "--task", "atis"], 2, "no run given, HL_RUN unset and no finished run with task 'atis' under ./runs"),
         (["evaluate", tmp_path / "nowhere"], 1, "nowhere: no such run or checkpoint folder"),

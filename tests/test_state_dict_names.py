@@ -8,6 +8,10 @@ unresumable, and a changed initialisation order would give a seeded run other nu
 One intended change since the record was made: ``static`` on encoders no longer builds (and
 throws away) a hypernetwork before its heads, so its seeded initial values and first loss
 differ; its entry was re-recorded after checking that its names, shapes and order are unchanged.
+A second one (issue 18, the authors' modules): the hypernetwork's projector is initialised
+N(0, 0.01) with zero bias, its LayerNorm eps is 1e-6 and the adapters use gelu_new, so the
+seeded values and losses of hyperloader, hyperformer and lora-only (and static's T5 loss, in the
+6th decimal) were re-recorded; every name, shape and the order stayed as they were.
 Regenerate the record only for an intended change:
 
     python tests/test_state_dict_names.py   # rewrites tests/fixtures/state_dict_names.json
@@ -23,6 +27,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import MINILM_MISSING, MINILM_MODULE
+
+pytest.importorskip(MINILM_MODULE, reason=MINILM_MISSING)  # the golden record is made with both backbones
 GOLDEN = Path(__file__).parent / "fixtures" / "state_dict_names.json"
 METHODS = ["full-finetune", "hyperdecoder", "hyperformer", "hyperloader", "lora-only", "static", "unipelt"]
 
@@ -88,22 +95,40 @@ def backbones(tmp_path_factory, t5_tokenizer_path):
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: tiny models, one torch thread
 
 
-@pytest.mark.parametrize("kind", ["t5", "bert"])
-@pytest.mark.parametrize("method", METHODS)
+# Every method on both families, except hyperdecoder on an encoder (no decoder to adapt: refused, below).
+BUILDABLE = [(method, kind) for method in METHODS for kind in ("t5", "bert") if (method, kind) != ("hyperdecoder", "bert")]
+
+
+@pytest.mark.parametrize(("method", "kind"), BUILDABLE, ids=[f"{m}-{k}" for m, k in BUILDABLE])
 def test_trainable_tensors_match_the_golden_record(backbones, method, kind):
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
-    key = f"{method}/{kind}"
-    if key not in golden:
-        assert method == "hyperdecoder" and kind == "bert"  # the one combination that cannot be built
-        return
     got = _record(method, backbones[kind])
-    want = golden[key]
+    want = golden[f"{method}/{kind}"]
     assert sorted(got["tensors"]) == sorted(want["tensors"]), "trainable tensor names changed"
     assert got["order"] == want["order"], "trainable parameter order changed (saved optimizer state would not fit)"
     for name, (shape, total, magnitude) in want["tensors"].items():
         assert got["tensors"][name][0] == shape, name
-        assert got["tensors"][name][1:] == pytest.approx([total, magnitude], rel=1e-5, abs=1e-5), f"{name}: initialisation changed"
-    assert got["loss"] == pytest.approx(want["loss"], rel=1e-5, abs=1e-5)
+        # torch's normal_ rounds differently per CPU kernel set (a few ulps per draw, <= 5e-7 relative),
+        # so a sum (itself possibly near 0) moves by up to that much of the sum of magnitudes: compare
+        # both to 1e-5 of the magnitude, plus the record's 6-decimal rounding (measured across kernel
+        # sets: 1.2e-7). Another init (std, draw order) moves a sum by ~magnitude/sqrt(numel): >= 9e-4 here.
+        tolerance = 1e-5 * magnitude + 1e-6
+        got_total, got_magnitude = got["tensors"][name][1:]
+        assert abs(got_total - total) <= tolerance and abs(got_magnitude - magnitude) <= tolerance, f"{name}: initialisation changed"
+    # The float32 forward of weights whose last bits differ per kernel set (above): measured up to 1.05e-5
+    # relative (hyperloader/t5 under ATEN_CPU_CAPABILITY=default); rel 1e-4 leaves a 10x margin.
+    assert got["loss"] == pytest.approx(want["loss"], rel=1e-4)
+
+
+def test_the_record_covers_every_buildable_pair_and_hyperdecoder_on_an_encoder_is_refused(backbones):
+    from hlcli.errors import UsageError
+    from hlcli.methods import build_model
+    from hlcli.methods.base import TaskSpec
+
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    assert sorted(golden) == sorted(f"{method}/{kind}" for method, kind in BUILDABLE)
+    with pytest.raises(UsageError, match=r"hyperdecoder needs an encoder-decoder \(T5\) backbone .*got 'bert'"):
+        build_model("hyperdecoder", backbone=backbones["bert"], tasks=[TaskSpec("atis", ["city"])])
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""``hl train`` → ``hl evaluate`` → ``hl tag`` through the CLI (fake model; real T5 end-to-end below)."""
+"""``hl train`` → ``hl evaluate`` → ``hl tag`` through the CLI, on real models (conftest's tiny T5)."""
 
 from __future__ import annotations
 
@@ -9,100 +9,53 @@ import signal
 import pytest
 
 from _cli import invoke
-from _fake_model import build_fake, use_fake
+from _faults import ctrl_c_at, loss_at, on_training_loss
 from hlcli import runs
-
-FAST = ["--method", "fake", "--model", "none", "--batch-size", "8", "--lr", "0.05", "--warmup-steps", "2",
-        "--eval-every", "10", "--checkpoint-every", "10", "--no-progress"]  # fmt: skip
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture
-def fake(monkeypatch):
-    use_fake(monkeypatch)
+def test_default_run_folder_name(tmp_path, tiny_run, toy_tasks):
+    result = invoke("train", "--tasks", toy_tasks("music"), *tiny_run, "--max-steps", 2, "--fraction", "0.5")
+    assert result.exit_code == 0, result.output
+    (folder,) = (tmp_path / "runs").iterdir()  # conftest: each test runs in its own tmp_path
+    assert folder.name.startswith("hyperloader-music-0.5-")
 
 
-def test_train_evaluate_tag(tmp_path, fake):
+def test_ctrl_c_exits_130_and_resume_finishes_the_run(tmp_path, tiny_run, toy_tasks, monkeypatch):
     run = tmp_path / "run"
-    result = invoke("train", "--tasks", "flights,music", *FAST, "--max-steps", 30, "--output-dir", run, "--set", "dim=24")
-    assert result.exit_code == 0, result.output
-    assert "trained 30 steps" in result.stdout and f"hl evaluate {run}" in result.stdout
-    assert "eval step 10: val_loss" in result.stderr  # one summary line per evaluation
-    config = json.loads((run / "config.json").read_text())
-    assert config["method_overrides"] == {"dim": 24} and config["max_steps"] == 30 and config["tasks"] == ["flights", "music"]
-
-    result = invoke("evaluate", run, "--split", "train", "--output", tmp_path / "scores.json")
-    assert result.exit_code == 0, result.output
-    scores = json.loads((tmp_path / "scores.json").read_text())
-    assert scores["split"] == "train" and scores["average_f1"] >= 0.95
-    assert "Average" in result.stdout and f"{scores['average_f1']:.4f}" in result.stdout
-    assert "scoring: seqeval default mode (conlleval-compatible" in result.stdout
-    assert (run / "predictions" / "train" / "music.jsonl").is_file()
-
-    result = invoke("tag", "--run", run, "--task", "flights", "--format", "sbio", input=b"show flights from boston to paris\n\n")
-    assert result.exit_code == 0, result.output
-    assert result.stdout == "show/O flights/O from/O boston/from to/O paris/to\n\n"
-
-
-def test_default_run_folder_name(tmp_path, fake, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    result = invoke("train", "--tasks", "music", *FAST, "--max-steps", 2, "--fraction", "0.5")
-    assert result.exit_code == 0, result.output
-    (folder,) = (tmp_path / "runs").iterdir()
-    assert folder.name.startswith("fake-music-0.5-")
-
-
-def test_ctrl_c_exits_130_and_resume_finishes_the_run(tmp_path, fake, monkeypatch):
-    import hlcli.training
-
-    def build(*args, **kwargs):
-        model = build_fake(*args, **kwargs)
-        model.hook = lambda m, calls: os.kill(os.getpid(), signal.SIGINT) if calls == 7 else None
-        return model
-
-    monkeypatch.setattr(hlcli.training, "build_model", build)
-    run = tmp_path / "run"
-    result = invoke("train", "--tasks", "flights,music", *FAST, "--max-steps", 20, "--output-dir", run, "--progress")
+    with monkeypatch.context() as patch:
+        on_training_loss(patch, ctrl_c_at(3))  # Ctrl-C while step 3 computes its loss
+        result = invoke("train", "--tasks", toy_tasks("flights", "music"), *tiny_run, "--max-steps", 4,
+                        "--output-dir", run, "--progress")  # fmt: skip
     assert result.exit_code == 130, result.output
     assert f"resume with: hl train --resume {run}" in result.stderr
-    assert json.loads((runs.checkpoint_dir(run, "last") / "trainer_state.json").read_text())["step"] == 7
+    assert json.loads((runs.checkpoint_dir(run, "last") / "trainer_state.json").read_text())["step"] == 3
 
-    use_fake(monkeypatch)
     result = invoke("train", "--resume", run, "--lr", "1")
     assert result.exit_code == 2 and "--resume takes its settings from the run folder; drop lr" in result.stderr
-    result = invoke("train", "--resume", run, "--max-steps", 25, "--no-progress")
+    result = invoke("train", "--resume", run, "--max-steps", 5, "--no-progress")
     assert result.exit_code == 0, result.output
-    assert "trained 25 steps" in result.stdout
-    assert json.loads((run / "config.json").read_text())["max_steps"] == 20  # the recorded config is kept
+    assert "trained 5 steps" in result.stdout
+    assert json.loads((run / "config.json").read_text())["max_steps"] == 4  # the recorded config is kept
 
 
-def test_nonfinite_loss_exits_1_naming_step_and_task(tmp_path, fake, monkeypatch):
-    import torch
-
-    import hlcli.training
-
-    def build(*args, **kwargs):
-        model = build_fake(*args, **kwargs)
-        model.hook = lambda m, calls: torch.tensor(float("nan"), requires_grad=True) if calls == 3 else None
-        return model
-
-    monkeypatch.setattr(hlcli.training, "build_model", build)
-    result = invoke("train", "--tasks", "music", *FAST, "--max-steps", 5, "--output-dir", tmp_path / "run")
+def test_nonfinite_loss_exits_1_naming_step_and_task(tmp_path, tiny_run, toy_tasks, monkeypatch):
+    on_training_loss(monkeypatch, loss_at(3, float("nan")))  # a real model cannot be made to give nan at step 3
+    result = invoke("train", "--tasks", toy_tasks("music"), *tiny_run, "--max-steps", 4, "--output-dir", tmp_path / "run")
     assert result.exit_code == 1
     assert "error: non-finite loss (nan) at step 3 on task 'music'" in result.stderr
     assert "Traceback" not in result.output
 
 
-def test_recipe_and_usage_errors(tmp_path, fake):
+def test_recipe_and_usage_errors(tmp_path):
     recipe = tmp_path / "bad.toml"
     recipe.write_text('tasks = ["music"]\nsteps = 3\n')
     result = invoke("train", "--recipe", recipe)
     assert result.exit_code == 1 and "unknown setting 'steps'" in result.stderr and "max_steps" in result.stderr
-    result = invoke("train", "--tasks", "music", "--schedule", "cosine")
+    result = invoke("train", "--tasks", "atis", "--schedule", "cosine")
     assert result.exit_code == 2 and "schedule = 'cosine'" in result.stderr
-    result = invoke("train", "--tasks", "music", "--set", "novalue")
+    result = invoke("train", "--tasks", "atis", "--set", "novalue")
     assert result.exit_code == 2 and "key=value" in result.stderr
     result = invoke("train", "--tasks", "atis", "--fraction", "2")
     assert result.exit_code == 2 and "fraction 2.0 out of range" in result.stderr
@@ -132,7 +85,8 @@ REAL = ["--tasks", "atis,restaurant", "--fraction", "0.003", "--batch-size", "4"
 
 @pytest.mark.slow
 def test_end_to_end_hyperloader_t5_train_evaluate_tag(tmp_path, tiny_t5, data_dir):
-    """hl train → hl evaluate → hl tag with the real method, checkpoint format and corpora.
+    """hl train → hl evaluate → hl tag with the real method, checkpoint format and corpora: what
+    each command writes and prints.
 
     This checks the plumbing end to end (12 steps); that the pipeline learns (F1 1.0 on its
     training slice) is shown by tests/test_e2e_learning.py.
@@ -141,7 +95,11 @@ def test_end_to_end_hyperloader_t5_train_evaluate_tag(tmp_path, tiny_t5, data_di
     result = invoke("train", *REAL, "--model", tiny_t5, "--data-dir", data_dir, "--max-steps", 12,
                     "--eval-every", 6, "--checkpoint-every", 6, "--output-dir", run)  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "trained 12 steps" in result.stdout
+    assert "trained 12 steps" in result.stdout and f"hl evaluate {run}" in result.stdout
+    assert "eval step 6: val_loss" in result.stderr  # one summary line per evaluation
+    config = json.loads((run / "config.json").read_text())
+    assert config["method_overrides"] == {"reduction_factor": 4} and config["max_steps"] == 12
+    assert config["tasks"] == ["atis", "restaurant"]
     last = runs.checkpoint_dir(run, "last")
     card = json.loads((last / "config.json").read_text())
     assert card["method"] == "hyperloader" and [t["name"] for t in card["tasks"]] == ["atis", "restaurant"]
@@ -155,9 +113,21 @@ def test_end_to_end_hyperloader_t5_train_evaluate_tag(tmp_path, tiny_t5, data_di
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "train.json").read_text())
     assert set(scores["tasks"]) == {"atis", "restaurant"} and 0.0 <= scores["average_f1"] <= 1.0
-    assert scores["tasks"]["atis"]["sentences"] == 13 and "Average" in result.stdout
+    assert scores["split"] == "train" and scores["tasks"]["atis"]["sentences"] == 13
+    assert "Average" in result.stdout and f"{scores['average_f1']:.4f}" in result.stdout
+    assert "scoring: seqeval default mode (conlleval-compatible" in result.stdout
+    assert (run / "predictions" / "train" / "restaurant.jsonl").is_file()
     predictions = [json.loads(line) for line in (run / "predictions" / "train" / "atis.jsonl").read_text().splitlines()]
     assert all(len(p["pred"]) == len(p["tokens"]) == len(p["gold"]) for p in predictions)
+
+    # --format sbio: word/TYPE per word (O outside a slot), the empty line kept.
+    result = invoke("tag", "--run", run, "--task", "atis", "--format", "sbio", input=b"show flights from boston to paris\n\n")
+    assert result.exit_code == 0, result.output
+    first, second, end = result.stdout.split("\n")
+    assert (second, end) == ("", "")
+    types = {"O", *next(t["types"] for t in card["tasks"] if t["name"] == "atis")}
+    assert [w.rsplit("/", 1)[0] for w in first.split(" ")] == "show flights from boston to paris".split()
+    assert all(w.rsplit("/", 1)[1] in types for w in first.split(" ")), first
 
     text = "book a table at an italian place\n\n  \t \ncheap 🍕 near Tel Aviv tonight\n"
     result = invoke("tag", "--run", run, "--task", "restaurant", "--format", "jsonl", input=text.encode())

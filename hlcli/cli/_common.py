@@ -14,9 +14,64 @@ from rich.markup import escape
 from hlcli.config import TrainConfig
 from hlcli.errors import EXIT_DATA, EXIT_INTERRUPTED, HLError
 
+# Width of a console whose stream is not a terminal: wider than any table hl prints.
+PIPE_WIDTH = 10_000
+
+
+class OutputConsole(Console):
+    """A rich console that never cuts output written to a pipe or a file.
+
+    rich sizes a console to the terminal (or 80 columns) even when its own stream is piped, so
+    ``hl compare --paper | cat`` dropped whole columns. Off a terminal this console is
+    :data:`PIPE_WIDTH` wide: tables do not expand, so each is printed at its natural width, and
+    text lines are not wrapped. The check is made at every print, because the stream may change
+    (``CliRunner`` swaps ``sys.stdout``). An explicit ``width=`` is kept as given.
+    """
+
+    @property
+    def size(self):  # type: ignore[override]
+        size = super().size
+        if self._width is None and not self.is_terminal:
+            return size._replace(width=PIPE_WIDTH)
+        return size
+
+    @size.setter
+    def size(self, new_size) -> None:
+        self._width, self._height = new_size
+
+
 # Results go to stdout; progress, warnings and errors to stderr, so `hl tag > out` stays clean.
-console = Console()
-err_console = Console(stderr=True)
+console = OutputConsole()
+err_console = OutputConsole(stderr=True)
+
+# --format of commands that print a table (hl evaluate, hl data stats); json is each command's own.
+TABLE_FORMATS = ("table", "markdown", "json")
+
+
+def print_table(title: str, header: list[str], rows: list[list[str] | None], *, fmt: str = "table", left: int = 1) -> None:
+    """Print rows as a rich table (``fmt="table"``) or a Markdown table (``"markdown"``).
+
+    ``rows`` are plain text (no rich markup); ``None`` draws a section line. The first ``left``
+    columns are left-aligned, the others right-aligned (numbers).
+    """
+    if fmt == "markdown":
+        # '|' would end a cell, '*' start emphasis (8,798* marks a held-out val split).
+        line = lambda cells: "| " + " | ".join(c.replace("|", "\\|").replace("*", "\\*") for c in cells) + " |"  # noqa: E731
+        align = [":---" if i < left else "---:" for i in range(len(header))]
+        text = [f"**{title}**", "", line(header), "| " + " | ".join(align) + " |"] + [line(r) for r in rows if r is not None]
+        console.print("\n".join(text) + "\n", highlight=False, markup=False, soft_wrap=True)
+        return
+    from rich.table import Table
+
+    table = Table(title=escape(title), title_justify="left")
+    for index, name in enumerate(header):
+        table.add_column(escape(name), justify="left" if index < left else "right")
+    for row in rows:
+        if row is None:
+            table.add_section()
+        else:
+            table.add_row(*(escape(cell) for cell in row))
+    console.print(table)
 
 VERBOSE_ENV = "HL_VERBOSE"
 
@@ -53,9 +108,10 @@ def handle_errors(func):
                 err_console.print_exception()
             err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as error:
             err_console.print("interrupted", style="yellow")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            # hl train stopped by SIGTERM/SIGHUP exits 128 + the signal, as the shell reports it (143, 129).
+            raise typer.Exit(getattr(error, "exit_code", EXIT_INTERRUPTED)) from None
         except BrokenPipeError:
             # `hl tag ... | head`: the reader left; stop quietly, as Unix tools do.
             _silence_stdout()
@@ -76,6 +132,12 @@ def handle_errors(func):
         except Exception as error:
             if verbose:
                 raise
+            from hlcli.io import WRITE_HINT, os_error
+
+            found = os_error(error)  # safetensors' own error type around an OS error (disk full)
+            if found is not None:
+                err_console.print(f"[bold red]error:[/] {escape(found.strerror or str(found))}; {WRITE_HINT}", highlight=False, soft_wrap=True)
+                raise typer.Exit(EXIT_DATA) from None
             err_console.print(
                 f"[bold red]internal error:[/] {escape(type(error).__name__)}: {escape(str(error))} "
                 "(a bug in hlcli; run again with --verbose for the traceback)",

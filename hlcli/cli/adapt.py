@@ -12,7 +12,7 @@ from hlcli.cli._common import DataDirOption, VerboseOption, console, err_console
 
 def adapt_command(
     run: Path = typer.Argument(..., help="Trained run folder (its best checkpoint) or checkpoint folder."),
-    tasks: str = typer.Option(..., "--tasks", help="Comma-separated tasks to add, e.g. restaurant."),
+    tasks: str = typer.Option(..., "--tasks", help="Comma-separated tasks to add: corpora (restaurant) or your own data (pets=FOLDER, NAME=hf:ORG/DATASET), as hl train --tasks."),
     init: str = typer.Option("mean", "--init", help="New task embeddings start at the mean of the old ones (mean) or random (random)."),
     unfreeze: str = typer.Option("none", "--unfreeze", help="none: only the new embeddings (and heads) train, old tasks are untouched; hypernetwork: also tune the shared generator."),
     generator_lr: Optional[float] = typer.Option(None, "--generator-lr", help="Learning rate of the generator with --unfreeze hypernetwork (default: the base run's lr / 10)."),
@@ -42,6 +42,8 @@ def adapt_command(
       hl adapt runs/six-tasks --tasks restaurant --max-steps 300
 
       hl adapt runs/six-tasks --tasks restaurant --unfreeze hypernetwork --generator-lr 1e-5 --replay
+
+      hl adapt runs/six-tasks --tasks pets=data/pets --max-steps 300
     """
     from hlcli.adapt import adapt
 
@@ -58,8 +60,13 @@ def adapt_command(
         )  # fmt: skip
     if not result.main_process:
         return
+    from hlcli.config import read_config
+    from hlcli.training import scored_checkpoint
+
+    added = ",".join(read_config(result.run_dir / "config.json").adapt["added"])  # names, not NAME=FOLDER specs
     best = "n/a" if result.best_value is None else f"{result.best_value:.4f} at step {result.best_step}"
-    console.print(f"added {tasks} in {result.steps} steps; best {result.best_metric} {best}", highlight=False)
+    console.print(f"added {added} in {result.steps} steps; best {result.best_metric} {best}; "
+                  f"hl evaluate scores {scored_checkpoint(result.run_dir)}", highlight=False, soft_wrap=True)
     console.print(f"run folder: {result.run_dir}", highlight=False, soft_wrap=True)
     console.print(f"next: hl evaluate {result.run_dir}", highlight=False, soft_wrap=True)
 

@@ -27,8 +27,10 @@ def compare_command(
     data_dir: Optional[Path] = DataDirOption,
     output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Compare folder: runs/ and results.csv/json (default compare/<recipe name>)."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Without --recipe: where to look for finished runs."),
-    split: str = typer.Option("test", "--split", help="Without --recipe: the split the runs were scored on (hl evaluate --split)."),
+    split: Optional[str] = typer.Option(None, "--split", help="The split to score and table: train | val | test (default: the recipe's split, else test). Without --recipe: the split the runs were scored on (hl evaluate --split)."),
     collect_only: bool = typer.Option(False, "--collect-only", help="Train nothing: table the runs already finished."),
+    tune_only: bool = typer.Option(False, "--tune-only", help="Train and score only the grid points of \\[compare.tune] (e.g. to widen a grid whose best point is at its edge before the final runs)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Train nothing: list every planned run (grid points of \\[compare.tune] too), whether it is finished, to resume or to train, and the steps left."),
     paper: bool = typer.Option(False, "--paper", help="Add the paper's published numbers (Tables 3 and 4) beside ours; alone, print them."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the tables here (.md, .tex; .csv one row per cell with intervals and p-values; .json everything)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="markdown | latex | csv | json (default: from --output's extension)."),
@@ -39,13 +41,17 @@ def compare_command(
 ) -> None:
     """Train every method of a recipe on its datasets and print one table per data fraction.
 
-    Rows are the datasets and their Average, columns the methods with \\[total/trainable] parameters; the best score of each row is bold (the layout of the paper's Tables 3 and 4), and ≈ marks methods a paired bootstrap cannot tell from the best. Finished runs are skipped, so an interrupted compare continues where it stopped. Without --recipe, every finished run under ./runs is tabled.
+    Rows are the datasets and their Average, columns the methods with \\[total/trainable] parameters; the best score of each row is bold (the layout of the paper's Tables 3 and 4), and ≈ marks methods a paired bootstrap cannot tell from the best. Finished runs are skipped, so an interrupted compare continues where it stopped; a run made before its method's modules changed (CHANGELOG: module revisions) is trained again, the old one kept in superseded/. Without --recipe, every finished run under ./runs is tabled.
+
+    A recipe's \\[compare.tune] grid (e.g. lr = \\[3e-5, 1e-4, 3e-4]) first trains every grid point of each method and scores it on validation; each method is then compared at its point with the best average validation F1 (the "Tuned (val)" row).
 
     Example:
 
       hl compare --recipe recipes/cpu-minilm.toml --fraction 0.1 --output table.md --plot fig2.png
 
       hl compare --recipe recipes/smoke.toml --seeds 1,2,3 --output table.csv
+
+      hl compare --recipe recipes/cpu-minilm-tuned.toml --dry-run
 
       hl compare --paper
 
@@ -58,10 +64,17 @@ def compare_command(
     elif fmt is not None:
         raise UsageError("--format needs --output")
     log = lambda line: err_console.print(line, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
+    if dry_run:
+        if recipe is None:
+            raise UsageError("--dry-run needs --recipe")
+        _print_status(recipe=recipe, methods=parse_list(methods) or None, fractions=fraction or None, tasks=parse_list(tasks) or None,
+                      data_dir=data_dir, output_dir=output_dir, model=model, max_steps=max_steps, seeds=_seeds(seeds), split=split)  # fmt: skip
+        return
     if recipe is None:
         if params and not paper:
             _print_parameter_table(parse_list(methods) or None)
             return
+        split = split or "test"
         result = collect_runs(runs_dir=runs_dir, split=split, log=log)
         if not len(result.results):
             if not paper:
@@ -83,7 +96,9 @@ def compare_command(
             model=model,
             max_steps=max_steps,
             seeds=_seeds(seeds),
+            split=split,
             collect_only=collect_only,
+            tune_only=tune_only,
             log=log,
         )
     if paper:
@@ -92,10 +107,13 @@ def compare_command(
         if not any(published(f) for f in result.fractions):
             err_console.print(f"[yellow]--paper:[/] {unavailable_message(result.fractions)}", highlight=False, soft_wrap=True)
     _print_tables(result.tables(paper=paper), result)
+    for line in result.stale:
+        err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
     if recipe is not None:
+        again = f" ({len(result.superseded)} again: made with an earlier module revision, kept in superseded/)" if result.superseded else ""
         console.print(
-            f"{len(result.trained)} trained, {len(result.skipped)} skipped (finished), "
-            f"{len(result.missing)} missing; results: {result.output_dir / 'results.csv'}",
+            f"{len(result.trained)} trained{again}, {len(result.skipped)} skipped (finished), "
+            f"{len(result.missing)} missing; results: {result.output_dir / ('tuning.csv' if tune_only else 'results.csv')}",
             highlight=False,
             soft_wrap=True,
         )
@@ -107,6 +125,36 @@ def compare_command(
         _print_convergence(result, curves)
     if params:
         _print_parameter_table(result.methods)
+
+
+def _print_status(**options) -> None:
+    from hlcli.compare import plan_status
+
+    the_plan, statuses = plan_status(**options)
+    table = Table(title=f"Planned runs of {the_plan.recipe} in {the_plan.output_dir}/runs", title_justify="left")
+    # The folder names the run (method, fraction, task, grid point, seed); runs waiting for their
+    # method's tuning have no folder yet, and are named by their label.
+    names = [s.run.run_dir.name if s.run.run_dir is not None else _waiting_name(s.run) for s in statuses]
+    table.add_column("run", no_wrap=True, min_width=max([len(n) for n in names] + [3]))
+    for name in ("split", "state", "steps left"):
+        table.add_column(name, justify="right" if name == "steps left" else "left", no_wrap=True)
+    for name, status in zip(names, statuses):
+        table.add_row(escape(name), status.split, status.state, f"{status.steps_left:,}")
+    console.print(table)
+    left = [s for s in statuses if s.state != "finished"]
+    to_train = [s for s in left if s.steps_left > 0]
+    console.print(
+        f"{len(statuses)} runs planned ({len(the_plan.points)} grid points): {len(statuses) - len(left)} finished, "
+        f"{len(to_train)} to train or resume ({sum(s.steps_left for s in statuses):,} steps), {len(left) - len(to_train)} to score only",
+        highlight=False, soft_wrap=True,
+    )
+
+
+def _waiting_name(run) -> str:
+    """``hyperloader-0.1 seed 43``: a final run whose folder depends on a point not chosen yet."""
+    from hlcli.compare.facts import is_single_task
+
+    return f"{run.method}-{run.fraction:g}" + (f"-{run.tasks[0]}" if is_single_task(run.method) else "") + f" seed {run.config.seed}"
 
 
 def _print_convergence(result, path: Path) -> None:
@@ -141,10 +189,14 @@ def _write(result, output: Path | None, fmt: str | None, paper: bool) -> None:
     if output is not None:
         written = write_output(result, output, fmt=fmt, paper=paper)
         console.print(f"{written}: {output}", highlight=False, soft_wrap=True)
+        if written == "csv" and result is not None and result.tuning:
+            from hlcli.compare.render import tuning_csv_path
+
+            console.print(f"grid points: {tuning_csv_path(output)}", highlight=False, soft_wrap=True)
 
 
 def _print_tables(tables, result) -> None:
-    from hlcli.compare import footnotes
+    from hlcli.compare import TUNED_ROW, footnotes
 
     for table in tables:
         header, body = table.cells(bold=lambda text: f"[bold]{escape(text)}[/bold]")
@@ -154,12 +206,29 @@ def _print_tables(tables, result) -> None:
             width = max(len(name), *(len(row[index].replace("[bold]", "").replace("[/bold]", "")) for row in body))
             rich_table.add_column(escape(name), justify="left" if index == 0 else "right", min_width=width, no_wrap=True)
         for row in body:
-            if row[0] == "Average":
+            if row[0] in ("Average", TUNED_ROW):
                 rich_table.add_section()
             rich_table.add_row(*row)
         console.print(rich_table)
     for line in footnotes(result, tables):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
+    if result is not None and result.tuning:
+        _print_tuning(result)
+
+
+def _print_tuning(result) -> None:
+    from hlcli.compare.facts import display_name
+    from hlcli.compare.tune import describe
+
+    table = Table(title="Tuning: average validation F1 of every grid point (chosen: ✓)", title_justify="left")
+    for name in ("method", "fraction", "point", "seed", "steps", "val avg F1", "chosen"):
+        table.add_column(name, justify="left" if name in ("method", "point") else "right")
+    for point in result.tuning:
+        average = point.val_avg_f1
+        text = "—" if average is None else f"{average:.4f}"
+        table.add_row(escape(display_name(point.method)), f"{point.fraction:g}", escape(describe(point.setting)), str(point.seed),
+                      str(point.steps), f"[bold]{text}[/bold]" if point.chosen else text, "✓" if point.chosen else "")  # fmt: skip
+    console.print(table)
 
 
 def _print_parameter_table(methods: list[str] | None) -> None:

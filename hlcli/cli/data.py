@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
-from rich.table import Table
 
-from hlcli.cli._common import DataDirOption, VerboseOption, console, err_console, handle_errors, parse_list
+from hlcli.cli._common import TABLE_FORMATS, DataDirOption, VerboseOption, console, err_console, handle_errors, parse_list, print_table
 from hlcli.errors import UsageError
 
 data_app = typer.Typer(
@@ -19,7 +18,7 @@ data_app = typer.Typer(
     help="Inspect and download the corpora.\n\nExample:\n\n  hl data download\n\n  hl data stats --data-dir ~/corpora",
     no_args_is_help=True,
 )
-STATS_FORMATS = ("table", "json")
+STATS_FORMATS = TABLE_FORMATS
 
 
 @data_app.command("stats")
@@ -29,7 +28,7 @@ def stats(
     tasks: str | None = typer.Option(
         None, "--tasks", help="Comma-separated tasks (default: the seven corpora); NAME=FOLDER and hf:ORG/NAME are your own data."
     ),
-    output_format: str = typer.Option("table", "--format", help="Output format: table | json."),
+    output_format: str = typer.Option("table", "--format", help="Output format: table | markdown | json."),
     as_json: bool = typer.Option(False, "--json", hidden=True, help="Deprecated alias of --format json."),
     verbose: bool = VerboseOption,
 ) -> None:
@@ -56,13 +55,11 @@ def stats(
     if output_format == "json":
         typer.echo(json.dumps([result.to_json() for result in results], indent=2))
         return
-    _print_table(results)
+    _print_table(results, output_format)
 
 
-def _print_table(results) -> None:
-    table = Table(title="Corpora (Table 2)")
-    for name in ("corpus", "train", "val", "test", "labels", "adjacent"):
-        table.add_column(name, justify="left" if name == "corpus" else "right")
+def _print_table(results, fmt: str) -> None:
+    rows: list[list[str] | None] = []
     notes = []
     for result in results:
         train = f"{result.train:,}"
@@ -78,17 +75,20 @@ def _print_table(results) -> None:
         if result.source is not None:
             notes.append(f"{result.title}: {result.source}")
         test = "-" if result.test is None else f"{result.test:,}"
-        table.add_row(result.title, train, f"{result.val:,}", test, labels, f"{result.adjacent_same_type:,}")
-    console.print(table)
+        rows.append([result.title, train, f"{result.val:,}", test, labels, f"{result.adjacent_same_type:,}"])
+    print_table("Corpora (Table 2)", ["corpus", "train", "val", "test", "labels", "adjacent"], rows, fmt=fmt)
+    footnotes = []
     held = [r for r in results if r.held_out_val and r.source is None]
     if held:
         sums = ", ".join(f"{r.title} {r.train + r.val:,}" for r in held)
-        console.print(f"* val = 10 % of the released train file (fixed seed); train + val = paper's train: {sums}.")
+        footnotes.append(f"* val = 10 % of the released train file (fixed seed); train + val = paper's train: {sums}.")
     if any(r.held_out_val and r.source is not None for r in results):
-        console.print("* your tasks without a val file: val = 10 % of their train file (fixed seed).")
-    for note in notes:
-        console.print(note, highlight=False, soft_wrap=True)
-    console.print("Labels: slot types over train, val and test. adjacent: sentences where a span directly follows one of the same type (B-X B-X, B-X I-X B-X); sBIO writes them exactly.")
+        footnotes.append("* your tasks without a val file: val = 10 % of their train file (fixed seed).")
+    footnotes += notes
+    footnotes.append("Labels: slot types over train, val and test. adjacent: sentences where a span directly follows one of the same type (B-X B-X, B-X I-X B-X); sBIO writes them exactly.")
+    # Markdown joins adjacent lines into one paragraph: a blank line keeps each note apart.
+    separator = "\n\n" if fmt == "markdown" else "\n"
+    console.print(separator.join(footnotes), highlight=False, markup=False, soft_wrap=True)
 
 
 @data_app.command("download")

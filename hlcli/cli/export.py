@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -11,21 +12,40 @@ from hlcli.cli._common import VerboseOption, console, handle_errors
 
 def export_command(
     run: Path = typer.Argument(..., help="Trained run folder (its best checkpoint) or checkpoint folder."),
-    task: str = typer.Option(..., "--task", help="The task whose weights are exported, e.g. atis."),
-    output: Path = typer.Option(..., "--output", "-o", help="New (or empty) folder for the exported checkpoint."),
+    task: Optional[str] = typer.Option(None, "--task", help="The task whose weights are exported, e.g. atis (needed with -o)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="New (or empty) folder for the exported checkpoint."),
+    hub_dir: Optional[Path] = typer.Option(None, "--hub-dir", help="New (or empty) folder laid out for the Hugging Face hub: weights, config.json, model card with scores (with --task: that task's export)."),
     merge_lora: bool = typer.Option(True, "--merge-lora/--no-merge-lora", help="Merge the generated LoRA into q/v (stores full q/v matrices) or keep the small A/B factors."),
     verbose: bool = VerboseOption,
 ) -> None:
-    """Materialise one task's generated adapters, layer norms and LoRA as plain tensors.
+    """Materialise one task's generated adapters, layer norms and LoRA as plain tensors, or lay a
+    run out for the Hugging Face hub.
 
-    The folder loads without the hypernetwork and tags like the full run.
+    The -o folder loads without the hypernetwork and tags like the full run. The --hub-dir folder
+    is what `hf upload ORG/NAME DIR` pushes; nothing is uploaded here.
 
     Example:
 
       hl export runs/six-tasks --task atis -o exported/atis
 
       hl tag exported/atis --task atis < questions.txt
+
+      hl export runs/six-tasks --hub-dir hub/six-tasks
     """
+    from hlcli.errors import UsageError
+
+    if (output is None) == (hub_dir is None):
+        raise UsageError("give one of -o DIR (with --task) and --hub-dir DIR")
+    if hub_dir is not None:
+        from hlcli.export import export_hub
+
+        hub = export_hub(run, output=hub_dir, task=task, merge_lora=merge_lora)
+        scored = f"scores of {', '.join(hub.scored_splits)}" if hub.scored_splits else "no scores yet (run hl evaluate first)"
+        console.print(f"hub folder {hub.folder}: {', '.join(hub.files)}; {scored}", highlight=False, soft_wrap=True)
+        console.print(f"next: hf upload ORG/NAME {hub.folder}", highlight=False, soft_wrap=True)
+        return
+    if task is None:
+        raise UsageError("-o exports one task's weights", expected="--task TASK")
     from hlcli.export import export_task
 
     result = export_task(run, task=task, output=output, merge_lora=merge_lora)

@@ -20,7 +20,7 @@ import typer
 from rich.markup import escape
 
 from hlcli.cli._common import DataDirOption, VerboseOption, console, err_console, handle_errors, parse_list, training_bar
-from hlcli.config import TrainConfig
+from hlcli.config import TrainConfig, parse_fraction
 from hlcli.errors import UsageError
 
 SETTINGS_PANEL = "Training settings (each is also a recipe key)"
@@ -99,6 +99,8 @@ def _config_flags(values: dict[str, Any]) -> dict[str, Any]:
             value = parse_list(value) or None
         elif field.name == "method_overrides":
             value = parse_overrides(value) or None
+        elif field.name == "fraction" and value is not None:
+            value = parse_fraction(value)  # 0.1, or per task: 0.1,mine=1.0
         elif isinstance(value, Path):
             value = str(value)
         elif isinstance(value, str) and _without_none(hints[field.name]) is not str:
@@ -118,13 +120,16 @@ def train_command(
     *,
     recipe: Optional[Path],
     resume: Optional[Path],
+    restart: bool,
     progress: bool,
     verbose: bool,
     **settings: Any,
 ) -> None:
     """Train one model on several tasks at once.
 
-    Ctrl-C stops after the current step and saves a resumable checkpoint (exit code 130).
+    Ctrl-C stops after the current step and saves a resumable checkpoint (exit code 130); so do SIGTERM (a scheduler, `timeout`: exit 143) and SIGHUP (exit 129).
+
+    One hl train at a time per run folder: a second one is refused while the first runs.
 
     Example:
 
@@ -139,6 +144,8 @@ def train_command(
     from hlcli.config import load_config
     from hlcli.training import resume_config, train
 
+    if restart and resume is None:
+        raise UsageError("--restart needs --resume RUN", expected="hl train --resume RUN --restart (start RUN over at step 0)")
     flags = _config_flags(settings)
     data_dir = flags["data_dir"]
     max_steps = flags["max_steps"]
@@ -161,13 +168,13 @@ def train_command(
         result = train(
             config,
             resume=resume is not None,
+            restart=restart,
             log=lambda line: err_console.print(line, highlight=False, markup=False, soft_wrap=True),
             on_step=on_step,
         )
     if not result.main_process:
         return  # one summary per run, from rank 0
-    best = "n/a" if result.best_value is None else f"{result.best_value:.4f} at step {result.best_step}"
-    console.print(f"trained {result.steps} steps; best {result.best_metric} {best}", highlight=False)
+    console.print(result.summary(), highlight=False, soft_wrap=True)
     if result.skipped_batches:
         console.print(f"skipped {result.skipped_batches} batches with a non-finite loss", highlight=False)
     console.print(f"run folder: {result.run_dir}", highlight=False, soft_wrap=True)
@@ -179,7 +186,8 @@ def _signature() -> inspect.Signature:
     hints = typing.get_type_hints(TrainConfig)
     run_options = {
         "recipe": (Optional[Path], typer.Option(None, "--recipe", help="TOML recipe (recipes/*.toml); flags override it.")),
-        "resume": (Optional[Path], typer.Option(None, "--resume", help="Continue this run folder from checkpoints/last.")),
+        "resume": (Optional[Path], typer.Option(None, "--resume", help="Continue this run folder from checkpoints/last (else checkpoints/best).")),
+        "restart": (bool, typer.Option(False, "--restart", help="With --resume: start the run over at step 0 in its folder, deleting its checkpoints (deliberately; --resume alone never replaces one).")),
         "progress": (bool, typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr.")),
         "verbose": (bool, VerboseOption),
     }

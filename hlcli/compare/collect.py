@@ -12,7 +12,7 @@ from hlcli import runs
 from hlcli.compare.facts import is_single_task, method_order
 from hlcli.compare.plan import config_hash
 from hlcli.compare.results import RESULT_COLUMNS, CompareResult
-from hlcli.compare.run import _collect, is_finished
+from hlcli.compare.run import _collect, is_finished, stale_revision
 from hlcli.config import TrainConfig, read_config
 from hlcli.data.corpora import CORPORA
 from hlcli.errors import HLError
@@ -36,11 +36,17 @@ def collect_runs(*, runs_dir: str | Path = "runs", split: str = "test", log: Cal
         except HLError:
             say(f"{run_dir}: unreadable config.json, left out")
             continue
+        if isinstance(config.fraction, dict):  # tables are per fraction: a run with one per task fits none
+            say(f"{run_dir}: a fraction per task ({config.fraction}), left out")
+            continue
         if is_finished(run_dir, split, config.tasks):
             found.append((run_dir, config, (run_dir / runs.EVAL).stat().st_mtime))
-    rows = []
+    rows, stale = [], []
     for run_dir, config, _ in _latest_setting(found, say):
         rows.extend(_collect(run_dir, config.method, config.fraction, config.seed, config.tasks, split, config.model))
+        revision = stale_revision(run_dir)
+        if revision is not None:  # tabled (these are the folder's runs), but never without saying so
+            stale.append(f"{run_dir}: {revision}; its scores differ from a retrain's")
     frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     # Rows come oldest first: the most recent run of a (method, seed, task) wins.
     frame = frame.drop_duplicates(["method", "model", "fraction", "seed", "task"], keep="last")
@@ -48,7 +54,7 @@ def collect_runs(*, runs_dir: str | Path = "runs", split: str = "test", log: Cal
     seen = list(dict.fromkeys(frame["task"]))
     tasks = [t for t in CORPORA if t in seen] + [t for t in seen if t not in CORPORA]
     fractions = sorted({float(f) for f in frame["fraction"]}, reverse=True)
-    return CompareResult(None, split, method_order(frame["method"]), fractions, tasks, frame.reset_index(drop=True))
+    return CompareResult(None, split, method_order(frame["method"]), fractions, tasks, frame.reset_index(drop=True), stale=stale)
 
 
 def _latest_setting(found, say):

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from hlcli.compare.facts import is_single_task, needs_decoder
-from hlcli.config import TrainConfig, check_keys, read_recipe
+from hlcli.compare.tune import TUNE_KEY, TuneSpec, check_tune_table, point_name, tune_spec
+from hlcli.config import FORMER_DEFAULTS, TrainConfig, check_keys, read_recipe
 from hlcli.data.corpora import CORPORA, SPLITS
 from hlcli.data.sources import recipe_tasks
 from hlcli.errors import HLError, UsageError, unknown_name
 
 COMPARE_SECTION = "compare"  # listed in hlcli.config.OTHER_SECTIONS: `hl train` ignores it
-COMPARE_KEYS = ("methods", "fractions", "split", "seeds", "overrides")
+COMPARE_KEYS = ("methods", "fractions", "split", "seeds", "overrides", TUNE_KEY)
 
 
 @dataclass
@@ -29,12 +30,28 @@ class PlannedRun:
     run_dir: Path | None
     unavailable: str | None = None
     seed: int | None = None
+    setting: dict[str, Any] | None = None  # the grid point (tuning runs) or the chosen one (final runs)
+    tuning: bool = False
+    identity: str | None = None  # config_hash when planned (training fills in config.task_sources)
 
     @property
     def label(self) -> str:
+        from hlcli.compare.tune import describe
+
         scope = "+".join(self.tasks) if is_single_task(self.method) else "all tasks"
         seed = f", seed {self.seed}" if self.seed is not None else ""
-        return f"{self.method} (fraction {self.fraction:g}, {scope}{seed})"
+        point = f", {'tuning ' if self.tuning else ''}{describe(self.setting)}" if self.setting else ""
+        return f"{self.method} (fraction {self.fraction:g}, {scope}{point}{seed})"
+
+
+@dataclass
+class TunedMethod:
+    """A method whose final runs wait for its tuning: what :func:`final_runs` needs to plan them."""
+
+    spec: TuneSpec
+    data: dict[str, Any]  # the method's resolved settings, tasks aside
+    groups: list[list[str]]
+    points: list[PlannedRun]
 
 
 @dataclass
@@ -48,6 +65,9 @@ class ComparePlan:
     runs: list[PlannedRun]
     model: str | None = None
     seeds: list[int] | None = None
+    points: list[PlannedRun] = field(default_factory=list)  # tuning runs, scored on val
+    tuned: dict[tuple[str, float], TunedMethod] = field(default_factory=dict)
+    fixed: dict[tuple[str, float], dict[str, Any]] = field(default_factory=dict)  # one-point grids
 
 
 def read_compare_recipe(recipe: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -67,6 +87,8 @@ def read_compare_recipe(recipe: str | Path) -> tuple[dict[str, Any], dict[str, A
         if not isinstance(overrides, dict):
             raise HLError(f"[{COMPARE_SECTION}.overrides.{method}] must be a table", path=recipe)
         check_keys(overrides, source=recipe)
+    if TUNE_KEY in section:
+        check_tune_table(section[TUNE_KEY], recipe)
     seeds = section.get("seeds")
     if seeds is not None and (not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds)):
         raise HLError(f"[{COMPARE_SECTION}] seeds must be a non-empty list of integers", path=recipe, expected="e.g. seeds = [1, 2, 3]")
@@ -84,20 +106,24 @@ def plan(
     model: str | None = None,
     max_steps: int | None = None,
     seeds: Sequence[int] | None = None,
+    split: str | None = None,
 ) -> ComparePlan:
     """Resolve the recipe and the overrides into the list of runs (nothing is trained).
 
     Without seeds (flag or recipe) every run keeps the recipe's seed and its folder name, so
-    comparisons started before seeds existed are found again.
+    comparisons started before seeds existed are found again. ``split`` replaces the recipe's.
+    A method with a ``[compare.tune]`` grid gets its grid points in ``points`` and its final runs
+    from :func:`final_runs` once a point is chosen (:mod:`hlcli.compare.tune`).
     """
     recipe = Path(recipe)
     settings, section = read_compare_recipe(recipe)
-    methods = _methods(list(methods or section.get("methods") or []), section.get("overrides", {}), recipe)
+    tune = section.get(TUNE_KEY, {})
+    methods = _methods(list(methods or section.get("methods") or []), {**section.get("overrides", {}), **_tune_methods(tune)}, recipe)
     fractions = [float(f) for f in (fractions or section.get("fractions") or [settings.get("fraction", 1.0)])]
     for fraction in fractions:
         if not 0.0 < fraction <= 1.0:
             raise UsageError(f"fraction {fraction} out of range", expected="0 < fraction <= 1")
-    split = section.get("split", "test")
+    split = split or section.get("split", "test")
     if split not in SPLITS:
         raise unknown_name("split", split, SPLITS)
     tasks = list(tasks or settings.get("tasks") or CORPORA)
@@ -118,18 +144,63 @@ def plan(
     encoder_only = any(needs_decoder(m) for m in methods) and _encoder_only(backbone)
     overrides = section.get("overrides", {})
 
-    planned: list[PlannedRun] = []
+    the_plan = ComparePlan(recipe, out, methods, fractions, tasks, split, [], model=backbone, seeds=seeds)
     for fraction in fractions:
         for method in methods:
             if needs_decoder(method) and encoder_only:
-                planned.append(PlannedRun(method, fraction, tasks, None, None, unavailable="n/a (needs decoder)"))
+                the_plan.runs.append(PlannedRun(method, fraction, tasks, None, None, unavailable="n/a (needs decoder)"))
                 continue
             groups = [[task] for task in tasks] if is_single_task(method) else [tasks]
+            data = {**base, **overrides.get(method, {}), **flags, "method": method, "fraction": fraction}
+            spec = tune_spec(tune, method)
+            if spec is not None and spec.tuned:
+                points = _tuning_runs(spec, data, groups, flags, out, recipe)
+                the_plan.points.extend(points)
+                the_plan.tuned[method, fraction] = TunedMethod(spec, data, groups, points)
+                continue
+            setting = spec.points()[0] if spec is not None else None
+            if setting is not None:
+                the_plan.fixed[method, fraction] = setting
             for seed in seeds or [None]:
                 for group in groups:
-                    data = {**base, **overrides.get(method, {}), **flags, "method": method, "fraction": fraction, "tasks": group}
-                    planned.append(_planned_run(data, seed, out, recipe))
-    return ComparePlan(recipe, out, methods, fractions, tasks, split, planned, model=backbone, seeds=seeds)
+                    the_plan.runs.append(_planned_run({**data, **(setting or {}), "tasks": group}, seed, out, recipe))
+    return the_plan
+
+
+def _tuning_runs(spec: TuneSpec, data: dict[str, Any], groups: list[list[str]], flags: dict[str, Any], out: Path, recipe: Path) -> list[PlannedRun]:
+    """Every grid point's runs at the budget: the tuning seed, ``steps`` (``--max-steps`` wins)."""
+    seed = spec.seed if spec.seed is not None else data.get("seed", TrainConfig.seed)
+    budget = {} if spec.steps is None or "max_steps" in flags else {"max_steps": spec.steps}
+    return [
+        _planned_run({**data, **setting, **budget, "tasks": group}, seed, out, recipe, setting=setting, tuning=True)
+        for setting in spec.points()
+        for group in groups
+    ]
+
+
+def final_runs(the_plan: ComparePlan, chosen: dict[tuple[str, float], dict[str, Any]]) -> list[PlannedRun]:
+    """The runs of each tuned method at its chosen point, over the seeds (as an untuned method's).
+
+    A run with exactly a grid point's settings is that point's folder (trained once, scored twice).
+    """
+    planned = []
+    for key, setting in chosen.items():
+        tuned = the_plan.tuned[key]
+        by_hash = {p.identity: p.run_dir for p in tuned.points}
+        for seed in the_plan.seeds or [None]:
+            for group in tuned.groups:
+                run = _planned_run({**tuned.data, **setting, "tasks": group}, seed, the_plan.output_dir, the_plan.recipe, setting=setting)
+                assert run.config is not None
+                reused = by_hash.get(run.identity)
+                if reused is not None:
+                    run.run_dir, run.config.output_dir = reused, str(reused)
+                planned.append(run)
+    return planned
+
+
+def _tune_methods(tune: dict[str, Any]) -> dict[str, Any]:
+    """The method tables of ``[compare.tune]`` (their names are checked like the overrides')."""
+    return {key: value for key, value in tune.items() if isinstance(value, dict)}
 
 
 def _methods(methods: list[str], overrides: dict[str, Any], recipe: Path) -> list[str]:
@@ -146,8 +217,12 @@ def _methods(methods: list[str], overrides: dict[str, Any], recipe: Path) -> lis
     return methods
 
 
-def _planned_run(data: dict[str, Any], seed: int | None, out: Path, recipe: Path) -> PlannedRun:
-    """``<method>-<fraction>[-<task>][-seed<n>]-<hash>``: a seed differing from the recipe's is named."""
+def _planned_run(data: dict[str, Any], seed: int | None, out: Path, recipe: Path, *, setting: dict[str, Any] | None = None, tuning: bool = False) -> PlannedRun:
+    """``<method>-<fraction>[-<task>][-seed<n>]-<hash>``: a seed differing from the recipe's is named.
+
+    A tuned method's runs name their point: ``...-<task>-tune-lr3e-4-seed42-<hash>`` for a grid
+    point (its seed always named), ``...-<task>-lr3e-4[-seed<n>]-<hash>`` for a final run.
+    """
     data.pop("output_dir", None)
     base_seed = data.get("seed", TrainConfig.seed)
     if seed is not None:
@@ -155,10 +230,18 @@ def _planned_run(data: dict[str, Any], seed: int | None, out: Path, recipe: Path
     config = TrainConfig.from_dict(data, source=recipe)
     method, group = config.method, config.tasks
     name = f"{method}-{config.fraction:g}" + (f"-{group[0]}" if is_single_task(method) else "")
-    if seed is not None and seed != base_seed:
+    if tuning:
+        name += "-tune"
+    if setting:
+        name += f"-{point_name(setting)}"
+    if seed is not None and (seed != base_seed or tuning):
         name += f"-seed{seed}"
-    config.output_dir = str(out / "runs" / f"{name}-{config_hash(config)}")
-    return PlannedRun(method, config.fraction, list(group), config, Path(config.output_dir), seed=config.seed if seed is not None else None)
+    identity = config_hash(config)
+    config.output_dir = str(out / "runs" / f"{name}-{identity}")
+    return PlannedRun(
+        method, config.fraction, list(group), config, Path(config.output_dir), seed=config.seed if seed is not None else None,
+        setting=setting, tuning=tuning, identity=identity,
+    )
 
 
 def config_hash(config: TrainConfig) -> str:
@@ -166,12 +249,15 @@ def config_hash(config: TrainConfig) -> str:
 
     Settings left at their default are not part of the identity, so a later hlcli that adds a
     setting (with a default that computes what the old code did) still finds the runs it made.
+    Nor are the backbone-aware settings at the fixed default they had before (lr 3e-4, warm-up
+    500: FORMER_DEFAULTS): a recipe setting them explicitly keeps its run folders.
     """
     defaults = TrainConfig.defaults()
     identity = {
         k: v
         for k, v in config.to_dict().items()
-        if k not in ("output_dir", "data_dir") and (k not in defaults or v != defaults[k])
+        if k not in ("output_dir", "data_dir")
+        and (k not in defaults or v not in (defaults[k], FORMER_DEFAULTS.get(k, defaults[k])))
     }
     return hashlib.sha1(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()[:8]
 

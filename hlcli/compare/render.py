@@ -9,7 +9,8 @@ from typing import Sequence
 import pandas as pd
 
 from hlcli.compare.facts import SINGLE_TASK_MARK, display_name, is_single_task
-from hlcli.compare.results import AVERAGE, TIE_MARK, CompareResult, ComparisonTable, add_paper_columns, missing
+from hlcli.compare.results import AVERAGE, TIE_MARK, TUNED_ROW, CompareResult, ComparisonTable, add_paper_columns, missing, tuning_frame
+from hlcli.compare.tune import TIE_DECIMALS, describe
 from hlcli.data.corpora import task_title
 from hlcli.errors import UsageError, unknown_name
 from hlcli.io import atomic_write
@@ -51,7 +52,7 @@ def to_latex(table: ComparisonTable) -> str:
         "\\midrule",
     ]
     for row in body:
-        if row[0] == AVERAGE:
+        if row[0] in (AVERAGE, TUNED_ROW):
             lines.append("\\midrule")
         lines.append(" & ".join(f"\\textbf{{{_latex_escape(c[8:-1])}}}" if c.startswith("\\textbf") else _latex_escape(c) for c in row) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
@@ -88,14 +89,38 @@ def write_output(result: CompareResult | None, path: str | Path, *, fmt: str | N
     with atomic_write(path) as handle:
         if fmt == "markdown":
             handle.write("\n".join(to_markdown(t) for t in tables) + "".join(f"\n{line}\n" for line in footnotes(result, tables)))
+            if result is not None and result.tuning:
+                handle.write("\n" + tuning_markdown(result))
         elif fmt == "latex":
             handle.write("\n".join(to_latex(t) for t in tables) + "".join(f"% {_latex_escape(line)}\n" for line in footnotes(result, tables)))
         elif fmt == "csv":
             cell_frame(tables).to_csv(handle, index=False)
+            if result is not None and result.tuning:  # every grid point, beside the cells
+                with atomic_write(tuning_csv_path(path)) as points:
+                    tuning_frame(result.tuning).to_csv(points, index=False)
         else:
             data = result.to_json(paper=paper) if result is not None else {"tables": [t.to_json() for t in tables]}
             handle.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return fmt
+
+
+def tuning_csv_path(path: str | Path) -> Path:
+    """Where ``--output x.csv`` puts the grid points of a tuned comparison: ``x-tuning.csv``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}-tuning{path.suffix}")
+
+
+def tuning_markdown(result: CompareResult) -> str:
+    """Every grid point's average validation F1, the chosen one in bold."""
+    rows = []
+    for point in result.tuning:
+        average = point.val_avg_f1
+        text = "—" if average is None else f"{average:.4f}"
+        rows.append([display_name(point.method), f"{point.fraction:g}", describe(point.setting), str(point.seed), str(point.steps),
+                     f"**{text}**" if point.chosen else text, "yes" if point.chosen else ""])  # fmt: skip
+    header = ["Method", "Fraction", "Point", "Seed", "Steps", "Val avg F1", "Chosen"]
+    lines = ["**Tuning: average validation F1 of every grid point**", "", _md_row(header), _md_row(["---"] * 3 + ["---:"] * 3 + ["---"])]
+    return "\n".join(lines + [_md_row(row) for row in rows]) + "\n"
 
 
 def cell_frame(tables: list[ComparisonTable]) -> pd.DataFrame:
@@ -154,7 +179,26 @@ def footnotes(result: CompareResult | None, tables: list[ComparisonTable]) -> li
             f"{TIE_MARK} not significantly worse than the row's best: paired bootstrap over the {tables[0].split} sentences, "
             f"{RESAMPLES} resamples, p ≥ {ALPHA} (intervals and p-values in the CSV/JSON output; docs/bootstrap.md)."
         )
+    if result is not None and (result.grids or result.fixed):
+        notes.append(tuning_footnote(result))
     if any(t.paper is not None for t in tables):
         notes.append(f"(paper): published figures, not run here; {PAPER_SINGLE} the paper's single-task mark. {CITATION}")
     return notes
+
+
+def tuning_footnote(result: CompareResult) -> str:
+    """The grids, budgets and the rule that chose each tuned method's setting."""
+    grids = []
+    for method, spec in result.grids.items():
+        points = [p for p in result.tuning if p.method == method]
+        steps = "/".join(str(s) for s in dict.fromkeys(p.steps for p in points))
+        seeds = "/".join(str(s) for s in dict.fromkeys(p.seed for p in points))
+        grids.append(f"{display_name(method)}: {spec.describe()}" + (f" ({steps} steps, seed {seeds})" if points else ""))
+    for (method, _), setting in result.fixed.items():
+        grids.append(f"{display_name(method)}: {describe(setting)} (one value: not tuned)")
+    return (
+        f"{TUNED_ROW}: each method's setting is the grid point with the highest average validation F1 over its datasets "
+        f"(one run per point at the grid's budget; an exact tie, to {TIE_DECIMALS} decimals, goes to the point listed first), "
+        f"then trained over the seeds and scored on {result.split}. Grids: " + "; ".join(grids) + ". Every point: tuning.csv."
+    )
 

@@ -11,10 +11,12 @@ import pandas as pd
 
 from hlcli.compare.facts import SINGLE_TASK_MARK, display_name, is_single_task
 from hlcli.compare.stats import CellStats, cell_stats, tied
+from hlcli.compare.tune import TuneSpec, TuningPoint, describe
 from hlcli.data.corpora import CORPORA, task_title
 
 RESULT_COLUMNS = ["method", "model", "fraction", "seed", "task", "f1", "total", "trainable", "run_dir"]
 AVERAGE = "Average"
+TUNED_ROW = "Tuned (val)"  # the row naming each tuned method's chosen setting
 TIE_MARK = "≈"  # not significantly worse than the row's best (paired bootstrap, p ≥ 0.05)
 
 
@@ -34,6 +36,29 @@ class CompareResult:
     skipped: list[Path] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     model: str | None = None
+    superseded: list[Path] = field(default_factory=list)  # stale runs moved aside (hlcli.compare.run.set_aside)
+    stale: list[str] = field(default_factory=list)  # collected runs trained at an earlier module revision
+    tuning: list[TuningPoint] = field(default_factory=list)  # every grid point, chosen ones marked
+    grids: dict[str, TuneSpec] = field(default_factory=dict)  # method → its grid and budget
+    fixed: dict[tuple[str, float], dict[str, Any]] = field(default_factory=dict)  # one-point grids
+
+    def chosen(self, fraction: float) -> dict[str, str]:
+        """Method → what its tuning chose at ``fraction`` (as printed); {} without a grid."""
+        if not self.grids and not self.fixed:
+            return {}
+        out = {}
+        for method in self.methods:
+            points = [p for p in self.tuning if p.method == method and p.fraction == fraction]
+            best = next((p for p in points if p.chosen), None)
+            if best is not None:
+                out[method] = describe(best.setting)
+            elif points:
+                out[method] = f"tuning: {sum(p.val_avg_f1 is not None for p in points)}/{len(points)} points"
+            elif (method, fraction) in self.fixed:
+                out[method] = describe(self.fixed[method, fraction]) + " (fixed)"
+            else:
+                out[method] = "not tuned"
+        return out
 
     def groups(self) -> list[tuple[float, str | None]]:
         """(fraction, backbone) of each table: the recipe's fractions, or what the runs hold."""
@@ -56,6 +81,7 @@ class CompareResult:
             "missing": self.missing,
             "results": records(self.results),
             "tables": [table.to_json() for table in self.tables(paper=paper)],
+            "tuning": [point.to_json() for point in self.tuning],
         }
 
 
@@ -81,6 +107,7 @@ class ComparisonTable:
     stats: CellStats | None = None
     model: str | None = None
     heading: str | None = None
+    chosen: dict[str, str] = field(default_factory=dict)  # method → tuned setting (the TUNED_ROW)
 
     @property
     def title(self) -> str:
@@ -120,6 +147,8 @@ class ComparisonTable:
                 text = number(paper.at[row, column])
                 line.append(bold(text) if column in paper_best[row] else text)
             body.append(line)
+        if self.chosen:
+            body.append([TUNED_ROW] + [self.notes.get(m, self.chosen.get(m, "")) for m in self.scores.columns] + [""] * len(paper.columns))
         return header, body
 
     def _text(self, row: str, method: str) -> str:
@@ -161,6 +190,7 @@ class ComparisonTable:
             "best": self.best(),
             "tied_with_best": self.tied(),
             "notes": self.notes,
+            "chosen": self.chosen,
             "paper": {self.paper_headers[c]: v for c, v in _by_column(self.paper).items()},
             "delta_paper": _by_column(delta),
         }
@@ -192,6 +222,7 @@ def comparison_table(result: CompareResult, fraction: float, *, model: str | Non
         fraction=fraction, split=result.split, scores=scores, headers=headers,
         notes={m: note for m, note in result.unavailable.items() if m in methods},
         std=std if any(n > 1 for n in seeds.values()) else None, seeds=seeds, model=model,
+        chosen={m: c for m, c in result.chosen(fraction).items() if m in methods},
     )
     if intervals and len(frame):
         live = [m for m in methods if m not in table.notes]
@@ -281,6 +312,22 @@ def number(value: Any) -> str:
 
 def missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def tuning_frame(points: list[TuningPoint]) -> pd.DataFrame:
+    """One row per grid point: method, fraction, the point (text and one column per tuned
+    setting), seed, steps, average validation F1, each task's, chosen, run folders."""
+    keys = list(dict.fromkeys(k for p in points for k in p.setting))
+    tasks = list(dict.fromkeys(t for p in points for t in p.tasks))
+    rows = []
+    for p in points:
+        average = p.val_avg_f1
+        rows.append({
+            "method": p.method, "fraction": p.fraction, "point": describe(p.setting), **{k: p.setting.get(k) for k in keys},
+            "seed": p.seed, "steps": p.steps, "val_avg_f1": average, **{f"val_f1_{t}": p.scores.get(t) for t in tasks},
+            "chosen": p.chosen, "run_dirs": ";".join(str(d) for d in p.run_dirs),
+        })
+    return pd.DataFrame(rows)
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,17 +184,29 @@ def subsample(examples: list[Example] | tuple[Example, ...], fraction: float, se
     return [example for i, example in enumerate(examples) if i in keep]
 
 
+def task_fraction(fraction: float | Mapping[str, float], task: str) -> float:
+    """One task's fraction from a run's ``fraction``: a number, or a per-task table whose ``"*"``
+    (default 1.0) is for the tasks it does not name (``TrainConfig.fraction``)."""
+    if isinstance(fraction, Mapping):
+        return fraction.get(task, fraction.get("*", 1.0))
+    return fraction
+
+
 def load_split(
     task: str,
     split: str,
     *,
     data_dir: Path | str | None = None,
-    fraction: float = 1.0,
+    fraction: float | Mapping[str, float] = 1.0,
     seed: int = 42,
     sources: dict[str, dict] | None = None,
 ) -> list[Example]:
-    """One split of a task (see :func:`task_splits`); ``fraction`` down-samples train and val (never test)."""
+    """One split of a task (see :func:`task_splits`); ``fraction`` down-samples train and val (never test).
+
+    ``fraction`` may be a per-task table (see :func:`task_fraction`).
+    """
     split = normalize_split(split)
+    fraction = task_fraction(fraction, task)
     if not 0.0 < fraction <= 1.0:
         raise UsageError(f"fraction {fraction} out of range (expected 0 < fraction <= 1)")
     splits = task_splits(task, data_dir=data_dir, sources=sources)
@@ -208,7 +221,7 @@ def load_corpus(
     task: str,
     *,
     data_dir: Path | str | None = None,
-    fraction: float = 1.0,
+    fraction: float | Mapping[str, float] = 1.0,
     seed: int = 42,
     sources: dict[str, dict] | None = None,
 ) -> dict[str, list[Example]]:

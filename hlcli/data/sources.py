@@ -16,19 +16,22 @@ table that ``config.json`` records. Its keys:
   when IOBES/BILOU tags were rewritten to BIO.
 
 No val split → 10 % of train held out with the fixed seed, as for the MIT corpora; test is optional.
+One file (``NAME=FILE``, ``path = FILE``) → 10 % of it held out as test, then 10 % of the rest as val.
+CoNLL-2003's file names are understood: ``eng.train``, ``eng.testa`` (val), ``eng.testb`` (test).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import re
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from hlcli.data.corpora import CORPORA, SPLIT_ALIASES, hold_out_val
+from hlcli.data.corpora import CORPORA, MIT_VAL_SEED, MIT_VAL_SHARE, SPLIT_ALIASES, hold_out_val
 from hlcli.data.example import Example
 from hlcli.data.readers import ANY_SCHEME_TAG_RE, READERS, read_lines, to_bio
 from hlcli.errors import HLError, UsageError, unknown_name
@@ -38,13 +41,22 @@ FILE_FORMATS = ("conll", "mit", "jsonl", "goo")
 FILE_KEYS = ("path", "train", "val", "test", "format")
 HF_KEYS = ("hf", "config", "revision", "tokens", "tags")
 # Written by load_source, never by the user: what the data was when the run first read it.
-PINNED_KEYS = ("detected_format", "files", "sha256", "fingerprint", "converted", "held_out_val")
+PINNED_KEYS = ("detected_format", "files", "sha256", "fingerprint", "converted", "held_out_val", "held_out_test")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-FOLDER_LAYOUT = "a folder with train.* and optional dev|val|valid.* and test.* files (CoNLL, MIT .bio, JSONL, parquet/JSON)"
+FOLDER_LAYOUT = (
+    "a folder with train.* and optional dev|val|valid.* and test.* files (CoNLL, MIT .bio, JSONL, parquet/JSON), "
+    "CoNLL-2003's *.train, *.testa, *.testb, or one file"
+)
+# CoNLL-2003 ships eng.train, eng.testa (the validation set) and eng.testb (the test set).
+CONLL2003_SUFFIXES = {"train": "train", "testa": "val", "testb": "test"}
 SPEC_FORMS = "NAME, NAME=FOLDER, NAME=FORMAT:FOLDER, NAME=hf:ORG/DATASET[:CONFIG] or hf:ORG/DATASET[:CONFIG]"
 TOKEN_COLUMNS = ("tokens", "words")
 TAG_COLUMNS = ("ner_tags", "tags")
 _HF_FILES = (".parquet", ".arrow", ".json")
+# Source-table values that must be text (a number there used to crash deep in the reader).
+_TEXT_KEYS = ("path", "train", "val", "test", "format", "hf", "config", "revision", "tokens", "tags")
+# What a FORMAT: prefix looks like (a Windows drive letter "C:" is one letter, so it is not one).
+_FORMAT_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]+")
 # No handler configured: logging's last-resort handler prints the bare message on stderr.
 _log = logging.getLogger(__name__)
 
@@ -83,6 +95,8 @@ def parse_spec(spec: str, *, base: Path | None = None) -> tuple[str, dict[str, A
             entry["config"] = config
     else:
         head, colon, rest = location.partition(":")
+        if colon and head not in FILE_FORMATS and _FORMAT_WORD.fullmatch(head) and not Path(location).exists():
+            raise unknown_name("format", head, FILE_FORMATS)  # mine=xml:/data, not a folder named "xml:/data"
         entry = {"path": rest, "format": head} if colon and head in FILE_FORMATS else {"path": location}
     return name, normalize_entry(name, entry, base=base)
 
@@ -97,13 +111,19 @@ def normalize_entry(name: str, entry: Any, *, base: Path | None = None, where: s
             raise UsageError(f"task {name!r}: unknown key {key!r}", path=where, expected="one of " + ", ".join(kind_keys))
     if "hf" not in entry and "path" not in entry and "train" not in entry:
         raise UsageError(f"task {name!r}: no data named", path=where, expected="path = FOLDER, train = FILE or hf = DATASET")
+    for key in _TEXT_KEYS:
+        if key in entry and not isinstance(entry[key], str):
+            raise UsageError(f"task {name!r}: {key} = {entry[key]!r}", path=where, expected="a string")
     if entry.get("format") is not None and entry["format"] not in FILE_FORMATS:
         raise unknown_name("format", entry["format"], FILE_FORMATS)
     base = Path.cwd() if base is None else base
     out = dict(entry)
     for key in ("path", "train", "val", "test"):
         if isinstance(out.get(key), str):
-            out[key] = str((base / out[key]).expanduser().resolve())
+            try:
+                out[key] = str((base / out[key]).expanduser().resolve())
+            except (RuntimeError, OSError):  # Python < 3.13 raises RuntimeError("Symlink loop ...")
+                raise HLError("symlink loop", path=base / out[key], expected=FOLDER_LAYOUT) from None
     if "hf" in out and (base / out["hf"]).expanduser().is_dir():
         out["hf"] = str((base / out["hf"]).expanduser().resolve())  # a local dataset folder, not a hub id
     return out
@@ -117,6 +137,10 @@ def resolve_tasks(tasks: Any, sources: dict[str, Any] | None, *, base: Path | No
     no sources at all, as before custom tasks existed.
     """
     sources = dict(sources or {})
+    if isinstance(tasks, str):  # tasks = "atis, snips" in a recipe: the --tasks comma list
+        tasks = [t.strip() for t in tasks.split(",") if t.strip()]
+    elif not isinstance(tasks, (list, tuple, dict)):
+        raise UsageError(f"tasks = {tasks!r}", expected="a list of task names, a comma-separated string or [tasks.NAME] tables")
     if isinstance(tasks, dict):  # a recipe's [tasks.NAME] tables
         for name, entry in tasks.items():
             if entry:
@@ -140,15 +164,29 @@ def recipe_tasks(data: dict[str, Any], *, recipe: str | Path) -> dict[str, Any]:
     recipe's folder: ``tasks`` becomes a list of names and ``task_sources`` their sources."""
     if "tasks" not in data:
         return data
+    tasks, fractions = _table_fractions(data["tasks"])
     try:
-        names, sources = resolve_tasks(data["tasks"], data.get("task_sources"), base=Path(recipe).resolve().parent)
+        names, sources = resolve_tasks(tasks, data.get("task_sources"), base=Path(recipe).resolve().parent)
     except HLError as error:
         error.path = error.path or str(recipe)  # the user edits the recipe, so name it
         raise
     out = {**data, "tasks": names}
     if sources or "task_sources" in data:
         out["task_sources"] = sources
+    if fractions:  # [tasks.NAME] fraction = F: over the recipe's fraction for the other tasks ("*")
+        base = data.get("fraction")
+        out["fraction"] = {**(base if isinstance(base, dict) else {} if base is None else {"*": base}), **fractions}
     return out
+
+
+def _table_fractions(tasks: Any) -> tuple[Any, dict[str, Any]]:
+    """``[tasks.NAME]`` tables without their ``fraction`` key, and those fractions by task."""
+    if not isinstance(tasks, dict):
+        return tasks, {}
+    fractions = {name: entry["fraction"] for name, entry in tasks.items() if isinstance(entry, dict) and "fraction" in entry}
+    tables = {name: ({k: v for k, v in entry.items() if k != "fraction"} if name in fractions else entry)
+              for name, entry in tasks.items()}  # fmt: skip
+    return tables, fractions
 
 
 def describe(entry: dict[str, Any]) -> str:
@@ -199,15 +237,16 @@ def _split_files(entry: dict[str, Any]) -> dict[str, Path]:
     if "path" not in entry:
         return found
     folder = Path(entry["path"])
+    if folder.is_file():  # NAME=FILE: the one file is split by _finish (test and val held out)
+        return {"train": folder, **found}
     if not folder.is_dir():
         raise HLError("folder not found", path=folder, expected=FOLDER_LAYOUT)
     if _saved_to_disk(folder):
         return {"hf-folder": folder}
     from_folder: dict[str, Path] = {}
     for child in sorted(folder.iterdir()):
-        stem = child.name.split(".")[0].lower()
-        split = SPLIT_ALIASES.get(stem, stem)
-        if split not in ("train", "val", "test") or child.name.startswith("."):
+        split = split_of(child.name)
+        if split is None or child.name.startswith("."):
             continue
         if split in from_folder:
             raise HLError(f"two {split} files: {from_folder[split].name} and {child.name}", path=folder, expected=FOLDER_LAYOUT)
@@ -215,6 +254,16 @@ def _split_files(entry: dict[str, Any]) -> dict[str, Path]:
     if "train" not in from_folder and "train" not in found:
         raise HLError("no train file", path=folder, expected=FOLDER_LAYOUT)
     return {**from_folder, **found}
+
+
+def split_of(name: str) -> str | None:
+    """The split a file in a task folder holds: by its first name part (``train.conll``,
+    ``dev.txt``), else by CoNLL-2003's suffixes (``eng.train``, ``eng.testa`` = val, ``eng.testb`` = test)."""
+    parts = name.lower().split(".")
+    stem = SPLIT_ALIASES.get(parts[0], parts[0])
+    if stem in ("train", "val", "test"):
+        return stem
+    return CONLL2003_SUFFIXES.get(parts[-1]) if len(parts) > 1 else None
 
 
 def _is_hf_folder(found: dict[str, Path]) -> bool:
@@ -262,10 +311,19 @@ def _load_files(task: str, entry: dict[str, Any], found: dict[str, Path]) -> tup
         "files": {split: str(path) for split, path in found.items()},
         "sha256": {split: sha256_file(path) for split, path in found.items()},
     }
-    return _finish(task, splits, pins, converted, describe(entry))
+    one_file = bool(entry.get("path")) and Path(entry["path"]).is_file()
+    return _finish(task, splits, pins, converted, describe(entry), one_file=one_file)
 
 
-def _finish(task: str, splits: dict, pins: dict, converted: str | None, where: str) -> tuple[dict, dict]:
+def _finish(task: str, splits: dict, pins: dict, converted: str | None, where: str, *,
+            one_file: bool = False) -> tuple[dict, dict]:
+    if one_file and "test" not in splits:
+        # NAME=FILE: the MIT corpora's rule, twice: 10 % of the file is test, then 10 % of the rest is val.
+        splits["train"], splits["test"] = hold_out_val(splits["train"])
+        pins["held_out_test"] = True
+        _log.warning("note: %s: task %r: one file: %d %% held out as test, then %d %% of the rest as val "
+                     "(fixed seed %d, as for the MIT corpora)", where, task, round(100 * MIT_VAL_SHARE),
+                     round(100 * MIT_VAL_SHARE), MIT_VAL_SEED)  # fmt: skip
     if converted:
         pins["converted"] = f"{converted} -> BIO"
         # Said once per process (the result is cached) on stderr; config.json and `hl data stats` say it too.
@@ -291,7 +349,8 @@ def _open_dataset(entry: dict[str, Any]):
         if folder.is_dir() and _saved_to_disk(folder):
             loaded = datasets.load_from_disk(str(folder))
         else:
-            loaded = datasets.load_dataset(location, entry.get("config"), revision=entry.get("revision"))
+            with _offline_when_unreachable(location):
+                loaded = datasets.load_dataset(location, entry.get("config"), revision=entry.get("revision"))
     except Exception as error:  # datasets raises many types (FileNotFoundError, ConnectionError, ValueError, ...)
         offline = "" if folder.is_dir() else "; offline, a hub dataset must already be in the datasets cache (or pass a local folder)"
         raise HLError(
@@ -302,6 +361,31 @@ def _open_dataset(entry: dict[str, Any]):
     if isinstance(loaded, datasets.Dataset):
         loaded = datasets.DatasetDict({"train": loaded})
     return loaded
+
+
+@contextlib.contextmanager
+def _offline_when_unreachable(location: str) -> Iterator[None]:
+    """datasets' offline mode for a hub id while the hub cannot be asked (``HF_DATASETS_OFFLINE`` /
+    ``HF_HUB_OFFLINE`` set since import, or no route: :func:`hlcli.hub.hub_offline`).
+
+    A cached dataset still loads; one that is not fails at once with datasets' own "Couldn't reach"
+    error, instead of a request and five retries (~35 s). The libraries read the variables once, at
+    import, so their flags are set for the call and restored after.
+    """
+    import datasets
+    from huggingface_hub import constants
+
+    from hlcli.hub import hub_offline
+
+    if Path(location).exists() or not hub_offline(datasets=True):
+        yield
+        return
+    saved = datasets.config.HF_HUB_OFFLINE, datasets.config.HF_DATASETS_OFFLINE, constants.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = datasets.config.HF_DATASETS_OFFLINE = constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, datasets.config.HF_DATASETS_OFFLINE, constants.HF_HUB_OFFLINE = saved
 
 
 def _column(dataset, names: tuple[str, ...], given: str | None, *, where: str, what: str) -> str:

@@ -7,7 +7,7 @@
     method_entry("unipelt").single_task  # True: what compare and params read
 
 Built-in methods register themselves when their package is imported; the registry imports
-them on first use so that ``import hlcli.methods`` stays cheap (no transformers).
+them on first use so that ``import hlcli.methods`` stays cheap (no torch, no transformers).
 
 Where things live: :mod:`hlcli.methods.base` (``TaggingModel``, ``TaskSpec``: what the loop
 needs), :mod:`hlcli.methods.common` (backbone families and dispatch, config-field helpers),
@@ -22,10 +22,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from hlcli.errors import UsageError, unknown_name
-from hlcli.methods.base import TaggingModel, TaskSpec
+
+if TYPE_CHECKING:  # base imports torch: the registry's facts (hl compare --paper, --dry-run) need none
+    from hlcli.methods.base import TaggingModel, TaskSpec
 
 # Modules that call register_method on import.
 BUILTIN_METHOD_MODULES = (
@@ -50,6 +52,41 @@ class MethodEntry:
     # Parameter counts the papers report, per parameter-count backbone (``hlcli.params.BACKBONES``):
     # (total, trainable) as printed, exact or rounded ("239M").
     paper: Mapping[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+    # Changes to the method's modules since its first release, oldest first (:class:`ModuleRevision`).
+    revisions: tuple[ModuleRevision, ...] = ()
+
+    def module_revision(self, model_type: str | None = None) -> int:
+        """The revision of this method's modules on a backbone of ``model_type`` (1: as first
+        released; ``None``: the highest on any family). Checkpoints record it (``module_revision``)."""
+        from hlcli.methods.common import T5_MODEL_TYPES
+
+        family = None if model_type is None else ("t5" if model_type in T5_MODEL_TYPES else "encoder")
+        return max((r.number for r in self.revisions if family is None or family in r.families), default=1)
+
+
+@dataclass(frozen=True)
+class ModuleRevision:
+    """A change to a method's modules after which the same config computes other numbers (seeded
+    initial values, losses, F1). Not part of a run's config (``hl compare``'s folder names stay):
+    each checkpoint records the revision it was trained at, and ``hl compare`` never reuses a run
+    made at another one (:mod:`hlcli.compare.run`)."""
+
+    number: int  # 2, 3, ...: a checkpoint recorded without one was made at revision 1
+    change: str  # what changed, as the CHANGELOG says
+    families: tuple[str, ...] = ("t5", "encoder")  # the backbone families whose models changed
+
+
+# The built-in methods' revisions, stated side by side because one change often spans the methods
+# that share a module (``register_method(revisions=...)`` gives another method its own).
+_ISSUE_18 = "the authors' modules: task projector init N(0, 0.01), projector LayerNorm eps 1e-6, adapter activation gelu_new"
+BUILTIN_REVISIONS: dict[str, tuple[ModuleRevision, ...]] = {
+    "hyperloader": (ModuleRevision(2, _ISSUE_18),),
+    "hyperformer": (ModuleRevision(2, _ISSUE_18),),
+    "lora-only": (ModuleRevision(2, _ISSUE_18),),
+    # HyperLoader's adapter module (both families); unipelt uses it on T5 only (its encoder adapter is its own).
+    "static": (ModuleRevision(2, "adapter activation gelu_new (HyperLoader's adapter module)"),),
+    "unipelt": (ModuleRevision(2, "adapter activation gelu_new (HyperLoader's adapter module, T5 only)", ("t5",)),),
+}
 
 
 _REGISTRY: dict[str, MethodEntry] = {}
@@ -65,15 +102,20 @@ def register_method(
     single_task: bool = False,
     needs_decoder: bool = False,
     paper: Mapping[str, tuple[str, str]] | None = None,
+    revisions: Sequence[ModuleRevision] | None = None,
 ) -> None:
     """Make ``name`` buildable. ``config_cls`` is a dataclass validated in ``__post_init__``;
-    the other arguments are the :class:`MethodEntry` facts (``display_name`` defaults to ``name``)."""
+    the other arguments are the :class:`MethodEntry` facts (``display_name`` defaults to ``name``,
+    ``revisions`` to the built-in method's in :data:`BUILTIN_REVISIONS`)."""
     if not dataclasses.is_dataclass(config_cls):
         raise TypeError(f"config_cls of method {name!r} must be a dataclass")
     if name in _REGISTRY and _REGISTRY[name].config_cls is not config_cls:
         raise ValueError(f"method {name!r} is already registered")
+    revisions = tuple(BUILTIN_REVISIONS.get(name, ()) if revisions is None else revisions)
+    if [r.number for r in revisions] != list(range(2, len(revisions) + 2)):
+        raise ValueError(f"revisions of method {name!r} must be numbered 2, 3, ... oldest first")
     _REGISTRY[name] = MethodEntry(
-        name, config_cls, build, display_name or name, single_task, needs_decoder, dict(paper or {})
+        name, config_cls, build, display_name or name, single_task, needs_decoder, dict(paper or {}), revisions
     )
 
 
@@ -129,3 +171,12 @@ def build_model(
     model.method = method
     model.backbone_name = backbone
     return model
+
+
+def __getattr__(name: str) -> Any:
+    # ``from hlcli.methods import TaskSpec`` keeps working without importing torch up front.
+    if name in ("TaggingModel", "TaskSpec"):
+        from hlcli.methods import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

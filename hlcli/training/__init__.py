@@ -14,13 +14,16 @@ decisions (the validation metrics are broadcast), so data-parallel runs stay in 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import shutil
 import signal
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
@@ -28,8 +31,9 @@ from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_lis
 from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 
 from hlcli import runs
-from hlcli.checkpoint import load_tensors, load_trainable, read_training_state, write_model_files, write_training_state
-from hlcli.config import TrainConfig, read_config, save_config
+from hlcli.checkpoint import (check_run_config, load_tensors, load_trainable, read_training_state, write_model_files,
+                              write_training_state)
+from hlcli.config import TrainConfig, read_config, resolve_defaults, save_config
 from hlcli.data.corpora import label_types, load_split
 from hlcli.data.example import Example
 from hlcli.errors import HLError, UsageError
@@ -38,9 +42,10 @@ from hlcli.methods import build_model, method_config
 from hlcli.methods.base import TaggingModel, TaskSpec
 from hlcli.sampler import TaskSampler
 from hlcli.training.loop import Loop, LossModule, NonFinite, StepResult, TrainState, batches, training_steps
+from hlcli.training import report
 from hlcli.training.validate import summary, validate
 
-__all__ = ["train", "resume_config", "TrainResult", "TrainState", "StepResult"]
+__all__ = ["train", "resume_config", "TrainResult", "TrainState", "StepResult", "Interrupted"]
 
 Log = Callable[[str], None]
 # Test-only (tests/test_killsafe.py): seconds to pause in the middle of every checkpoints/last write,
@@ -61,11 +66,28 @@ class TrainResult:
     skipped_batches: int = 0
     main_process: bool = True  # False on ranks > 0 of a multi-process run (they stay quiet)
 
+    def summary(self) -> str:
+        """``trained 4 steps; best val_loss 1.2345 at step 2; hl evaluate scores checkpoints/last
+        (step 4, select_checkpoint = "last")``: the best step is not always the model scored."""
+        best = "n/a" if self.best_value is None else f"{self.best_value:.4f} at step {self.best_step}"
+        return f"trained {self.steps} steps; best {self.best_metric} {best}; hl evaluate scores {scored_checkpoint(self.run_dir)}"
+
+
+def scored_checkpoint(run_dir: Path) -> str:
+    """``checkpoints/last (step 4, select_checkpoint = "last")``: what a run folder stands for."""
+    try:
+        checkpoint, _ = runs.resolve_checkpoint(run_dir)
+        step = runs.checkpoint_step(checkpoint)
+    except HLError:
+        return "nothing yet (no checkpoint written)"
+    return f'{runs.CHECKPOINTS}/{checkpoint.name} (step {step}, select_checkpoint = "{runs.selected_checkpoint(run_dir)}")'
+
 
 def resume_config(run_dir: str | Path, *, max_steps: int | None = None) -> TrainConfig:
     """The config of an existing run, for ``hl train --resume`` (only ``max_steps`` may change).
 
     A run killed before its first checkpoint has only its config: resuming it starts over at step 0.
+    One killed after an evaluation but before its first ``checkpoint_every`` resumes from ``best``.
     """
     run_dir = Path(run_dir)
     if not (run_dir / runs.CONFIG).is_file():
@@ -85,8 +107,13 @@ ModelSetup = Callable[[list[TaskSpec]], tuple[TaggingModel, list[dict[str, Any]]
 
 
 def train(config: TrainConfig, *, resume: bool = False, model: TaggingModel | None = None, log: Log | None = None,
-          on_step: Callable[[StepResult], None] | None = None, setup: ModelSetup | None = None) -> TrainResult:
-    """Train ``config.method`` on ``config.tasks``; with ``resume`` continue ``config.output_dir``.
+          on_step: Callable[[StepResult], None] | None = None, setup: ModelSetup | None = None,
+          restart: bool = False) -> TrainResult:
+    """Train ``config.method`` on ``config.tasks``; with ``resume`` continue ``config.output_dir``
+    (from ``checkpoints/last``, else ``checkpoints/best``; ``restart``: start it over at step 0).
+
+    The main process holds the run folder's lock (:class:`hlcli.runs.RunLock`) from before its first
+    write to the end: a second writer of the same folder fails at once.
 
     ``model``: a ready-built model to train instead of building ``config.method`` (it must serve
     every task of ``config.tasks``); only its parameters with ``requires_grad`` are trained, so
@@ -100,12 +127,29 @@ def train(config: TrainConfig, *, resume: bool = False, model: TaggingModel | No
 
         setup = model_setup(config)
     accelerator = _accelerator(config)
-    groups: list[dict[str, Any]] | None = None
     if model is None and setup is None:
         method_config(config.method, dict(config.method_overrides))  # a misspelt method or option fails before any data is read
     main = accelerator.is_main_process
     say = (log if main else None) or (lambda line: None)
     run_dir = _run_dir(config, resume=resume)
+    with _signals_interrupt():
+        lock = runs.RunLock(run_dir).acquire() if main else None
+        try:
+            return _train(config, accelerator, run_dir, resume=resume, restart=restart, model=model, setup=setup,
+                          say=say, on_step=on_step)  # fmt: skip
+        finally:
+            if lock is not None:
+                lock.release()
+
+
+def _train(config: TrainConfig, accelerator: Accelerator, run_dir: Path, *, resume: bool, restart: bool,
+           model: TaggingModel | None, setup: ModelSetup | None, say: Log,
+           on_step: Callable[[StepResult], None] | None) -> TrainResult:  # fmt: skip
+    """:func:`train` once the run folder is locked."""
+    main = accelerator.is_main_process
+    groups: list[dict[str, Any]] | None = None
+    if not resume:
+        _check_empty(run_dir)  # under the lock: a run that finished meanwhile is not written into
     has_config = (run_dir / runs.CONFIG).is_file()
     accelerator.wait_for_everyone()  # every process has looked at the folder before the main one fills it
     set_seed(config.seed)  # the same on every process: identical initial weights
@@ -119,21 +163,31 @@ def train(config: TrainConfig, *, resume: bool = False, model: TaggingModel | No
             model, groups = setup(specs)
     else:
         _check_model_tasks(model, config)
-    resume = _open_run_dir(config, run_dir, model, accelerator, resume=resume, has_config=has_config, say=say)
+    # Unset lr / head_lr / warmup_steps get the backbone's defaults before config.json records them.
+    notes, warned = resolve_defaults(config, family=report.backbone_family(model), resumed=resume)
+    for line in warned:
+        say(f"warning: {line}")
+    source = _open_run_dir(config, run_dir, model, accelerator, resume=resume, restart=restart, has_config=has_config,
+                           say=say)  # fmt: skip
     if main:  # the thread count changes the last bits of CPU results (README, "Reproducibility")
         runs.append_log(run_dir, f"torch {torch.__version__} on {accelerator.device}, {torch.get_num_threads()} CPU threads")
+        for line in notes + [f"warning: {line}" for line in warned]:
+            runs.append_log(run_dir, line)
     loop, sampler = _build_loop(config, accelerator, model, train_sets, groups=groups)
     state = TrainState()
-    if resume:
-        last = runs.checkpoint_dir(run_dir, runs.LAST)
+    if source is not None:
         state = TrainState.from_dict(read_training_state(
-            last, optimizer=loop.optimizer, scheduler=loop.scheduler, sampler=sampler, scaler=accelerator.scaler,
+            source, optimizer=loop.optimizer, scheduler=loop.scheduler, sampler=sampler, scaler=accelerator.scaler,
             rank=accelerator.process_index))  # fmt: skip
         if main:
             runs.truncate_metrics(run_dir, state.step)
             runs.append_log(run_dir, f"resumed at step {state.step}")
         say(f"resumed {run_dir} at step {state.step}")
-    metrics = _run(loop, state, sampler, val_sets, run_dir, say=say, on_step=on_step)
+    report.start_tracking(accelerator, config, run_dir, step=state.step)  # --report-to tensorboard
+    try:
+        metrics = _run(loop, state, sampler, val_sets, run_dir, say=say, on_step=on_step)
+    finally:
+        report.stop_tracking(accelerator)  # flushes TensorBoard's events (on Ctrl-C and errors too)
     return TrainResult(run_dir=run_dir, steps=state.step, best_metric=config.select_best_by, best_value=state.best_value,
                        best_step=state.best_step, final_metrics=metrics, skipped_batches=state.skipped_batches,
                        main_process=main)  # fmt: skip
@@ -150,7 +204,8 @@ def _run(loop: Loop, state: TrainState, sampler: TaskSampler, val_sets: dict[str
     window: list[float] = []
     with _StopRequest(say) as stop:
         try:
-            for result in training_steps(loop, state, stop_requested=lambda: stop.requested):
+            estimate = report.DurationEstimate(max_steps=config.max_steps, report=lambda line: _note(run_dir, line, main, say))
+            for result in estimate.timed(training_steps(loop, state, stop_requested=lambda: stop.requested)):
                 step = result.step
                 if result.skipped:
                     if main:
@@ -166,6 +221,7 @@ def _run(loop: Loop, state: TrainState, sampler: TaskSampler, val_sets: dict[str
                     if main:
                         runs.append_log(run_dir, line)
                         runs.append_metrics(run_dir, record)
+                    accelerator.log({"loss": record["loss"], "lr": record["lr"]}, step=step)  # no-op without --report-to
                     say(line)
                 if step % config.eval_every == 0 or step == config.max_steps:
                     metrics = _evaluate(loop, val_sets, state, run_dir, say=say)
@@ -176,9 +232,9 @@ def _run(loop: Loop, state: TrainState, sampler: TaskSampler, val_sets: dict[str
                     checkpoint(runs.LAST)
                 if result.stopping:
                     if main:
-                        runs.append_log(run_dir, f"interrupted at step {step}; checkpoints/last saved")
+                        runs.append_log(run_dir, f"interrupted ({stop.name}) at step {step}; checkpoints/last saved")
                     say(f"interrupted at step {step}; resume with: hl train --resume {run_dir}")
-                    raise KeyboardInterrupt
+                    raise Interrupted(stop.signum)
         except NonFinite as error:
             last = runs.checkpoint_dir(run_dir, runs.LAST)
             kept = (f"{last} (step {runs.checkpoint_step(last)}) is the last good checkpoint"
@@ -188,6 +244,13 @@ def _run(loop: Loop, state: TrainState, sampler: TaskSampler, val_sets: dict[str
                 hint=f"{kept}; lower --lr, use --mixed-precision no/bf16, or pass --skip-nonfinite to skip such batches",
             ) from None
     return metrics
+
+
+def _note(run_dir: Path, line: str, main: bool, say: Log) -> None:
+    """A line for the user and train.log (the duration estimate)."""
+    if main:
+        runs.append_log(run_dir, line)
+    say(line)
 
 
 def _evaluate(loop: Loop, val_sets: dict[str, list[Example]], state: TrainState, run_dir: Path, *, say: Log) -> dict[str, float]:
@@ -207,6 +270,7 @@ def _evaluate(loop: Loop, val_sets: dict[str, list[Example]], state: TrainState,
     if accelerator.is_main_process:
         runs.append_log(run_dir, line)
         runs.append_metrics(run_dir, {"step": state.step, "eval": metrics})
+    accelerator.log(report.eval_scalars(metrics), step=state.step)  # no-op without --report-to
     say(line)
     return metrics
 
@@ -219,6 +283,8 @@ def _accelerator(config: TrainConfig) -> Accelerator:
         # find_unused_parameters: a step trains one task, so the other tasks' heads get no gradient.
         accelerator = Accelerator(
             mixed_precision=config.mixed_precision,
+            log_with=report.log_with(config),
+            project_dir=os.getcwd() if config.report_to else None,  # the run folder, once known (report.start_tracking)
             gradient_accumulation_steps=config.grad_accum,
             dataloader_config=DataLoaderConfiguration(split_batches=True),
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True, broadcast_buffers=False)],
@@ -241,26 +307,32 @@ def _run_dir(config: TrainConfig, *, resume: bool) -> Path:
             raise UsageError("resume needs the run folder")
         return Path(config.output_dir)
     run_dir = Path(config.output_dir) if config.output_dir else runs.default_run_dir(config.method, config.tasks, config.fraction)
-    if run_dir.exists() and any(run_dir.iterdir()):
+    return run_dir  # checked under the run's lock (_check_empty): a folder in use is "being trained"
+
+
+def _check_empty(run_dir: Path) -> None:
+    if run_dir.is_dir() and any(p.name != runs.LOCK for p in run_dir.iterdir()):
         raise UsageError(
             "run folder already exists and is not empty",
             path=run_dir,
             hint=f"continue it with --resume {run_dir} or pick another --output-dir",
         )
-    return run_dir
+    if run_dir.exists() and not run_dir.is_dir():
+        raise HLError("a file is in the way", path=run_dir, expected="a folder for the run")
 
 
 def _load_data(config: TrainConfig) -> tuple[dict[str, list[Example]], dict[str, list[Example]]]:
     train_sets: dict[str, list[Example]] = {}
     val_sets: dict[str, list[Example]] = {}
     for task in config.tasks:
+        fraction = config.task_fraction(task)
         train_sets[task] = load_split(
-            task, "train", data_dir=config.data_dir, fraction=config.fraction, seed=config.seed, sources=config.task_sources
+            task, "train", data_dir=config.data_dir, fraction=fraction, seed=config.seed, sources=config.task_sources
         )
         if not train_sets[task]:
-            raise HLError(f"task {task!r} has no training sentences (fraction {config.fraction})")
+            raise HLError(f"task {task!r} has no training sentences (fraction {fraction})")
         # The readers shrink val like train (a low-resource run has a low-resource val set).
-        val = load_split(task, "val", data_dir=config.data_dir, fraction=config.fraction, seed=config.seed, sources=config.task_sources)
+        val = load_split(task, "val", data_dir=config.data_dir, fraction=fraction, seed=config.seed, sources=config.task_sources)
         val_sets[task] = val[: config.max_val_examples]
     return train_sets, val_sets
 
@@ -273,24 +345,41 @@ def _check_model_tasks(model: TaggingModel, config: TrainConfig) -> None:
 
 
 def _open_run_dir(config: TrainConfig, run_dir: Path, model: TaggingModel, accelerator: Accelerator, *, resume: bool,
-                  has_config: bool, say: Log) -> bool:
-    """Repair and load ``checkpoints/last`` (resume), or create the run folder; True if resuming."""
+                  restart: bool, has_config: bool, say: Log) -> Path | None:
+    """Repair the run folder and load the checkpoint to resume from (``last``, else ``best``), or
+    create the run folder; the checkpoint folder resumed from, or None (a new run or a fresh start).
+
+    Nothing a user trained is replaced by a resume that cannot continue it: a damaged checkpoint,
+    or one whose config disagrees with ``config.json``, is refused (:func:`hlcli.runs.resume_point`);
+    only ``restart`` (``--restart``) removes the checkpoints, deliberately.
+    """
     main = accelerator.is_main_process
+    source = None
     if resume:
         # A SIGKILL can leave a half-written checkpoint folder or a swap half-done: undo that first.
         if main:
             runs.repair_checkpoints(run_dir)
+            if restart:
+                shutil.rmtree(run_dir / runs.CHECKPOINTS, ignore_errors=True)
         accelerator.wait_for_everyone()
-        resume = runs.is_checkpoint_dir(runs.checkpoint_dir(run_dir, runs.LAST))
-    if resume:
-        path = runs.checkpoint_dir(run_dir, runs.LAST) / runs.MODEL_WEIGHTS
+        if not restart:
+            source = runs.resume_point(run_dir)
+            recorded = json.loads(json.dumps(config.to_dict()))  # as config.json holds it
+            for which in (runs.LAST, runs.BEST):  # both are kept or replaced by this run: both must be its own
+                if runs.checkpoint_dir(run_dir, which).exists():
+                    check_run_config(runs.checkpoint_dir(run_dir, which), recorded)
+    if source is not None:
+        if source.name != runs.LAST:
+            say(f"no checkpoints/last: resuming from checkpoints/best (step {runs.checkpoint_step(source)})")
+        path = source / runs.MODEL_WEIGHTS
         load_trainable(model, load_tensors(path), path=path)
     elif has_config:
-        # --resume of a run killed before its first checkpoint: start over in the same folder.
-        say(f"{run_dir} has no checkpoint yet: starting over at step 0")
+        # --resume of a run killed before its first checkpoint, or --restart: start over in the same folder.
+        why = "--restart" if restart else "no checkpoint yet"
+        say(f"{run_dir}: {why}: started over at step 0")
         if main:
             runs.truncate_metrics(run_dir, 0)
-            runs.append_log(run_dir, "no checkpoint to resume from; started over at step 0")
+            runs.append_log(run_dir, f"{why}: started over at step 0")
     else:
         # Only now that data and model are known to work: a failed start leaves no run folder.
         config.output_dir = str(run_dir)
@@ -301,7 +390,7 @@ def _open_run_dir(config: TrainConfig, run_dir: Path, model: TaggingModel, accel
     if main and accelerator.num_processes > 1:
         runs.append_log(run_dir, f"data-parallel over {accelerator.num_processes} processes: "
                                  f"{accelerator.num_processes} x {config.batch_size} sentences per micro-batch")
-    return resume
+    return source
 
 
 def _build_loop(config: TrainConfig, accelerator: Accelerator, model: TaggingModel, train_sets: dict[str, list[Example]],
@@ -376,25 +465,71 @@ def _save_checkpoint(folder: Path, tagger: TaggingModel, loop: Loop, sampler: Ta
     accelerator.wait_for_everyone()
 
 
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by a signal after saving ``checkpoints/last``; the CLI exits 128 + its number
+    (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), as a shell reports a process that signal ended."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+# Ctrl-C, a scheduler's or `timeout`'s SIGTERM, a closed terminal's SIGHUP: each stops the same way.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """Outside the loop (reading data, building the model) SIGTERM and SIGHUP end ``hl train`` as
+    Ctrl-C does there: at once, by an exception, so the lock is released and an unused run folder
+    removed; in the loop :class:`_StopRequest` takes over (finish the step, save)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in STOP_SIGNALS if signum != signal.SIGINT}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
 class _StopRequest:
-    """First Ctrl-C asks the loop to stop at the next step boundary (and save); a second aborts."""
+    """A first stop signal asks the loop to stop at the next step boundary (and save); a second aborts."""
 
     def __init__(self, say: Log) -> None:
-        self.requested = False
+        self.signum: int | None = None
         self._say = say
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def name(self) -> str:
+        return "Ctrl-C" if self.signum in (None, signal.SIGINT) else signal.Signals(self.signum).name
 
     def __enter__(self) -> _StopRequest:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        self._say("Ctrl-C: stopping after this step and saving checkpoints/last (Ctrl-C again: stop now, no save)")
+            raise Interrupted(signum)
+        self.signum = signum
+        try:
+            self._say(f"{self.name}: stopping after this step and saving checkpoints/last ({self.name} again: stop now, no save)")
+        except OSError:  # SIGHUP: the terminal may be gone; stopping and saving matter, the message does not
+            pass
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if previous is None else previous)  # None: not set from Python

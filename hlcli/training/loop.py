@@ -87,8 +87,11 @@ class LossModule(nn.Module):
         super().__init__()
         self.tagger = tagger
 
-    def forward(self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0) -> torch.Tensor:
-        return self.tagger.loss(task, batch, label_smoothing=label_smoothing)
+    def forward(self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0, reduction: str = "mean") -> torch.Tensor:
+        # ``reduction`` is passed only when it is not the default, so a tagger written before
+        # loss_reduction existed (its ``loss`` without the keyword) still trains with the mean.
+        extra = {} if reduction == "mean" else {"reduction": reduction}
+        return self.tagger.loss(task, batch, label_smoothing=label_smoothing, **extra)
 
 
 @dataclass
@@ -168,17 +171,27 @@ def _sync_step(step: int, config: TrainConfig) -> bool:
 
 
 def optimizer_step(loop: Loop) -> StepOutput | None:
-    """One optimizer step over ``grad_accum`` single-task micro-batches; None if skipped."""
+    """One optimizer step over ``grad_accum`` single-task micro-batches; None if skipped.
+
+    ``loss_reduction = "mean"``: the gradient is the mean over micro-batches of each one's mean
+    token loss. ``"sum"``: it is the gradient of the sum of every token loss of every micro-batch
+    (the authors' summed loss over the step's sentences), so ``grad_accum`` micro-batches of n
+    sentences give the gradient of one batch of ``grad_accum × n``; with several processes DDP
+    then averages the per-process sums, as the authors' 4-GPU runs did.
+    """
     config, accelerator, optimizer = loop.config, loop.accelerator, loop.optimizer
+    summed = config.loss_reduction == "sum"
     output = StepOutput()
     for _ in range(config.grad_accum):
         task, batch = next(loop.batches)
         with accelerator.autocast():
-            loss = loop.model(task, batch, label_smoothing=config.label_smoothing)
+            loss = loop.model(task, batch, label_smoothing=config.label_smoothing, reduction=config.loss_reduction)
         if config.skip_nonfinite and any_process(not torch.isfinite(loss).item(), accelerator):
             optimizer.zero_grad(set_to_none=True)
             return None
-        accelerator.backward(loss)  # divides by grad_accum; DDP averages the gradients over processes
+        # accelerate divides by grad_accum (a mean over micro-batches); a summed loss undoes that.
+        # DDP averages the gradients over processes.
+        accelerator.backward(loss * config.grad_accum if summed and config.grad_accum > 1 else loss)
         output.tasks.append(task)
         output.losses.append(loss.detach())
     if config.max_grad_norm > 0:

@@ -43,6 +43,14 @@ POSITIONS: tuple[str, ...] = (
 )
 ADAPTER_POSITIONS: tuple[int, ...] = (0, 1)
 LORA_POSITIONS: tuple[int, ...] = (2, 3, 4, 5)
+# The authors' projector LayerNorm (jgermanob/hyperformer, adapters/adapter_modeling.py:
+# ``nn.LayerNorm(projected_task_embedding_dim, eps=1e-6)``), not nn.LayerNorm's default 1e-5. At
+# their N(0, 0.01) projector init the projector output has std ~0.01, so eps is not negligible
+# against its variance (1e-4): the two eps values give projected embeddings up to 0.33 apart.
+PROJECTOR_LAYER_NORM_EPS = 1e-6
+# Std of every Linear of the projector and of the generators at init (biases 0): the authors'
+# ``init_linear_layer`` (adapters/adapter_utils.py), used by their ``linear_layer`` everywhere.
+INIT_STD = 0.01
 
 
 @dataclass
@@ -195,7 +203,7 @@ class HyperNetwork(nn.Module):
             nn.Linear(in_dim, config.projector_hidden_dim),
             nn.ReLU(),
             nn.Linear(config.projector_hidden_dim, config.hyper_dim),
-            nn.LayerNorm(config.hyper_dim),
+            nn.LayerNorm(config.hyper_dim, eps=PROJECTOR_LAYER_NORM_EPS),
         )
         h = config.hyper_dim
         if config.use_adapters:
@@ -212,11 +220,20 @@ class HyperNetwork(nn.Module):
         self.reset_generators()
 
     def reset_generators(self) -> None:
-        """Generators ~ N(0, 0.01) with zero bias; LoRA A Kaiming-uniform, B zero (ΔW = 0 at step 0)."""
+        """The authors' initialisation: the projector's two Linears and the generators ~ N(0, 0.01)
+        with zero bias (``init_linear_layer``); LoRA A Kaiming-uniform, B zero (ΔW = 0 at step 0).
+
+        The projector first, as the authors' ``TaskHyperNet`` is built before the generators. Its
+        PyTorch default init (std 0.042 / 0.051) would make the projected embedding, before its
+        LayerNorm, 16× larger and so each Adam step on the projector 4–5× smaller relatively.
+        """
+        for linear in (self.projector[0], self.projector[2]):
+            nn.init.normal_(linear.weight, std=INIT_STD)
+            nn.init.zeros_(linear.bias)
         for name in ("adapter_down", "adapter_down_bias", "adapter_up", "adapter_up_bias", "ln_weight", "ln_bias"):
             module = getattr(self, name, None)
             if module is not None:
-                nn.init.normal_(module.weight, std=0.01)
+                nn.init.normal_(module.weight, std=INIT_STD)
                 nn.init.zeros_(module.bias)
         if self.config.use_lora:
             nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))

@@ -177,12 +177,14 @@ class PlainEncoderTagger(TaggingModel):
             raise HLError(f"empty batch for task {task!r}", expected="at least one sentence")
         return self._pad(rows)
 
-    def loss(self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0) -> torch.Tensor:
+    def loss(self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0, reduction: str = "mean") -> torch.Tensor:
         logits = self(task, batch["input_ids"], batch["attention_mask"])
         labels = batch["labels"]
         total = F.cross_entropy(
             logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX, label_smoothing=label_smoothing, reduction="sum"
         )
+        if reduction == "sum":  # over labelled words: the authors' summed loss, on an encoder's word labels
+            return total
         # Mean over labelled words; a batch of word-less sentences gives 0, not NaN.
         return total / (labels != IGNORE_INDEX).sum().clamp(min=1)
 

@@ -111,7 +111,7 @@ class PlainT5Tagger(TaggingModel):
         """Teacher-forced logits ``[batch, target_len, vocab]``."""
         return self.backbone.lm_head(self._decoder_states(task, batch, use_cache=use_cache))
 
-    def loss(self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0) -> Tensor:
+    def loss(self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0, reduction: str = "mean") -> Tensor:
         labels = batch["labels"].flatten()
         positions = batch.get("target_positions")
         if positions is None:  # a batch not made by collate
@@ -120,7 +120,9 @@ class PlainT5Tagger(TaggingModel):
         # backbone: run them only on target tokens, never on padding (same mean as ignore_index).
         states = self._decoder_states(task, batch).flatten(0, 1).index_select(0, positions)
         logits = self.backbone.lm_head(states)
-        return F.cross_entropy(logits.float(), labels.index_select(0, positions), label_smoothing=label_smoothing)
+        # "sum": the authors' label_smoothed_nll_loss, (1 - ε)·nll + ε/V·Σ_v -log p_v summed over the
+        # batch's target tokens (the same per-token formula as PyTorch's label_smoothing).
+        return F.cross_entropy(logits.float(), labels.index_select(0, positions), label_smoothing=label_smoothing, reduction=reduction)
 
     def _decoder_states(self, task: str, batch: dict[str, Any], *, use_cache: bool | None = None) -> Tensor:
         """Last decoder states, scaled as ``T5ForConditionalGeneration`` scales them before ``lm_head``."""

@@ -1,0 +1,286 @@
+"""``hl compare`` with a ``[compare.tune]`` grid: each method's point chosen on validation, then
+compared over the seeds on test; end to end on a tiny T5 through the CLI, plus the rules alone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from conftest import save_tiny_t5
+from hlcli.cli import app
+from hlcli.compare import TuningPoint, choose, final_runs, plan, read_compare_recipe
+from hlcli.compare.tune import format_value
+from hlcli.data.corpora import load_split
+from hlcli.errors import HLError
+
+REPO = Path(__file__).resolve().parent.parent
+GRID = [1e-4, 3e-3]
+SEEDS = [42, 7]  # 42 is the grid's seed: those final runs are the chosen points' own folders
+# Own tasks cut from the real ATIS and SNIPS (sentences per split): the real test splits (1,593
+# sentences) would take most of the test's time to decode with a random T5.
+SLICES = {"train": 40, "val": 16, "test": 24}
+RECIPE = """
+model = "t5-small"
+fraction = 0.5
+batch_size = 4
+eval_batch_size = 32
+lr = 3e-4
+max_steps = 4
+warmup_steps = 0
+eval_every = 2
+checkpoint_every = 2
+log_every = 1
+
+[tasks.air]
+path = "air"
+
+[tasks.voice]
+path = "voice"
+
+[compare]
+methods = ["hyperloader", "hyperformer"]
+split = "test"
+seeds = [42, 7]
+
+[compare.tune]
+lr = [1e-4, 3e-3]
+steps = 4
+"""
+
+
+def write_slices(folder: Path, data_dir: Path) -> None:
+    for task, corpus in (("air", "atis"), ("voice", "snips")):
+        (folder / task).mkdir(parents=True)
+        for split, count in SLICES.items():
+            examples = load_split(corpus, split, data_dir=data_dir)[:count]
+            blocks = ["\n".join(f"{token} {tag}" for token, tag in zip(e.tokens, e.tags)) for e in examples]
+            (folder / task / f"{split}.conll").write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory, t5_tokenizer_path, data_dir):
+    """The tuned comparison, run once for the module: (folder, CLI args, first result)."""
+    out = tmp_path_factory.mktemp("tuned")
+    model = save_tiny_t5(out / "tiny-t5", t5_tokenizer_path, num_layers=1)
+    write_slices(out, data_dir)
+    (out / "tune.toml").write_text(RECIPE, encoding="utf-8")
+    args = ["compare", "--recipe", str(out / "tune.toml"), "--model", model, "--output-dir", str(out / "cmp")]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models on a shared machine: threads only add contention
+    try:
+        result = CliRunner().invoke(app, [*args, "--output", str(out / "table.md")])
+    finally:
+        torch.set_num_threads(threads)
+    return out, args, result
+
+
+def read_points(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "cmp" / "tuning.csv")
+
+
+def test_each_method_is_compared_at_its_point_with_the_best_validation_f1(tuned):
+    out, _, result = tuned
+    assert result.exit_code == 0, result.output
+    points = read_points(out)
+    assert list(points["method"]) == ["hyperloader", "hyperloader", "hyperformer", "hyperformer"]
+    assert list(points["lr"]) == GRID * 2 and list(points["point"]) == ["lr 1e-4", "lr 3e-3"] * 2
+    assert (points["steps"] == 4).all() and (points["seed"] == 42).all()
+    chosen = {}
+    for method, rows in points.groupby("method", sort=False):
+        scores = []
+        for _, row in rows.iterrows():
+            # The score comes from the point's own run: hl evaluate's val F1 per task, averaged.
+            (run_dir,) = row["run_dirs"].split(";")
+            val = json.loads((Path(run_dir) / "eval.json").read_text())["val"]["tasks"]
+            assert row["val_avg_f1"] == pytest.approx((val["air"]["f1"] + val["voice"]["f1"]) / 2, abs=1e-12)
+            assert (row["val_f1_air"], row["val_f1_voice"]) == (val["air"]["f1"], val["voice"]["f1"])
+            scores.append(row["val_avg_f1"])
+        # The rule: the highest average validation F1, an exact tie going to the point listed first.
+        expected = max(range(len(scores)), key=lambda i: (scores[i], -i))
+        assert list(rows["chosen"]) == [i == expected for i in range(len(scores))]
+        chosen[method] = GRID[expected]
+
+    # The final runs: the chosen lr over both seeds; seed 42 is the chosen point's folder, scored on test.
+    finals = pd.read_csv(out / "cmp" / "results.csv")
+    assert sorted(finals["seed"].unique()) == sorted(SEEDS) and len(finals) == 2 * 2 * 2
+    for method, lr in chosen.items():
+        for run_dir in finals[finals["method"] == method]["run_dir"].unique():
+            config = json.loads((Path(run_dir) / "config.json").read_text())
+            assert config["lr"] == lr and config["max_steps"] == 4
+        tuned_dir = points[(points["method"] == method) & points["chosen"]]["run_dirs"].item()
+        seed42 = finals[(finals["method"] == method) & (finals["seed"] == 42)]["run_dir"].unique()
+        assert list(seed42) == [tuned_dir]
+    names = sorted(p.name.rsplit("-", 1)[0] for p in (out / "cmp" / "runs").iterdir())
+    assert names == sorted(
+        [f"{m}-0.5-tune-lr{format_value(lr)}-seed42" for m in chosen for lr in GRID]
+        + [f"{m}-0.5-lr{format_value(lr)}-seed7" for m, lr in chosen.items()]
+    )
+    assert "6 trained, 0 skipped" in result.stdout  # 4 grid points + 2 seed-7 runs
+
+
+def test_the_table_names_each_choice_and_the_outputs_keep_every_point(tuned):
+    out, args, result = tuned
+    assert result.exit_code == 0, result.output
+    points = read_points(out)
+    chosen = {m: f"lr {format_value(lr)}" for m, lr in points[points["chosen"]][["method", "lr"]].itertuples(index=False)}
+    assert "Tuned (val)" in result.stdout and "Tuning: average validation F1 of every grid point" in result.stdout
+    markdown = (out / "table.md").read_text()
+    assert f"| Tuned (val) | {chosen['hyperloader']} | {chosen['hyperformer']} |" in markdown
+    assert "Grids: HyperLoader: lr 1e-4 | 3e-3 (4 steps, seed 42); HyperFormer++: lr 1e-4 | 3e-3 (4 steps, seed 42)" in markdown
+    assert markdown.count("| lr 1e-4 |") + markdown.count("| lr 3e-3 |") >= 4  # the grid points' table
+    # JSON: every point with its settings, score and chosen flag; the table says what was chosen.
+    again = CliRunner().invoke(app, [*args, "--collect-only", "--output", str(out / "table.json")])
+    assert again.exit_code == 0, again.output
+    data = json.loads((out / "table.json").read_text())
+    assert [(p["method"], p["setting"], p["chosen"]) for p in data["tuning"]] == [
+        (m, {"lr": lr}, bool(c)) for m, lr, c in points[["method", "lr", "chosen"]].itertuples(index=False)
+    ]
+    assert [p["val_avg_f1"] for p in data["tuning"]] == pytest.approx(list(points["val_avg_f1"]))
+    assert data["tables"][0]["chosen"] == chosen
+    # CSV: the cells, and every grid point beside them.
+    again = CliRunner().invoke(app, [*args, "--collect-only", "--output", str(out / "cells.csv")])
+    assert again.exit_code == 0 and "grid points:" in again.stdout
+    assert pd.read_csv(out / "cells-tuning.csv")[["method", "lr", "chosen"]].equals(points[["method", "lr", "chosen"]])
+
+
+def test_a_second_run_reuses_every_point_and_run(tuned):
+    out, args, first = tuned
+    assert first.exit_code == 0, first.output
+    files = {p: p.stat().st_mtime_ns for p in (out / "cmp" / "runs").rglob("*")}
+    status = CliRunner().invoke(app, [*args, "--dry-run"])
+    assert status.exit_code == 0, status.output
+    assert "8 runs planned (4 grid points): 8 finished, 0 to train or resume (0 steps), 0 to score only" in status.stdout
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "0 trained, 8 skipped" in again.stdout  # 4 points (val) + 4 final runs (test)
+    assert {p: p.stat().st_mtime_ns for p in (out / "cmp" / "runs").rglob("*")} == files
+
+
+def test_the_same_table_on_validation(tuned):
+    out, args, first = tuned
+    assert first.exit_code == 0, first.output
+    result = CliRunner().invoke(app, [*args, "--split", "val", "--output", str(out / "val.json")])
+    assert result.exit_code == 0, result.output
+    assert "0 trained" in result.stdout and "val micro-F1" in result.stdout
+    (table,) = json.loads((out / "val.json").read_text())["tables"]
+    assert table["title"].startswith("val micro-F1") and table["seeds"] == {"hyperloader": 2, "hyperformer": 2}
+    # Seed 42 of each method is its chosen grid point: the same run, the same validation scores.
+    finals = pd.read_csv(out / "cmp" / "results.csv")
+    points = read_points(out)
+    for method in ("hyperloader", "hyperformer"):
+        best = points[(points["method"] == method) & points["chosen"]].iloc[0]
+        mine = finals[(finals["method"] == method) & (finals["seed"] == 42)].set_index("task")["f1"]
+        assert (mine["air"], mine["voice"]) == (best["val_f1_air"], best["val_f1_voice"])
+
+
+def test_the_choice_follows_the_validation_scores_on_disk(tuned, tmp_path):
+    # A random tiny T5 after 4 steps may score every point alike (the tie rule then picks the
+    # first): here a copy of the comparison gets scores that make the last point the best.
+    out, args, first = tuned
+    assert first.exit_code == 0, first.output
+    shutil.copytree(out / "cmp", tmp_path / "cmp")
+    points = read_points(out)
+    last = Path(points[points["method"] == "hyperloader"]["run_dirs"].iloc[-1])
+    eval_json = tmp_path / "cmp" / "runs" / last.name / "eval.json"
+    scores = json.loads(eval_json.read_text())
+    scores["val"]["tasks"]["air"]["f1"], scores["val"]["tasks"]["voice"]["f1"] = 0.9, 0.8
+    eval_json.write_text(json.dumps(scores))
+    copy = [*args[:-1], str(tmp_path / "cmp")]
+    result = CliRunner().invoke(app, [*copy, "--collect-only", "--output", str(tmp_path / "t.json")])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "t.json").read_text())
+    hyperloader = [p for p in data["tuning"] if p["method"] == "hyperloader"]
+    assert [p["chosen"] for p in hyperloader] == [False, True] and hyperloader[1]["val_avg_f1"] == pytest.approx(0.85)
+    assert data["tables"][0]["chosen"]["hyperloader"] == "lr 3e-3"
+    # Its final runs at lr 3e-3: seed 42 is the point's run (trained, to score), seed 7 is new.
+    assert "hyperloader (fraction 0.5, all tasks, lr 3e-3, seed 7)" in " ".join(data["missing"])
+    status = CliRunner().invoke(app, [*copy, "--dry-run"])
+    assert status.exit_code == 0, status.output
+    rows = {line.split()[1]: line for line in status.stdout.splitlines() if "hyperloader-0.5-" in line and "test" in line}
+    assert "to score" in rows[last.name] and "to train" in next(r for n, r in rows.items() if "-lr3e-3-seed7-" in n)
+
+
+# -- the rules, without training ---------------------------------------------------------------
+def point(f1: dict[str, float], lr: float) -> TuningPoint:
+    return TuningPoint("hyperloader", 0.1, {"lr": lr}, 42, 10, ["atis", "snips"], [], scores=f1)
+
+
+def test_choose_takes_the_best_average_and_the_first_listed_on_a_tie():
+    low, high, same = point({"atis": 0.5, "snips": 0.5}, 1e-4), point({"atis": 0.9, "snips": 0.3}, 3e-4), point({"atis": 0.3, "snips": 0.9}, 1e-3)
+    assert choose([low, high, same]) is high  # 0.6 vs 0.6: the one listed first
+    assert choose([same, high]) is same
+    assert choose([low, point({"atis": 0.9}, 3e-4)]) is None  # a point not scored yet: no choice
+
+
+@pytest.mark.parametrize("value, text", [(3e-4, "3e-4"), (1e-4, "1e-4"), (2.5e-5, "2.5e-5"), (0.1, "0.1"), (10.0, "10"), (5, "5"), (True, "true")])
+def test_values_in_folder_names(value, text):
+    assert format_value(value) == text
+
+
+def test_plan_names_grid_points_and_reuses_a_point_for_the_final_run_with_its_settings(tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(
+        'tasks = ["atis", "snips"]\nmodel = "minilm"\nmax_steps = 100\nfraction = 0.1\nhead_lr = 3e-3\n\n[compare]\nmethods = ["hyperloader", "unipelt", "full-finetune"]\n'
+        "seeds = [42, 1]\n[compare.tune]\nlr = [1e-4, 3e-4]\nhead_lr = [1e-3, 3e-3]\n"
+        "[compare.tune.unipelt]\nlr = [1e-3, 3e-3]\nhead_lr = [3e-3]\nsteps = 50\nseed = 5\n[compare.tune.full-finetune]\nlr = [1e-4]\nhead_lr = [3e-3]\n"
+    )
+    the_plan = plan(recipe=recipe, output_dir=tmp_path)
+    names = [r.run_dir.name.rsplit("-", 1)[0] for r in the_plan.points]
+    assert names[:4] == [f"hyperloader-0.1-tune-lr{a}-head_lr{b}-seed42" for a in ("1e-4", "3e-4") for b in ("1e-3", "3e-3")]
+    assert names[4:] == [f"unipelt-0.1-{t}-tune-lr{a}-head_lr3e-3-seed5" for a in ("1e-3", "3e-3") for t in ("atis", "snips")]
+    assert {r.config.max_steps for r in the_plan.points if r.method == "unipelt"} == {50}
+    # A one-point grid trains nothing: fine-tuning runs at that setting, named as untuned runs are.
+    assert the_plan.fixed == {("full-finetune", 0.1): {"lr": 1e-4, "head_lr": 3e-3}}
+    assert [r.run_dir.name.rsplit("-", 1)[0] for r in the_plan.runs] == ["full-finetune-0.1", "full-finetune-0.1-seed1"]
+    finals = final_runs(the_plan, {("hyperloader", 0.1): {"lr": 3e-4, "head_lr": 1e-3}, ("unipelt", 0.1): {"lr": 1e-3, "head_lr": 3e-3}})
+    by_name = [r.run_dir.name.rsplit("-", 1)[0] for r in finals]
+    # hyperloader's seed-42 run has exactly the point's settings: it is that point's folder.
+    assert by_name[:2] == ["hyperloader-0.1-tune-lr3e-4-head_lr1e-3-seed42", "hyperloader-0.1-lr3e-4-head_lr1e-3-seed1"]
+    # UniPELT's points had 50 steps and seed 5: its final runs are new.
+    assert by_name[2:] == ["unipelt-0.1-atis-lr1e-3-head_lr3e-3", "unipelt-0.1-snips-lr1e-3-head_lr3e-3",
+                           "unipelt-0.1-atis-lr1e-3-head_lr3e-3-seed1", "unipelt-0.1-snips-lr1e-3-head_lr3e-3-seed1"]  # fmt: skip
+    assert all(r.config.lr == 1e-3 and r.config.max_steps == 100 for r in finals[2:])
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ("lr = 3e-4", "[compare.tune] lr = 0.0003 is not a grid"),
+        ("seed = [1, 2]", "[compare.tune] seed = [1, 2] (expected an integer)"),
+        ("tasks = [['atis']]", "[compare.tune] cannot tune 'tasks'"),
+        ("lrr = [1e-4]", "unknown setting 'lrr'"),
+        ("lr = [1e-4, 1e-4]", "[compare.tune] lr = [0.0001, 0.0001] (expected a list of distinct single values)"),
+        ("steps = 0\nlr = [1e-4, 3e-4]", "[compare.tune] steps = 0"),
+        ("[compare.tune.nope]\nlr = [1e-4]", "unknown method 'nope'"),
+    ],
+)
+def test_bad_grids_name_the_recipe(tmp_path, table, message):
+    recipe = tmp_path / "r.toml"
+    header = "" if table.startswith("[") else "[compare.tune]\n"
+    recipe.write_text(f'tasks = ["atis"]\n[compare]\nmethods = ["hyperloader"]\n{header}{table}\n')
+    with pytest.raises(HLError) as error:
+        plan(recipe=recipe, output_dir=tmp_path)
+    assert message in str(error.value)
+    if "unknown method" not in message:
+        assert "r.toml" in str(error.value)
+
+
+def test_the_tuned_cpu_recipe_tunes_four_methods_over_three_seeds(tmp_path):
+    recipe = REPO / "recipes" / "cpu-minilm-tuned.toml"
+    _, section = read_compare_recipe(recipe)
+    assert section["seeds"] == [42, 43, 44]
+    the_plan = plan(recipe=recipe, output_dir=tmp_path, data_dir="../shared/data")
+    grids = {method: tuned.spec.grid["lr"] for (method, _), tuned in the_plan.tuned.items()}
+    assert grids == {"hyperloader": (3e-5, 1e-4, 3e-4), "hyperformer": (3e-5, 1e-4, 3e-4), "unipelt": (3e-5, 1e-4, 3e-4), "full-finetune": (1e-5, 3e-5, 1e-4)}
+    # The run lengths of recipes/cpu-minilm.toml (converged there), for the grid points too.
+    steps = {r.method: r.config.max_steps for r in the_plan.points}
+    assert steps == {"hyperloader": 5000, "hyperformer": 5000, "unipelt": 1000, "full-finetune": 2000}
+    assert len(the_plan.points) == 3 * (1 + 1 + 7 + 1) and {r.config.seed for r in the_plan.points} == {42}
+    # Fine-tuning at 1e-4 computes what the previous table's fine-tuning run did (same hash).
+    assert the_plan.points[-1].run_dir.name == "full-finetune-0.1-tune-lr1e-4-seed42-223118f6"
