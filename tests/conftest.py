@@ -156,3 +156,21 @@ def toy_tasks(tmp_path_factory):
             lines = ["".join(f"{w} {t}\n" for w, t in zip(e.tokens, e.tags)) for e in toy_split(task, split)]
             (root / task / f"{split}.conll").write_text("\n".join(lines), encoding="utf-8")
     return lambda *names: ",".join(f"{name}={root / name}" for name in names)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory) -> str:
+    """A random 2-layer BERT (hidden 32) with a letter-piece WordPiece vocabulary made here: an encoder
+    backbone without the packaged MiniLM (whose tokenizer ``tests/_adapt_runs.save_tiny_bert`` uses)."""
+    import string
+
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *string.ascii_lowercase, *(f"##{c}" for c in string.ascii_lowercase)]
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(folder)  # fmt: skip
+    BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)}).save_pretrained(folder)
+    return str(folder)

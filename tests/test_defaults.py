@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import string
 import sys
 from pathlib import Path
 
@@ -64,21 +63,6 @@ def test_a_warm_up_longer_than_a_fifth_of_the_run_is_warned_about_in_one_line():
 @pytest.mark.parametrize(("steps", "warmup"), [(1, 1), (20, 2), (300, 18), (1000, 60), (8334, 500), (65536, 500)])
 def test_default_warm_up_is_six_percent_at_most_500(steps, warmup):
     assert default_warmup(steps) == warmup
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory) -> str:
-    """A random 2-layer BERT (hidden 32) with a letter-piece WordPiece vocabulary made here (no download)."""
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *string.ascii_lowercase, *(f"##{c}" for c in string.ascii_lowercase)]
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(folder)  # fmt: skip
-    BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)}).save_pretrained(folder)
-    return str(folder)
 
 
 def test_backbone_family_follows_the_model_type_else_the_heads(tiny_t5, tiny_bert):

@@ -13,8 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,8 @@ import torch
 from safetensors.torch import load_file
 
 import hlcli.io
+from _processes import hl_process as hl
+from _processes import wait_until
 from _toy_data import one_torch_thread
 from hlcli import runs
 from hlcli.config import TrainConfig
@@ -170,24 +170,6 @@ def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over_identica
 
 
 # -- the real thing: python -m hlcli train, SIGKILL, --resume --------------------------------------------
-
-def hl(*args, env: dict | None = None, log: Path) -> subprocess.Popen:
-    """``python -m hlcli ARGS`` in a new process (one torch thread: the runs must be bitwise comparable)."""
-    environ = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1", **(env or {})}
-    with open(log, "wb") as stream:
-        return subprocess.Popen([sys.executable, "-m", "hlcli", *map(str, args)], stdout=stream, stderr=subprocess.STDOUT, env=environ)
-
-
-def wait_until(condition, process: subprocess.Popen, log: Path, what: str, timeout: float = 240.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process.poll() is not None:
-            pytest.fail(f"hl exited ({process.returncode}) before {what}:\n{log.read_text(errors='replace')}")
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"timed out waiting for {what}:\n{log.read_text(errors='replace')}")
-        time.sleep(0.01)
-
 
 def finish(process: subprocess.Popen, log: Path, code: int = 0) -> None:
     assert process.wait(timeout=300) == code, log.read_text(errors="replace")

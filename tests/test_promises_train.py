@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import string
 from pathlib import Path
 
 import pytest
@@ -97,20 +96,6 @@ def test_compare_curves_draws_and_judges_every_runs_validation_loss(finished, tm
 
 
 # -- --head-lr ----------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory) -> str:
-    """A random 2-layer BERT (hidden 32) with a letter-piece WordPiece vocabulary made here (no download)."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *string.ascii_lowercase, *(f"##{c}" for c in string.ascii_lowercase)]
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=64)).save_pretrained(folder)  # fmt: skip
-    BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)}).save_pretrained(folder)
-    return str(folder)
-
-
 def test_head_lr_is_the_learning_rate_the_heads_are_trained_at(tmp_path, tiny_bert, mine, monkeypatch):
     seen = []
     real = hlcli.training._param_groups

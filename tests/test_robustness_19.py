@@ -15,8 +15,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from _cli import invoke
+from _processes import hl_process, wait_until
 from hlcli import runs
 from hlcli.config import TrainConfig, load_config
 from hlcli.errors import HLError
@@ -119,24 +118,6 @@ def test_sigterm_while_reading_data_ends_like_ctrl_c_and_leaves_no_folder(tmp_pa
     assert result.stderr.splitlines()[-1] == "interrupted" and not (tmp_path / "runs").exists()
 
 
-def _hl(*args, log: Path, env: dict | None = None, python_args: tuple = ("-m", "hlcli")) -> subprocess.Popen:
-    environ = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1", **(env or {})}
-    with open(log, "wb") as stream:
-        return subprocess.Popen([sys.executable, *python_args, *map(str, args)], stdout=stream,
-                                stderr=subprocess.STDOUT, env=environ)  # fmt: skip
-
-
-def _wait_for(condition, process: subprocess.Popen, log: Path, what: str, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process.poll() is not None:
-            pytest.fail(f"hl exited ({process.returncode}) before {what}:\n{log.read_text(errors='replace')}")
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"timed out waiting for {what}:\n{log.read_text(errors='replace')}")
-        time.sleep(0.02)
-
-
 def _text(path: Path) -> str:
     try:
         return path.read_text(errors="replace")
@@ -153,9 +134,9 @@ TINY = ["--tasks", "atis", "--fraction", "0.003", "--batch-size", "4", "--warmup
 def test_sigterm_saves_last_exits_143_and_resume_keeps_best(tmp_path, tiny_t5, data_dir):
     """Issue 19 case 1: SIGTERM before the first checkpoint_every, then --resume, destroyed checkpoints/best."""
     out, log = tmp_path / "run", tmp_path / "train.log"
-    process = _hl("train", *TINY, "--model", tiny_t5, "--data-dir", data_dir, "--max-steps", 100000, "--eval-every", 1,
+    process = hl_process("train", *TINY, "--model", tiny_t5, "--data-dir", data_dir, "--max-steps", 100000, "--eval-every", 1,
                   "--checkpoint-every", 1000, "--output-dir", out, log=log)  # fmt: skip
-    _wait_for(lambda: "eval step 2:" in _text(out / "train.log"), process, log, "step 2's evaluation")
+    wait_until(lambda: "eval step 2:" in _text(out / "train.log"), process, log, "step 2's evaluation")
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 143, _text(log)
     step = _step(runs.checkpoint_dir(out, "last"))
@@ -273,14 +254,14 @@ def _together(tmp_path: Path, stages: list[list]) -> list[list[tuple[int, str]]]
     for i in (1, 2):
         prefix = tmp_path / f"hl-{i}"
         argv = json.dumps([[str(a) for a in stage] for stage in stages])
-        processes.append((_hl(prefix, argv, log=tmp_path / f"hl-{i}.log", python_args=("-c", BARRIER)), prefix))
+        processes.append((hl_process(prefix, argv, log=tmp_path / f"hl-{i}.log", python_args=("-c", BARRIER)), prefix))
     results = []
     for stage in range(len(stages)):
         for process, prefix in processes:
-            _wait_for(Path(f"{prefix}.{stage}.ready").exists, process, tmp_path / f"{prefix.name}.log", f"stage {stage}")
+            wait_until(Path(f"{prefix}.{stage}.ready").exists, process, tmp_path / f"{prefix.name}.log", f"stage {stage}")
         (tmp_path / f"go.{stage}").touch()
         for process, prefix in processes:
-            _wait_for(Path(f"{prefix}.{stage}.code").exists, process, tmp_path / f"{prefix.name}.log", f"the end of stage {stage}")
+            wait_until(Path(f"{prefix}.{stage}.code").exists, process, tmp_path / f"{prefix.name}.log", f"the end of stage {stage}")
         results.append([(int(Path(f"{p}.{stage}.code").read_text()), Path(f"{p}.{stage}.log").read_text()) for _, p in processes])
     for process, _ in processes:
         assert process.wait(timeout=60) == 0

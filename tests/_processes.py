@@ -1,0 +1,32 @@
+"""``hl`` in a real child process, for the tests that signal or race whole processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def hl_process(*args, log: Path, env: dict | None = None, python_args: tuple = ("-m", "hlcli")) -> subprocess.Popen:
+    """``python -m hlcli ARGS`` (or ``python_args``) in a new process, output to ``log``; one torch
+    thread, so that runs are bitwise comparable with each other and with in-process runs."""
+    environ = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1", **(env or {})}
+    with open(log, "wb") as stream:
+        return subprocess.Popen([sys.executable, *python_args, *map(str, args)], stdout=stream,
+                                stderr=subprocess.STDOUT, env=environ)  # fmt: skip
+
+
+def wait_until(condition, process: subprocess.Popen, log: Path, what: str, timeout: float = 300.0) -> None:
+    """Poll ``condition`` until true; fail with the child's log if it exits first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"hl exited ({process.returncode}) before {what}:\n{log.read_text(errors='replace')}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"timed out waiting for {what}:\n{log.read_text(errors='replace')}")
+        time.sleep(0.01)
