@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hlcli.data.corpora import task_fraction
+from hlcli.data.corpora import OTHER_TASKS, check_fraction, merge_fractions, task_fraction  # noqa: F401 (OTHER_TASKS, merge_fractions: re-exported)
 from hlcli.data.sources import recipe_tasks, resolve_tasks
 from hlcli.errors import HLError, UsageError
 
@@ -269,7 +269,6 @@ def _warmup_warnings(config: TrainConfig) -> list[str]:
 
 # -- per-task fractions ------------------------------------------------------------------------------
 FRACTION_FORMS = "a number 0 < f <= 1, or TASK=F pairs with an optional bare default, e.g. 0.1 or 0.1,mine=1.0"
-OTHER_TASKS = "*"  # key of a fraction table for the tasks it does not name (--fraction 0.1,mine=1.0)
 
 
 def parse_fraction(text: str) -> float | dict[str, float]:
@@ -288,15 +287,6 @@ def parse_fraction(text: str) -> float | dict[str, float]:
     return table[OTHER_TASKS] if list(table) == [OTHER_TASKS] else table
 
 
-def merge_fractions(base: Any, update: Any) -> Any:
-    """``update`` over ``base``: a number replaces everything, a table replaces the tasks it names."""
-    if update is None:
-        return base
-    if base is None or not isinstance(update, dict):
-        return update
-    return {**(base if isinstance(base, dict) else {OTHER_TASKS: base}), **update}
-
-
 def normalize_fraction(value: Any, tasks: list[str]) -> float | dict[str, float]:
     """A number, or a table naming every task (tasks it does not name: its ``"*"``, else 1.0).
 
@@ -308,17 +298,12 @@ def normalize_fraction(value: Any, tasks: list[str]) -> float | dict[str, float]
         other = value.get(OTHER_TASKS, 1.0)
         table = {task: value.get(task, other) for task in tasks}
         for task, fraction in table.items():
-            _check_fraction(fraction, f"fraction of task {task!r}")
+            check_fraction(fraction, f"fraction of task {task!r}")
         if len(set(table.values())) > 1:
             return table
         value = next(iter(table.values()), other)
-    _check_fraction(value, "fraction")
+    check_fraction(value)
     return value
-
-
-def _check_fraction(value: Any, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
-        raise UsageError(f"{what} {value!r} out of range", expected="0 < fraction <= 1")
 
 
 def fraction_label(fraction: float | dict[str, float], tasks: list[str]) -> str:

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from hlcli.compare.facts import is_single_task, needs_decoder
 from hlcli.compare.tune import TUNE_KEY, TuneSpec, check_tune_table, point_name, tune_spec
 from hlcli.config import FORMER_DEFAULTS, TrainConfig, check_keys, read_recipe
-from hlcli.data.corpora import CORPORA, SPLITS
+from hlcli.data.corpora import CORPORA, SPLITS, check_fraction
 from hlcli.data.sources import recipe_tasks
 from hlcli.errors import HLError, UsageError, unknown_name
 
@@ -121,8 +121,7 @@ def plan(
     methods = _methods(list(methods or section.get("methods") or []), {**section.get("overrides", {}), **_tune_methods(tune)}, recipe)
     fractions = [float(f) for f in (fractions or section.get("fractions") or [settings.get("fraction", 1.0)])]
     for fraction in fractions:
-        if not 0.0 < fraction <= 1.0:
-            raise UsageError(f"fraction {fraction} out of range", expected="0 < fraction <= 1")
+        check_fraction(fraction)
     split = split or section.get("split", "test")
     if split not in SPLITS:
         raise unknown_name("split", split, SPLITS)

@@ -13,6 +13,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hlcli.data.example import Example
 from hlcli.data.readers import READERS
@@ -174,8 +175,7 @@ def subsample(examples: list[Example] | tuple[Example, ...], fraction: float, se
     One seeded permutation, then a prefix: the subset for a smaller fraction is contained in the
     subset for a larger one, and the same seed gives the same subset.
     """
-    if not 0.0 < fraction <= 1.0:
-        raise UsageError(f"fraction {fraction} out of range (expected 0 < fraction <= 1)")
+    check_fraction(fraction)
     if fraction == 1.0:
         return list(examples)
     order = list(range(len(examples)))
@@ -184,12 +184,30 @@ def subsample(examples: list[Example] | tuple[Example, ...], fraction: float, se
     return [example for i, example in enumerate(examples) if i in keep]
 
 
+OTHER_TASKS = "*"  # key of a fraction table for the tasks it does not name (--fraction 0.1,mine=1.0)
+
+
+def check_fraction(value: Any, what: str = "fraction") -> None:
+    """The one range check of a data fraction (flags, recipes, per-task tables, hl compare)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
+        raise UsageError(f"{what} {value!r} out of range", expected="0 < fraction <= 1")
+
+
 def task_fraction(fraction: float | Mapping[str, float], task: str) -> float:
     """One task's fraction from a run's ``fraction``: a number, or a per-task table whose ``"*"``
     (default 1.0) is for the tasks it does not name (``TrainConfig.fraction``)."""
     if isinstance(fraction, Mapping):
-        return fraction.get(task, fraction.get("*", 1.0))
+        return fraction.get(task, fraction.get(OTHER_TASKS, 1.0))
     return fraction
+
+
+def merge_fractions(base: Any, update: Any) -> Any:
+    """``update`` over ``base``: a number replaces everything, a table replaces the tasks it names."""
+    if update is None:
+        return base
+    if base is None or not isinstance(update, dict):
+        return update
+    return {**(base if isinstance(base, dict) else {OTHER_TASKS: base}), **update}
 
 
 def load_split(
@@ -207,8 +225,7 @@ def load_split(
     """
     split = normalize_split(split)
     fraction = task_fraction(fraction, task)
-    if not 0.0 < fraction <= 1.0:
-        raise UsageError(f"fraction {fraction} out of range (expected 0 < fraction <= 1)")
+    check_fraction(fraction)
     splits = task_splits(task, data_dir=data_dir, sources=sources)
     if split not in splits:
         # Only a user's own task can lack a split (test is optional for them).

@@ -31,7 +31,7 @@ import logging
 from pathlib import Path
 from typing import Any, Iterator
 
-from hlcli.data.corpora import CORPORA, MIT_VAL_SEED, MIT_VAL_SHARE, SPLIT_ALIASES, hold_out_val
+from hlcli.data.corpora import CORPORA, MIT_VAL_SEED, MIT_VAL_SHARE, SPLIT_ALIASES, hold_out_val, merge_fractions
 from hlcli.data.example import Example
 from hlcli.data.readers import ANY_SCHEME_TAG_RE, READERS, read_lines, to_bio
 from hlcli.errors import HLError, UsageError, unknown_name
@@ -173,9 +173,8 @@ def recipe_tasks(data: dict[str, Any], *, recipe: str | Path) -> dict[str, Any]:
     out = {**data, "tasks": names}
     if sources or "task_sources" in data:
         out["task_sources"] = sources
-    if fractions:  # [tasks.NAME] fraction = F: over the recipe's fraction for the other tasks ("*")
-        base = data.get("fraction")
-        out["fraction"] = {**(base if isinstance(base, dict) else {} if base is None else {"*": base}), **fractions}
+    if fractions:  # [tasks.NAME] fraction = F: over the recipe's fraction for the other tasks
+        out["fraction"] = merge_fractions(data.get("fraction"), fractions)
     return out
 
 
