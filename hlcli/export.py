@@ -55,8 +55,7 @@ def export_task(run: str | Path, *, task: str, output: str | Path, merge_lora: b
     """Write ``task``'s generated weights from ``run`` to ``output`` (a new or empty folder)."""
     checkpoint, _ = runs.resolve_checkpoint(run)
     output = Path(output)
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise UsageError("output folder already exists and is not empty", path=output, hint="pick another -o")
+    _check_empty(output, option="-o")
     full = load_model(checkpoint)
     if full.method not in ADAPTABLE:
         why = WHY_NOT.get(full.method, "")
@@ -109,7 +108,7 @@ def export_hub(run: str | Path, *, output: str | Path, task: str | None = None, 
 
     checkpoint, run_dir = runs.resolve_checkpoint(run)
     output = Path(output)
-    _check_empty(output)
+    _check_empty(output, option="--hub-dir")
     scores = run_scores(run_dir, checkpoint)
     name = (run_dir or checkpoint).name
     if task is not None:
@@ -127,9 +126,10 @@ def export_hub(run: str | Path, *, output: str | Path, task: str | None = None, 
     return HubExport(output, sorted(p.name for p in output.iterdir()), sorted(scores))
 
 
-def _check_empty(output: Path) -> None:
+def _check_empty(output: Path, *, option: str) -> None:
+    """An export goes into a new or empty folder (``option``: the flag that named it)."""
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise UsageError("output folder already exists and is not empty", path=output, hint="pick another folder")
+        raise UsageError("output folder already exists and is not empty", path=output, hint=f"pick another {option}")
 
 
 @torch.no_grad()
