@@ -24,7 +24,7 @@ from hlcli.config import TrainConfig, load_config
 from hlcli.errors import UsageError, unknown_name
 from hlcli.evaluation import EvalResult, evaluate
 from hlcli.methods.base import TaggingModel
-from hlcli.tagging import Span, Tagged, tag_texts
+from hlcli.tagging import Span, Tagged, load_tagger, tag_texts
 
 if TYPE_CHECKING:  # hlcli.training imports accelerate: only hlcli.train needs it
     from hlcli.training import TrainResult
@@ -109,12 +109,8 @@ def load(run_or_checkpoint: str | Path) -> Tagger:
     The same resolution as ``hl tag RUN`` and ``hl evaluate RUN``; a bad path raises
     :class:`hlcli.errors.HLError` with the one-line message the CLI prints.
     """
-    from hlcli.evaluation import load_model  # where hl tag and hl evaluate take it from
-
     checkpoint, run_dir = runs.resolve_checkpoint(run_or_checkpoint)
-    model = load_model(checkpoint)
-    model.eval()
-    return Tagger(model, checkpoint=checkpoint, run_dir=run_dir)
+    return Tagger(load_tagger(checkpoint), checkpoint=checkpoint, run_dir=run_dir)
 
 
 def train(

@@ -48,7 +48,8 @@ _LINE_SEPARATORS = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}
 
 
 def load_tagger(run_or_checkpoint: str | Path) -> TaggingModel:
-    """The model of a run folder (its best checkpoint) or of a checkpoint folder, ready to predict."""
+    """The model of a run folder (the checkpoint it stands for: ``select_checkpoint``) or of a
+    checkpoint folder, ready to predict."""
     from hlcli.evaluation import load_model
 
     checkpoint, _ = runs.resolve_checkpoint(run_or_checkpoint)
