@@ -84,7 +84,7 @@ def t5_backbone(config_name: str, tokenizer, *, seed: int = 0):
 def hyperloader_model(backbone, tokenizer, tasks, *, static: bool = False, **overrides):
     """HyperLoader on ``backbone``; ``static=True``: same modules, plain tensors (no hypernetwork)."""
     from hlcli.methods.hyperloader.config import HyperLoaderConfig
-    from hlcli.methods.hyperloader.model import HyperLoaderT5Model
+    from hlcli.methods.hyperloader.model import WeightSourceT5Tagger
     from hlcli.methods.hyperloader.t5 import t5_stack_specs
     from hlcli.methods.hyperloader.weight_source import StaticWeightSource
 
@@ -92,7 +92,7 @@ def hyperloader_model(backbone, tokenizer, tasks, *, static: bool = False, **ove
     source = None
     if static:
         source = StaticWeightSource(config, n_tasks=len(tasks), stacks=t5_stack_specs(backbone.config, config))
-    return HyperLoaderT5Model(config, backbone, tokenizer, tasks, source=source)
+    return WeightSourceT5Tagger(config, backbone, tokenizer, tasks, method="static" if static else "hyperloader", source=source)
 
 
 def machine_info(args) -> dict:

@@ -15,8 +15,8 @@ import time
 import numpy as np
 from seqeval.metrics import f1_score
 
-from hlcli import bootstrap
-from hlcli.data.corpora import load_split
+from hlcli.compare import bootstrap
+from hlcli.data.tasks import load_split
 
 from benchmarks._common import DEFAULT_DATA_DIR
 

@@ -20,17 +20,17 @@ from pathlib import Path
 from benchmarks._common import write_json
 from hlcli import sentt
 from hlcli.convert import convert
-from hlcli.data import corpora
+from hlcli.data import cache, corpora, tasks
 
 
 def bench(data_dir: Path | None) -> dict:
-    corpora._parse.cache_clear()
+    cache.clear()
     rows = []
     start_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for name in corpora.CORPORA:
             start = time.perf_counter()
-            splits = corpora.load_corpus(name, data_dir=data_dir)
+            splits = tasks.load_corpus(name, data_dir=data_dir)
             read_s = time.perf_counter() - start
 
             start = time.perf_counter()

@@ -22,7 +22,8 @@ import torch
 
 from benchmarks import _common as common
 
-from hlcli.data.corpora import CORPORA, label_types, load_split
+from hlcli.data.corpora import CORPORA
+from hlcli.data.tasks import label_types, load_split
 from hlcli.methods.base import TaskSpec
 from hlcli.sampler import TaskSampler
 

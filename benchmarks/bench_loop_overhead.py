@@ -48,18 +48,18 @@ def loop_steps_per_second(config, args) -> float:
 
 def bare_step_figures(config, args) -> tuple[float, float]:
     """(steps/s of the model's step alone, seconds to collate one batch)."""
-    from hlcli.training import _build_loop, _load_data
+    from hlcli.training.prepare import build_loop, load_data
     from accelerate import Accelerator
 
-    from hlcli.data.corpora import label_types
+    from hlcli.data.tasks import label_types
     from hlcli.methods import build_model
     from hlcli.methods.base import TaskSpec
 
     torch.manual_seed(config.seed)
-    train_sets, val_sets = _load_data(config)
+    train_sets, val_sets = load_data(config)
     specs = [TaskSpec(t, label_types(train_sets[t] + val_sets[t])) for t in config.tasks]
     model = build_model(config.method, backbone=config.model, tasks=specs, overrides=dict(config.method_overrides))
-    loop, sampler = _build_loop(config, Accelerator(), model, train_sets)
+    loop, sampler = build_loop(config, Accelerator(), model, train_sets)
     draws = [next(sampler) for _ in range(args.steps)]
     start = time.perf_counter()
     batches = [(task, model.collate(task, [train_sets[task][i] for i in indices])) for task, indices in draws]

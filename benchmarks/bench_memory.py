@@ -30,7 +30,7 @@ import torch
 
 from benchmarks import _common as common
 
-from hlcli.data.corpora import label_types, load_split
+from hlcli.data.tasks import label_types, load_split
 from hlcli.methods.base import TaskSpec
 
 
@@ -63,12 +63,12 @@ def peak(args) -> dict:
 
 def growth(args) -> dict:
     from hlcli.config import TrainConfig
-    from hlcli.methods.hyperloader.model import HyperLoaderT5Model
+    from hlcli.methods.hyperloader.model import WeightSourceT5Tagger
     from hlcli.training import train
 
     samples: list[tuple[int, float]] = []
     original_step = torch.optim.AdamW.step
-    original_collate = HyperLoaderT5Model.collate
+    original_collate = WeightSourceT5Tagger.collate
     count, largest = [0], [0]
 
     def counting_step(self, *a, **k):
@@ -86,7 +86,7 @@ def growth(args) -> dict:
         return batch
 
     torch.optim.AdamW.step = counting_step
-    HyperLoaderT5Model.collate = measuring_collate
+    WeightSourceT5Tagger.collate = measuring_collate
     with tempfile.TemporaryDirectory() as tmp:
         backbone_dir = Path(tmp) / "backbone"
         tokenizer = common.load_tokenizer(args.tokenizer)

@@ -25,7 +25,7 @@ import torch
 
 from benchmarks import _common as common
 
-from hlcli.data.corpora import label_types, load_split
+from hlcli.data.tasks import label_types, load_split
 from hlcli.methods.base import TaggingModel, TaskSpec
 from hlcli.tagging import tag_lines
 

@@ -45,7 +45,7 @@ from benchmarks import _common as common
 
 from hlcli import sentt
 from hlcli.decoding import greedy_generate
-from hlcli.data.corpora import label_types, load_split
+from hlcli.data.tasks import label_types, load_split
 from hlcli.methods.base import TaskSpec
 from hlcli.tagging import tag_lines
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from benchmarks import _common as common
 
-from hlcli.data.corpora import label_types, load_split
+from hlcli.data.tasks import label_types, load_split
 from hlcli.methods.base import TaskSpec
 
 # Peak dense bf16 throughput used for MFU when --peak-tflops is not given.

@@ -102,7 +102,7 @@ def adapt(run: Path, base: Path, task: str, steps: int, extra: list[str], args) 
 def new_task_steps(held_out: str, tasks: list[str], steps: int, args) -> int:
     """H's expected steps in a joint run of ``tasks`` for ``steps`` steps (temperature sampling)."""
     from hlcli.config import read_recipe
-    from hlcli.data.corpora import load_split
+    from hlcli.data.tasks import load_split
     from hlcli.sampler import task_probabilities
 
     temperature = read_recipe(RECIPE).get("temperature", 10.0)

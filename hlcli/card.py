@@ -1,4 +1,5 @@
-"""The parts of a model card (``checkpoints/*/README.md``) that make a run shareable.
+"""The model card (``checkpoints/*/README.md``): :func:`model_card` renders it from a checkpoint's
+``config.json`` (and the scores ``hl evaluate`` recorded), with the parts that make a run shareable:
 
 * a YAML header in the Hugging Face model-card convention, written by huggingface_hub's own
   :class:`~huggingface_hub.ModelCardData` (``library_name``, ``pipeline_tag``, ``tags``,
@@ -7,9 +8,11 @@
 * where each task's data came from, and the ``hl train`` command that trained the run (rebuilt
   from the resolved settings recorded in the checkpoint, so it is exact whatever recipe or flags
   were typed);
-* the scores of ``hl evaluate``: :func:`refresh_card` rewrites the card when ``eval.json`` changes.
+* the scores of ``hl evaluate`` (:func:`run_scores`: :func:`hlcli.checkpoint.refresh_card` rewrites
+  the card when ``eval.json`` changes).
 
-:func:`hlcli.checkpoint.model_card` puts these around its own sections.
+Rendering only: the files are written by :mod:`hlcli.checkpoint`, which imports this module (never
+the other way round).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from hlcli import runs
+
 LIBRARY = "hlcli"
 PIPELINE_TAG = "token-classification"
 METRICS = ["f1", "precision", "recall"]
@@ -26,6 +31,46 @@ METRICS = ["f1", "precision", "recall"]
 # all-MiniLM-L6-v2 (its model card is the packaged README.md).
 BASE_MODELS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 SCORING = "seqeval, micro-averaged, conlleval-compatible"
+LOAD_NOTE = "Load with `hlcli.checkpoint.load_model(folder)`; the backbone's own weights are not stored here."
+
+
+def model_card(config: dict[str, Any], *, scores: dict[str, Any] | None = None, name: str | None = None) -> str:
+    """The README.md of a checkpoint: a Hugging Face YAML header, then what the model is, its data,
+    its scores (``scores``: split → eval.json record) and how it was trained."""
+    backbone = config["backbone"]
+    lines = [
+        f"# hlcli model: {config['method']} on {backbone['name']}",
+        "",
+        f"- Method: `{config['method']}`",
+        f"- Backbone: `{backbone['name']}` ({', '.join(f'{k}={v}' for k, v in backbone['fingerprint'].items())})",
+        f"- Parameters: {config['parameters']['total']:,} total, {config['parameters']['trainable']:,} trainable",
+        f"- Versions: {', '.join(f'{k} {v}' for k, v in config['versions'].items())}",
+        "",
+        "## Tasks",
+        "",
+        "| task | entity types |",
+        "|---|---|",
+        *(f"| {t['name']} | {', '.join(t['types']) or '-'} |" for t in config["tasks"]),
+        "",
+        "## Method configuration",
+        "",
+        *(f"- `{k}` = {v!r}" for k, v in config["method_config"].items()),
+    ]
+    if config.get("history"):
+        lines += ["", "## Training history", "", "| stage | tasks | steps | how |", "|---|---|---|---|"]
+        lines += [_history_row(stage) for stage in config["history"]]
+    if config.get("metrics"):
+        lines += ["", "## Metrics", "", *(f"- {k}: {v}" for k, v in config["metrics"].items())]
+    lines += sections(config, scores)
+    lines += ["", LOAD_NOTE, ""]
+    return header(config, scores, name=name) + "\n".join(lines)
+
+
+def _history_row(stage: dict[str, Any]) -> str:
+    how = "trained jointly from scratch" if stage["stage"] == "joint" else (
+        f"added later (init {stage['init']}, unfrozen: {stage['unfreeze']}, "
+        f"replay: {'yes' if stage['replay'] else 'no'})")  # fmt: skip
+    return f"| {stage['stage']} | {', '.join(stage['tasks'])} | {stage['steps']} | {how} |"
 
 
 def base_model(backbone: dict[str, Any]) -> str | None:
@@ -41,7 +86,8 @@ def header(config: dict[str, Any], scores: dict[str, Any] | None = None, *, name
     from huggingface_hub import EvalResult, ModelCardData
 
     sources = _train_config(config).get("task_sources") or {}
-    hub_datasets = sorted({entry["hf"] for entry in sources.values() if "hf" in entry and not Path(entry["hf"]).exists()})
+    hub_datasets = sorted({entry["hf"] for entry in sources.values()
+                           if "hf" in entry and not Path(entry["hf"]).exists()})  # fmt: skip
     results = [
         EvalResult(task_type=PIPELINE_TAG, task_name="Token classification (slot filling / NER)",
                    dataset_type=_dataset_id(task, sources), dataset_name=task, dataset_split=split,
@@ -79,16 +125,19 @@ def sections(config: dict[str, Any], scores: dict[str, Any] | None = None) -> li
                   "| split | task | F1 | precision | recall | sentences |", "|---|---|---|---|---|---|"]  # fmt: skip
         for split, record in sorted(scores.items()):
             for task, s in record.get("tasks", {}).items():
-                lines.append(f"| {split} | {task} | {s['f1']:.4f} | {s['precision']:.4f} | {s['recall']:.4f} | {s.get('sentences', '')} |")
+                lines.append(f"| {split} | {task} | {s['f1']:.4f} | {s['precision']:.4f} | {s['recall']:.4f} "
+                             f"| {s.get('sentences', '')} |")  # fmt: skip
     train_config = _train_config(config)
     if train_config:
         lines += ["", "## Data", "", *data_lines(train_config)]
         lines += ["", "## How it was trained", ""]
         if train_config.get("adapt"):
-            lines.append("Tasks added to a trained run by `hl adapt` (see the training history above); settings in `config.json`.")
+            lines.append("Tasks added to a trained run by `hl adapt` (see the training history above); "
+                         "settings in `config.json`.")  # fmt: skip
         else:
             lines += ["```", train_command(train_config), "```", "",
-                      "Every setting as resolved (defaults included) is in `config.json` under `extra.train_config`."]  # fmt: skip
+                      "Every setting as resolved (defaults included) is in `config.json` "
+                      "under `extra.train_config`."]  # fmt: skip
     return lines
 
 
@@ -115,7 +164,8 @@ def data_lines(train_config: dict[str, Any]) -> list[str]:
             where = f"{CORPORA[task].title}, the registered corpus `{task}` (`hl data download {task}`)"
         else:
             where = f"`{task}`"
-        lines.append(f"- **{task}**: {where}; {share:.0%} of its training and validation data (seed {train_config.get('seed')})")
+        lines.append(f"- **{task}**: {where}; {share:.0%} of its training and validation data "
+                     f"(seed {train_config.get('seed')})")  # fmt: skip
     return lines
 
 
@@ -155,8 +205,6 @@ def _task_spec(task: str, entry: dict[str, Any] | None) -> str:
 # -- the scores of hl evaluate ------------------------------------------------------------------------
 def run_scores(run_dir: Path | None, checkpoint: Path) -> dict[str, Any]:
     """Split → eval.json record, for the records of ``checkpoint`` (best, last) in ``run_dir``'s eval.json."""
-    from hlcli import runs
-
     if run_dir is None:
         return {}
     try:
@@ -166,19 +214,4 @@ def run_scores(run_dir: Path | None, checkpoint: Path) -> dict[str, Any]:
     if not isinstance(scores, dict):
         return {}
     return {split: record for split, record in scores.items()
-            if isinstance(record, dict) and Path(str(record.get("checkpoint", ""))).name == Path(checkpoint).name}  # fmt: skip
-
-
-def refresh_card(checkpoint: Path, run_dir: Path | None) -> None:
-    """Rewrite ``checkpoint``'s README.md with the scores ``hl evaluate`` recorded for it."""
-    from hlcli.checkpoint import CARD_FILE, model_card, read_checkpoint_config
-    from hlcli.errors import HLError
-    from hlcli.io import atomic_write
-
-    try:
-        config = read_checkpoint_config(checkpoint)
-    except HLError:  # a checkpoint not written by hlcli.checkpoint (a plugin's, a test's): its card is its own
-        return
-    name = Path(run_dir).name if run_dir is not None else None
-    with atomic_write(Path(checkpoint) / CARD_FILE) as handle:
-        handle.write(model_card(config, scores=run_scores(run_dir, checkpoint), name=name))
+            if isinstance(record, dict) and Path(str(record.get("checkpoint", ""))).name == Path(checkpoint).name}

@@ -5,11 +5,14 @@ A checkpoint folder holds
 * ``model.safetensors`` — only the tensors training changes (``trainable_state_dict``);
 * ``config.json`` — method, method config, backbone (name, resolved path, architecture
   fingerprint), tasks with their label types, parameter counts, library versions;
-* ``README.md`` — a model card for humans.
+* ``README.md`` — a model card for humans (rendered by :mod:`hlcli.card`; :func:`refresh_card`
+  rewrites it with the scores ``hl evaluate`` records).
 
 :func:`load_model` rebuilds the model with ``build_model`` from ``config.json`` (the backbone's
 pretrained weights come from the backbone itself) and loads the tensors, refusing any mismatch
-with an HLError that names it. Never pickle: safetensors and JSON only.
+with an HLError that names it. Never pickle: safetensors and JSON only. The module revision a
+checkpoint records is :mod:`hlcli.revisions`'s; the training state beside the model (for
+``--resume``) is written and read at the end of this module.
 """
 
 from __future__ import annotations
@@ -23,27 +26,30 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from hlcli import runs
+from hlcli._version import version
+from hlcli.backbones import ALIASES, fingerprint
+from hlcli.card import model_card, run_scores
 from hlcli.errors import HLError
-from hlcli.io import atomic_dir
+from hlcli.io import atomic_dir, atomic_write, write_json
+from hlcli.methods import build_model
 from hlcli.methods.base import TaggingModel, TaskSpec
+from hlcli.revisions import current_revision, recorded_revision, remember_revision, trained_revision
 
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-CARD_FILE = "README.md"
+# The file names are the run folder layout's (hlcli.runs: one place); hl adapt and hl export import them from here.
+WEIGHTS_FILE = runs.MODEL_WEIGHTS
+CONFIG_FILE = runs.MODEL_CONFIG
+CARD_FILE = runs.MODEL_CARD
 FORMAT_VERSION = 1
 
 
 def _versions() -> dict[str, str]:
     import transformers
 
-    from hlcli import __version__ as hlcli_version
-
-    return {"hlcli": hlcli_version, "torch": torch.__version__, "transformers": transformers.__version__}
+    return {"hlcli": version(), "torch": torch.__version__, "transformers": transformers.__version__}
 
 
 def checkpoint_config(model: TaggingModel, *, metrics: dict | None = None, extra: dict | None = None) -> dict[str, Any]:
-    from hlcli.backbones import fingerprint
-
     total, trainable = model.parameter_counts()
     return {
         "format_version": FORMAT_VERSION,
@@ -51,7 +57,7 @@ def checkpoint_config(model: TaggingModel, *, metrics: dict | None = None, extra
         "method_config": dataclasses.asdict(model.method_config),
         "backbone": {
             "name": model.backbone_name,
-            "path": getattr(model.backbone, "name_or_path", None) or model.backbone.config._name_or_path,
+            "path": getattr(model.backbone, "name_or_path", None) or model.backbone.config.name_or_path,
             "fingerprint": fingerprint(model.backbone.config),
         },
         "tasks": [{"name": t.name, "types": list(t.types)} for t in model.tasks],
@@ -62,36 +68,6 @@ def checkpoint_config(model: TaggingModel, *, metrics: dict | None = None, extra
         "history": task_history(extra or {}),
         "extra": extra or {},
     }
-
-
-def trained_revision(model: TaggingModel) -> int:
-    """The module revision (:class:`hlcli.methods.ModuleRevision`) ``model``'s weights were trained
-    at: its method's current one, unless they started from an older checkpoint's (a resumed or
-    adapted run keeps the older number, so ``hl compare`` never takes it for a current run)."""
-    from hlcli.methods import known_methods, method_entry
-
-    if model.method not in known_methods():  # a model built outside the registry: nothing to record against
-        return 1
-    current = method_entry(model.method).module_revision(model.backbone.config.model_type)
-    return min(getattr(model, "loaded_revision", current), current)
-
-
-def recorded_revision(config: dict[str, Any]) -> int:
-    """The module revision a checkpoint config records (1: written before revisions were recorded)."""
-    value = config.get("module_revision", 1)
-    return value if type(value) is int and value >= 1 else 1
-
-
-def current_revision(config: dict[str, Any]) -> int:
-    """This hlcli's module revision of the method and backbone family a checkpoint config names."""
-    from hlcli.methods import known_methods, method_entry
-
-    if config.get("method") not in known_methods():  # loading it fails with its own error
-        return recorded_revision(config)
-    backbone = config.get("backbone")
-    fingerprint = backbone.get("fingerprint") if isinstance(backbone, dict) else None
-    model_type = fingerprint.get("model_type") if isinstance(fingerprint, dict) else None
-    return method_entry(config["method"]).module_revision(model_type)
 
 
 def revision_note(checkpoint: str | os.PathLike) -> str | None:
@@ -123,14 +99,18 @@ def task_history(extra: dict[str, Any]) -> list[dict[str, Any]]:
     return [*adapt["history"], stage]
 
 
-def save_model(model: TaggingModel, folder: str | os.PathLike, *, metrics: dict | None = None, extra: dict | None = None) -> Path:
+def save_model(
+    model: TaggingModel, folder: str | os.PathLike, *, metrics: dict | None = None, extra: dict | None = None
+) -> Path:
     """Write ``model`` to ``folder`` atomically (the old folder, if any, is replaced whole)."""
     with atomic_dir(folder) as tmp:
         write_model_files(model, tmp, metrics=metrics, extra=extra)
     return Path(folder)
 
 
-def write_model_files(model: TaggingModel, folder: Path, *, metrics: dict | None = None, extra: dict | None = None) -> None:
+def write_model_files(
+    model: TaggingModel, folder: Path, *, metrics: dict | None = None, extra: dict | None = None
+) -> None:
     """Weights, config and model card into ``folder``, which the caller has made atomic.
 
     Kept apart from :func:`save_model` so a training checkpoint adds its files to the same
@@ -146,7 +126,8 @@ def write_model_files(model: TaggingModel, folder: Path, *, metrics: dict | None
 def read_checkpoint_config(folder: str | os.PathLike) -> dict[str, Any]:
     path = Path(folder) / CONFIG_FILE
     if not path.is_file():
-        raise HLError("not a checkpoint folder", path=folder, expected=f"a folder with {CONFIG_FILE} and {WEIGHTS_FILE}")
+        raise HLError("not a checkpoint folder", path=folder,
+                      expected=f"a folder with {CONFIG_FILE} and {WEIGHTS_FILE}")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -170,17 +151,16 @@ def check_run_config(folder: str | os.PathLike, run_config: dict[str, Any]) -> N
     config = read_checkpoint_config(folder)
     train_config = (config.get("extra") or {}).get("train_config") or {}
     pairs = [("method", config["method"], run_config.get("method"))]
-    pairs += [(key, train_config[key], run_config[key]) for key in RUN_KEYS if key in train_config and key in run_config]
+    pairs += [(key, train_config[key], run_config[key])
+              for key in RUN_KEYS if key in train_config and key in run_config]  # fmt: skip
     for key, here, there in pairs:
         if here != there:
             raise HLError(f"{key} {here!r} differs from the run's config.json ({there!r})", path=path,
-                          hint="one of the two files was edited or copied in; restore it, or train a new run")  # fmt: skip
+                          hint="one of the two files was edited or copied in; restore it, or train a new run")
 
 
 def _run_config(folder: Path) -> dict[str, Any] | None:
     """The ``config.json`` of the run folder ``folder`` is a checkpoint of (``RUN/checkpoints/X``), else None."""
-    from hlcli import runs
-
     run = folder.parent.parent
     if folder.parent.name != runs.CHECKPOINTS or not (run / runs.CONFIG).is_file():
         return None
@@ -191,11 +171,10 @@ def _run_config(folder: Path) -> dict[str, Any] | None:
     return config if isinstance(config, dict) else None
 
 
-def load_model(folder: str | os.PathLike, *, device: str | torch.device | None = None, backbone: str | None = None) -> TaggingModel:
+def load_model(
+    folder: str | os.PathLike, *, device: str | torch.device | None = None, backbone: str | None = None
+) -> TaggingModel:
     """Rebuild the model saved in ``folder``; ``backbone`` overrides the recorded backbone location."""
-    from hlcli.backbones import fingerprint
-    from hlcli.methods import build_model
-
     folder = Path(folder)
     config = read_checkpoint_config(folder)
     run_config = _run_config(folder)
@@ -224,8 +203,8 @@ def load_model(folder: str | os.PathLike, *, device: str | torch.device | None =
     try:
         tensors = load_file(str(weights_path))
     except Exception as error:  # safetensors raises its own error types for corrupt files
-        raise HLError(f"unreadable weights: {error}", path=weights_path,
-                      hint="the file is damaged or not safetensors; copy the checkpoint folder again or retrain") from error
+        hint = "the file is damaged or not safetensors; copy the checkpoint folder again or retrain"
+        raise HLError(f"unreadable weights: {error}", path=weights_path, hint=hint) from error
     # hl export stores backbone weights with LoRA merged in (q/v) beside the trainable tensors.
     load_trainable(model, tensors, path=weights_path, backbone_tensors=config.get("backbone_tensors", ()))
     if device is not None:
@@ -236,8 +215,6 @@ def load_model(folder: str | os.PathLike, *, device: str | torch.device | None =
 
 def _backbone_location(recorded: dict[str, Any]) -> str:
     """The recorded name, unless it is a relative folder that moved and the resolved path still exists."""
-    from hlcli.backbones import ALIASES
-
     name, path = recorded["name"], recorded.get("path")
     if name in ALIASES or Path(name).expanduser().exists() or not path or not Path(path).is_dir():
         return name
@@ -254,12 +231,10 @@ def load_trainable(
     expected.update({name: parameters[name] for name in backbone_tensors if name in parameters})
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
-    if missing:
-        raise HLError(f"missing tensor(s) {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}", path=path,
-                      expected="the tensors of the method/backbone/tasks in config.json")
-    if unexpected:
-        raise HLError(f"unexpected tensor(s) {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}", path=path,
-                      expected="the tensors of the method/backbone/tasks in config.json")
+    for kind, names in (("missing", missing), ("unexpected", unexpected)):
+        if names:
+            raise HLError(f"{kind} tensor(s) {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}", path=path,
+                          expected="the tensors of the method/backbone/tasks in config.json")
     for name, tensor in tensors.items():
         if tuple(tensor.shape) != tuple(expected[name].shape):
             raise HLError(f"tensor {name} has shape {tuple(tensor.shape)}", path=path,
@@ -271,52 +246,15 @@ def load_trainable(
     remember_revision(model, Path(path).parent / CONFIG_FILE)
 
 
-def remember_revision(model: TaggingModel, config_path: Path) -> None:
-    """Note the module revision of the checkpoint whose tensors ``model`` now holds (beside them),
-    so that the checkpoints a resumed run writes record it, not this hlcli's (:func:`trained_revision`)."""
+def refresh_card(checkpoint: Path, run_dir: Path | None) -> None:
+    """Rewrite ``checkpoint``'s README.md with the scores ``hl evaluate`` recorded for it."""
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return  # tensors from elsewhere: nothing recorded to keep
-    if isinstance(config, dict):
-        model.loaded_revision = recorded_revision(config)
-
-
-def model_card(config: dict[str, Any], *, scores: dict[str, Any] | None = None, name: str | None = None) -> str:
-    """The README.md of a checkpoint: a Hugging Face YAML header, then what the model is, its data,
-    its scores (``scores``: split → eval.json record) and how it was trained (:mod:`hlcli.card`)."""
-    from hlcli import card
-
-    backbone = config["backbone"]
-    lines = [
-        f"# hlcli model: {config['method']} on {backbone['name']}",
-        "",
-        f"- Method: `{config['method']}`",
-        f"- Backbone: `{backbone['name']}` ({', '.join(f'{k}={v}' for k, v in backbone['fingerprint'].items())})",
-        f"- Parameters: {config['parameters']['total']:,} total, {config['parameters']['trainable']:,} trainable",
-        f"- Versions: {', '.join(f'{k} {v}' for k, v in config['versions'].items())}",
-        "",
-        "## Tasks",
-        "",
-        "| task | entity types |",
-        "|---|---|",
-        *(f"| {t['name']} | {', '.join(t['types']) or '-'} |" for t in config["tasks"]),
-        "",
-        "## Method configuration",
-        "",
-        *(f"- `{k}` = {v!r}" for k, v in config["method_config"].items()),
-    ]
-    if config.get("history"):
-        lines += ["", "## Training history", "", "| stage | tasks | steps | how |", "|---|---|---|---|"]
-        for stage in config["history"]:
-            how = "trained jointly from scratch" if stage["stage"] == "joint" else (
-                f"added later (init {stage['init']}, unfrozen: {stage['unfreeze']}, replay: {'yes' if stage['replay'] else 'no'})")
-            lines.append(f"| {stage['stage']} | {', '.join(stage['tasks'])} | {stage['steps']} | {how} |")
-    if config.get("metrics"):
-        lines += ["", "## Metrics", "", *(f"- {k}: {v}" for k, v in config["metrics"].items())]
-    lines += card.sections(config, scores)
-    lines += ["", "Load with `hlcli.checkpoint.load_model(folder)`; the backbone's own weights are not stored here.", ""]
-    return card.header(config, scores, name=name) + "\n".join(lines)
+        config = read_checkpoint_config(checkpoint)
+    except HLError:  # a checkpoint not written by hlcli.checkpoint (a plugin's, a test's): its card is its own
+        return
+    name = Path(run_dir).name if run_dir is not None else None
+    with atomic_write(Path(checkpoint) / CARD_FILE) as handle:
+        handle.write(model_card(config, scores=run_scores(run_dir, checkpoint), name=name))
 
 
 # -- training state: optimizer, scheduler, sampler, grad scaler, RNGs (for ``hl train --resume``) ----
@@ -333,9 +271,6 @@ def write_training_state(
     import random
 
     import numpy as np
-
-    from hlcli import runs
-    from hlcli.io import write_json
 
     optimizer_state = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {}
@@ -373,8 +308,6 @@ def write_training_state(
 
 def read_training_state(folder: Path, *, optimizer, scheduler, sampler, scaler, rank: int = 0) -> dict[str, Any]:
     """Restore what :func:`write_training_state` wrote; return the loop's own ``state``."""
-    from hlcli import runs
-
     path = folder / runs.TRAINER_STATE
     try:
         return _restore_training_state(folder, optimizer, scheduler, sampler, scaler, rank)
@@ -390,7 +323,8 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except Exception as error:  # safetensors raises its own error types for missing/corrupt files
-        raise HLError(f"unreadable tensors: {error}", path=path, hint="the checkpoint is damaged; start a new run") from None
+        raise HLError(f"unreadable tensors: {error}", path=path,
+                      hint="the checkpoint is damaged; start a new run") from None
 
 
 # Implementation choices of this process's optimizer, not state: a run resumed on another device
@@ -402,8 +336,6 @@ def _restore_training_state(folder: Path, optimizer, scheduler, sampler, scaler,
     import random
 
     import numpy as np
-
-    from hlcli import runs
 
     saved = json.loads((folder / runs.TRAINER_STATE).read_text(encoding="utf-8"))
     optimizer_state: dict[int, dict[str, Any]] = {}

@@ -12,13 +12,14 @@ import json
 import math
 import tomllib
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hlcli.data.corpora import OTHER_TASKS, check_fraction, merge_fractions, task_fraction  # noqa: F401 (OTHER_TASKS, merge_fractions: re-exported)
+from hlcli.data.corpora import OTHER_TASKS, check_fraction, merge_fractions, task_fraction
 from hlcli.data.sources import recipe_tasks, resolve_tasks
 from hlcli.errors import HLError, UsageError
+from hlcli.fields import help_field
 
 SCHEDULES = ("constant", "linear")
 SELECT_BEST_BY = ("val_loss", "avg_f1")
@@ -31,15 +32,9 @@ MIXED_PRECISION = ("no", "bf16", "fp16")
 REPORT_TO = ("tensorboard",)  # accelerate's trackers that hl supports (None: no tracker)
 # Recipe tables that belong to other commands (``[compare]`` is read by ``hl compare``).
 OTHER_SECTIONS = ("compare",)
-
-
-def help_field(text: str, **kwargs: Any) -> Any:
-    """A dataclass field whose ``help`` metadata documents the option (``hl train --help``, docs).
-
-    The one definition for every config dataclass (TrainConfig here, the methods' configs through
-    :mod:`hlcli.methods.common`); this module stays free of torch so the CLI starts fast.
-    """
-    return field(metadata={"help": text}, **kwargs)
+POSITIVE_INTS = (
+    "batch_size", "eval_batch_size", "max_steps", "grad_accum", "eval_every", "checkpoint_every", "log_every"
+)  # fmt: skip
 
 
 @dataclass
@@ -72,7 +67,9 @@ class TrainConfig:
     )
     batch_size: int = help_field("Sentences per batch (each batch holds one task).", default=32)
     eval_batch_size: int = help_field("Sentences per batch when evaluating/predicting.", default=64)
-    schedule: str = help_field("Learning-rate schedule after warm-up: constant | linear (decay to 0).", default="linear")
+    schedule: str = help_field(
+        "Learning-rate schedule after warm-up: constant | linear (decay to 0).", default="linear"
+    )
     warmup_steps: int | None = help_field("Linear warm-up steps; unset = 6 % of max_steps, at most 500.", default=None)
     max_steps: int = help_field("Optimizer steps to train for.", default=65536)
     label_smoothing: float = help_field("Label smoothing of the token cross-entropy (0 = off).", default=0.0)
@@ -93,7 +90,9 @@ class TrainConfig:
     eval_every: int = help_field("Evaluate on the validation sets every N optimizer steps.", default=1000)
     checkpoint_every: int = help_field("Write checkpoints/last every N optimizer steps.", default=1000)
     log_every: int = help_field("Write a loss line to train.log/metrics.jsonl every N steps.", default=100)
-    select_best_by: str = help_field("Metric that picks checkpoints/best: val_loss (the paper's) | avg_f1.", default="val_loss")
+    select_best_by: str = help_field(
+        "Metric that picks checkpoints/best: val_loss (the paper's) | avg_f1.", default="val_loss"
+    )
     select_checkpoint: str = help_field(
         "Which checkpoint hl evaluate / compare / tag / export use for this run folder: best (checkpoints/best, "
         "else last) | last (checkpoints/last, the final model, as the authors' runs were scored).",
@@ -103,19 +102,25 @@ class TrainConfig:
         "Also compute validation F1 at each evaluation (decoding is slow); always on with select_best_by=avg_f1.",
         default=False,
     )
-    max_val_examples: int | None = help_field("Use at most N validation sentences per task (speed); None = all.", default=None)
+    max_val_examples: int | None = help_field(
+        "Use at most N validation sentences per task (speed); None = all.", default=None
+    )
     mixed_precision: str = help_field("no | bf16 | fp16 (fp16 overflows in T5: prefer bf16).", default="no")
     report_to: str | None = help_field(
-        "Also log the scalars of metrics.jsonl to: tensorboard (RUN/tensorboard/; needs pip install 'hlcli[tensorboard]').",
+        "Also log the scalars of metrics.jsonl to: tensorboard (RUN/tensorboard/; "
+        "needs pip install 'hlcli[tensorboard]').",
         default=None,
     )
     skip_nonfinite: bool = help_field("Skip batches whose loss is NaN/inf instead of stopping the run.", default=False)
-    output_dir: str | None = help_field("Run folder; None = runs/<method>-<tasks>-<fraction>-<timestamp>.", default=None)
+    output_dir: str | None = help_field(
+        "Run folder; None = runs/<method>-<tasks>-<fraction>-<timestamp>.", default=None
+    )
     method_overrides: dict[str, Any] = help_field(
         "Method hyper-parameters passed to build_model, e.g. {reduction_factor = 4}.", default_factory=dict
     )
     adapt: dict[str, Any] | None = help_field(
-        "Set by hl adapt: the trained run this one adds tasks to, and how (see hlcli.adapt). None = a run from scratch.",
+        "Set by hl adapt: the trained run this one adds tasks to, and how (see hlcli.adapt). "
+        "None = a run from scratch.",
         default=None,
     )
 
@@ -135,7 +140,7 @@ class TrainConfig:
             raise UsageError(f"lr {self.lr} must be a positive number")
         if self.head_lr is not None and not (self.head_lr > 0 and math.isfinite(self.head_lr)):
             raise UsageError(f"head_lr {self.head_lr} must be a positive number")
-        for name in ("batch_size", "eval_batch_size", "max_steps", "grad_accum", "eval_every", "checkpoint_every", "log_every"):
+        for name in POSITIVE_INTS:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UsageError(f"{name} = {value!r}", expected="a positive integer")
@@ -166,10 +171,6 @@ class TrainConfig:
             )
         if not isinstance(self.method_overrides, dict):
             raise UsageError("method_overrides must be a table of key = value")
-        if self.data_dir is not None:
-            self.data_dir = str(self.data_dir)
-        if self.output_dir is not None:
-            self.output_dir = str(self.output_dir)
 
     @property
     def compute_f1(self) -> bool:
@@ -207,66 +208,6 @@ def check_keys(data: dict[str, Any], *, source: str | Path | None = None) -> Non
             raise HLError(f"unknown setting {key!r}", path=source, expected="one of " + ", ".join(sorted(known)))
 
 
-# -- settings whose default depends on the run ---------------------------------------------------
-# lr, head_lr and warmup_steps default to None ("not set"); resolve_defaults fills them once the
-# backbone is known, and config.json records the values used. What they were before they
-# depended on the backbone (hl compare's run identity treats them as defaults, see config_hash):
-FORMER_DEFAULTS: dict[str, Any] = {"lr": 3e-4, "warmup_steps": 500}
-# Per backbone family: T5 keeps the papers' rate (it has no per-task heads); encoders get the
-# rates measured on MiniLM (README "Quick start", recipes/quickstart.toml): at 3e-4 HyperLoader
-# stays at the label prior, and the freshly initialised heads need a far larger step.
-BACKBONE_DEFAULTS: dict[str, dict[str, float | None]] = {
-    "t5": {"lr": 3e-4, "head_lr": None},
-    "encoder": {"lr": 1e-4, "head_lr": 3e-3},
-}
-# Warm-up: 6 % of the run (as BERT-style fine-tuning recipes use), at most the papers' 500 steps,
-# which is what their 65,536-step runs get. More than 20 % of the run is warned about.
-WARMUP_SHARE = 0.06
-WARMUP_CAP = 500
-WARMUP_WARN_SHARE = 0.2
-
-
-def default_warmup(max_steps: int) -> int:
-    """Warm-up steps when ``warmup_steps`` is not set: 6 % of ``max_steps``, at most 500."""
-    return min(WARMUP_CAP, math.ceil(WARMUP_SHARE * max_steps))
-
-
-def resolve_defaults(config: TrainConfig, *, family: str, resumed: bool = False) -> tuple[list[str], list[str]]:
-    """Fill the settings left unset (None) for a backbone of ``family`` ("t5" or "encoder").
-
-    Returns (notes on what was filled in, warnings). Settings already set are kept, whatever they
-    are; a warm-up longer than 20 % of the run is only warned about. A ``resumed`` run, and one
-    made by ``hl adapt``, keep ``head_lr`` as recorded: before it depended on the backbone, None
-    meant "= lr" (and a resumed optimizer restores its rates anyway).
-    """
-    defaults = BACKBONE_DEFAULTS[family]
-    filled: list[str] = []
-    if config.lr is None:
-        config.lr = defaults["lr"]
-        filled.append(f"lr {config.lr:g}")
-    if config.head_lr is None and not resumed and config.adapt is None and defaults["head_lr"] is not None:
-        config.head_lr = defaults["head_lr"]
-        filled.append(f"head_lr {config.head_lr:g}")
-    warned = _warmup_warnings(config) if config.warmup_steps is not None else []
-    if config.warmup_steps is None:
-        config.warmup_steps = default_warmup(config.max_steps)
-        filled.append(f"warmup_steps {config.warmup_steps} ({WARMUP_SHARE:.0%} of {config.max_steps:,} steps, at most {WARMUP_CAP})")
-    notes = [f"defaults for {'an' if family == 'encoder' else 'a'} {family} backbone: {', '.join(filled)}"] if filled else []
-    return notes, warned
-
-
-def _warmup_warnings(config: TrainConfig) -> list[str]:
-    warmup, steps, lr = config.warmup_steps or 0, config.max_steps, config.lr or 0.0
-    if warmup <= WARMUP_WARN_SHARE * steps:
-        return []
-    hint = f"leave warmup_steps unset for {default_warmup(steps)} ({WARMUP_SHARE:.0%} of the run)"
-    if warmup >= steps:
-        return [f"warmup_steps {warmup:,} is not shorter than max_steps {steps:,}: the learning rate peaks at "
-                f"{lr * steps / warmup:.2e} instead of {lr:.2e}; {hint}"]
-    return [f"warmup_steps {warmup:,} is {warmup / steps:.0%} of max_steps {steps:,}: the learning rate reaches "
-            f"{lr:.2e} only at step {warmup:,}; {hint}"]
-
-
 # -- per-task fractions ------------------------------------------------------------------------------
 FRACTION_FORMS = "a number 0 < f <= 1, or TASK=F pairs with an optional bare default, e.g. 0.1 or 0.1,mine=1.0"
 
@@ -282,7 +223,8 @@ def parse_fraction(text: str) -> float | dict[str, float]:
         except ValueError:
             raise UsageError(f"--fraction {text!r}", expected=FRACTION_FORMS) from None
         if not name or name in table:
-            raise UsageError(f"--fraction {text!r}: {'empty task name' if not name else f'{name} given twice'}", expected=FRACTION_FORMS)
+            problem = "empty task name" if not name else f"{name} given twice"
+            raise UsageError(f"--fraction {text!r}: {problem}", expected=FRACTION_FORMS)
         table[name] = number
     return table[OTHER_TASKS] if list(table) == [OTHER_TASKS] else table
 
@@ -306,15 +248,10 @@ def normalize_fraction(value: Any, tasks: list[str]) -> float | dict[str, float]
     return value
 
 
-def fraction_label(fraction: float | dict[str, float], tasks: list[str]) -> str:
-    """``0.1``, or per task in task order ``0.1+1`` (run folder names)."""
-    if not isinstance(fraction, dict):
-        return f"{fraction:g}"
-    return "+".join(f"{task_fraction(fraction, task):g}" for task in tasks)
-
-
 # -- value types, from the field annotations: one check for every setting, present and future -------------
-_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a table", list: "a list"}
+_TYPE_WORDS = {
+    bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a table", list: "a list"
+}  # fmt: skip
 
 
 def check_types(data: dict[str, Any], *, source: str | Path | None = None) -> dict[str, Any]:
@@ -382,7 +319,9 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as error:
         raise HLError(f"not valid TOML: {error}", path=path) from None
     except UnicodeDecodeError as error:
-        raise HLError(f"not UTF-8 text: undecodable byte at offset {error.start}", path=path, expected="a UTF-8 TOML file") from None
+        raise HLError(
+            f"not UTF-8 text: undecodable byte at offset {error.start}", path=path, expected="a UTF-8 TOML file"
+        ) from None
 
 
 def load_config(recipe: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from hlcli import sentt
-from hlcli.data.corpora import CORPORA, load_split, normalize_split, subsample, task_splits
-from hlcli.data.sources import HF_PREFIX, parse_spec
+from hlcli.data.corpora import CORPORA, normalize_split, subsample
 from hlcli.data.example import Example
+from hlcli.data.hf_datasets import HF_PREFIX
 from hlcli.data.readers import read_file
+from hlcli.data.sources import parse_spec
+from hlcli.data.tasks import load_split, task_splits
 from hlcli.errors import UsageError, unknown_name
 from hlcli.io import atomic_write
 
@@ -85,7 +87,9 @@ def convert(
     if not 0.0 < fraction <= 1.0:
         raise UsageError(f"--fraction must be in (0, 1], got {fraction}")
 
-    task, examples_per_split = _read(source, split=split, data_dir=data_dir, fraction=fraction, seed=seed, file_format=file_format)
+    task, examples_per_split = _read(
+        source, split=split, data_dir=data_dir, fraction=fraction, seed=seed, file_format=file_format
+    )
     rows_per_split = {name: list(_rows(examples, to=to, split=name)) for name, examples in examples_per_split.items()}
 
     result = ConvertResult(task=task, to=to, output_format=output_format)
@@ -100,7 +104,8 @@ def convert(
             _write(path, rows, to=to, output_format=output_format)
             result.outputs.append(os.fspath(path))
     else:
-        _write(destination, (row for rows in rows_per_split.values() for row in rows), to=to, output_format=output_format)
+        every_row = (row for rows in rows_per_split.values() for row in rows)
+        _write(destination, every_row, to=to, output_format=output_format)
         result.outputs.append(destination)
     return result
 

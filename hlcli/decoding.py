@@ -15,9 +15,9 @@ well-formed (exactly one label per word) by construction. It is also cheap:
   own token positions (padding slots are masked), so the result is what feeding each row alone
   would give.
 
-:func:`greedy_decode` — the reference-style decoder: greedy over the full vocabulary, the
-caller's ``scope`` regenerating the weights at every step, text parsed by ``sentt.decode``
-(its per-batch loop, :func:`greedy_generate`, is also what ``benchmarks/bench_tag.py`` times).
+:func:`greedy_generate` — the reference-style decoder of one batch: greedy over the full
+vocabulary, the caller's ``scope`` regenerating the weights at every step (what
+``benchmarks/bench_tag.py`` times against constrained decoding; its text is parsed by ``sentt.decode``).
 Both take a ``scope`` (a context-manager factory) entered around every backbone call; the model
 uses it to put the task's weights in place. ``prefix`` is prepended to every input text (methods
 that name the task in the input, e.g. ``"atis: "``).
@@ -26,8 +26,6 @@ that name the task in the input, e.g. ``"atis: "``).
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
 from dataclasses import dataclass, field
 from typing import Callable, ContextManager, Sequence
 
@@ -36,6 +34,13 @@ from torch import Tensor, nn
 from transformers import DynamicCache, EncoderDecoderCache
 
 from hlcli import sentt
+from hlcli.compat import (
+    cache_keyword,
+    t5_decoder_output_scale,
+    t5_position_bias_override,
+    t5_relative_attention,
+    t5_relative_bias,
+)
 
 Scope = Callable[[], ContextManager]
 
@@ -92,13 +97,6 @@ class _Row:
             self.advance(options[0], trie, sentinels)
 
 
-@functools.lru_cache(maxsize=None)
-def _cache_keyword(module_type: type) -> str:
-    """The KV-cache keyword of a transformers forward: ``cache`` in current releases, where
-    ``past_key_values`` warns (FutureWarning, removed in 5.40); older 5.x releases know only the old name."""
-    return "cache" if "cache" in inspect.signature(module_type.forward).parameters else "past_key_values"
-
-
 def sentinel_ids(tokenizer) -> list[int]:
     return tokenizer.convert_tokens_to_ids([sentt.sentinel(i) for i in range(sentt.SENTINELS)])
 
@@ -149,12 +147,16 @@ def constrained_decode(
     per_window: dict[tuple[int, int, int], list[str]] = {}
     for chunk, enc in _batches(tokenizer, sentences, items, batch_size, prefix):
         n_words = [e - s for _, s, e in chunk]
-        decoded = _decode_batch(backbone, enc.input_ids.to(device), enc.attention_mask.to(device), n_words, trie, sentinels, scope)
+        input_ids, attention_mask = enc.input_ids.to(device), enc.attention_mask.to(device)
+        decoded = _decode_batch(backbone, input_ids, attention_mask, n_words, trie, sentinels, scope)
         per_window.update(zip(chunk, decoded))
     return _stitch(sentences, items, per_window)
 
 
-def _decode_batch(backbone, input_ids: Tensor, attention_mask: Tensor, n_words: list[int], trie: LabelTrie, sentinels: list[int], scope: Scope) -> list[list[str]]:
+def _decode_batch(
+    backbone, input_ids: Tensor, attention_mask: Tensor, n_words: list[int], trie: LabelTrie, sentinels: list[int],
+    scope: Scope,
+) -> list[list[str]]:
     config = backbone.config
     device = input_ids.device
     with scope():
@@ -163,7 +165,7 @@ def _decode_batch(backbone, input_ids: Tensor, attention_mask: Tensor, n_words: 
     candidates = sorted(set(trie.tokens) | set(sentinels[: max(n_words) + 1]))
     column = {token: j for j, token in enumerate(candidates)}
     candidate_weight = backbone.lm_head.weight[torch.tensor(candidates, device=device)]
-    scale = config.d_model**-0.5 if getattr(config, "scale_decoder_outputs", config.tie_word_embeddings) else 1.0
+    scale = t5_decoder_output_scale(config)
     rows = [_Row(n, [config.decoder_start_token_id, sentinels[0]], done=n == 0) for n in n_words]
     for row in rows:
         row.force(trie, sentinels)
@@ -194,7 +196,7 @@ def _decode_batch(backbone, input_ids: Tensor, attention_mask: Tensor, n_words: 
                 encoder_hidden_states=encoded,
                 encoder_attention_mask=attention_mask,
                 use_cache=True,
-                **{_cache_keyword(type(backbone.decoder)): cache},
+                **{cache_keyword(type(backbone.decoder)): cache},
             ).last_hidden_state
         for i, n in zip(active, lengths):
             del rows[i].queue[:n]
@@ -240,9 +242,7 @@ class _RowSlots:
     """
 
     def __init__(self, decoder: nn.Module, batch: int, device: torch.device) -> None:
-        attention = getattr(getattr(decoder, "block", [None])[0], "layer", [None])[0]
-        attention = getattr(attention, "SelfAttention", None)
-        self.attention = attention if getattr(attention, "has_relative_attention_bias", False) else None
+        self.attention = t5_relative_attention(decoder)
         self.per_row = self.attention is not None
         self.real = torch.zeros(batch, 0, dtype=torch.long, device=device)  # 1 = a real token, 0 = padding
         self.position = torch.zeros(batch, 0, dtype=torch.long, device=device)  # its position in its row
@@ -262,27 +262,20 @@ class _RowSlots:
         if not self.per_row:
             yield None
             return
-        self.attention.compute_bias = self._bias
-        try:
+        with t5_position_bias_override(self.attention, self._bias):
             yield self.real
-        finally:
-            del self.attention.compute_bias  # back to the class's method
 
-    def _bias(self, query_length: int, key_length: int, device=None, past_seen_tokens=0) -> Tensor:
-        attention = self.attention
+    def _bias(self, query_length: int, key_length: int) -> Tensor:
+        """(batch, heads, query, key): distances between each row's own token positions (decoder: causal)."""
         memory = self.position[:, :key_length]
         context = self.position[:, key_length - query_length : key_length]
-        bucket = attention._relative_position_bucket(
-            memory[:, None, :] - context[:, :, None],
-            bidirectional=False,
-            num_buckets=attention.relative_attention_num_buckets,
-            max_distance=attention.relative_attention_max_distance,
-        )
-        return attention.relative_attention_bias(bucket).permute(0, 3, 1, 2)  # (batch, heads, query, key)
+        return t5_relative_bias(self.attention, memory[:, None, :] - context[:, :, None], bidirectional=False)
 
 
 @torch.no_grad()
-def greedy_generate(backbone: nn.Module, input_ids: Tensor, attention_mask: Tensor, *, scope: Scope, max_new_tokens: int) -> list[list[int]]:
+def greedy_generate(
+    backbone: nn.Module, input_ids: Tensor, attention_mask: Tensor, *, scope: Scope, max_new_tokens: int
+) -> list[list[int]]:
     """Reference-style greedy generation of one batch: full-vocabulary argmax at every step with
     the KV cache, ``scope`` entered around every backbone call (the caller regenerates its
     weights there), stopping when every row has written ``</s>``. Token ids per row (start
@@ -300,7 +293,7 @@ def greedy_generate(backbone: nn.Module, input_ids: Tensor, attention_mask: Tens
                 attention_mask=attention_mask,
                 decoder_input_ids=generated[:, -1:],
                 use_cache=True,
-                **{_cache_keyword(type(backbone)): cache},
+                **{cache_keyword(type(backbone)): cache},
             ).logits[:, -1]
         token = logits.argmax(-1).masked_fill(finished, config.pad_token_id)
         generated = torch.cat([generated, token[:, None]], dim=1)
@@ -309,27 +302,3 @@ def greedy_generate(backbone: nn.Module, input_ids: Tensor, attention_mask: Tens
             break
     return generated[:, 1:].tolist()
 
-
-def greedy_decode(
-    backbone: nn.Module,
-    tokenizer,
-    sentences: Sequence[Sequence[str]],
-    types: Sequence[str],
-    *,
-    batch_size: int,
-    max_words: int = sentt.MAX_WORDS,
-    scope: Scope,
-    prefix: str = "",
-) -> list[list[str]]:
-    """Reference-style decoding: :func:`greedy_generate` on every window, then ``sentt.decode``."""
-    items = _windows(sentences, max_words)
-    device = backbone.lm_head.weight.device
-    longest_label = max(len(ids) for ids in tokenizer(sentt.label_vocabulary(types), add_special_tokens=False).input_ids)
-    per_window: dict[tuple[int, int, int], list[str]] = {}
-    for chunk, enc in _batches(tokenizer, sentences, items, batch_size, prefix):
-        max_new = (longest_label + 1) * (max(e - s for _, s, e in chunk) + 1) + 2
-        generated = greedy_generate(backbone, enc.input_ids.to(device), enc.attention_mask.to(device), scope=scope, max_new_tokens=max_new)
-        for item, ids in zip(chunk, generated):
-            text = tokenizer.decode(ids, skip_special_tokens=False)
-            per_window[item] = sentt.decode(text, item[2] - item[1], types=types)
-    return _stitch(sentences, items, per_window)

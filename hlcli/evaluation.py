@@ -1,9 +1,8 @@
-"""Scoring (``hl evaluate``): seqeval micro-F1 per task and their average, as in the papers.
+"""``hl evaluate``: predict each task's split with a checkpoint and score it, as in the papers.
 
-seqeval is used in its *default* mode, which reproduces the conlleval script: chunks are read
-leniently (an ``I-X`` after ``O`` or after another type opens a new ``X`` chunk), and F1 is the
-micro average over all chunks of a task. The paper's "Average" is the plain mean of the per-task
-F1 scores. :data:`SEQEVAL_MODE` is printed with every result so that scores are comparable.
+The scores are :mod:`hlcli.scoring`'s (seqeval micro-F1 per task, :data:`SEQEVAL_MODE`); the paper's
+"Average" is the plain mean of the per-task F1 scores. A run folder also gets the predictions, its
+``eval.json`` and the scores in its checkpoint's model card.
 """
 
 from __future__ import annotations
@@ -11,69 +10,27 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 import torch
-from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 
 from hlcli import runs
-from hlcli.bootstrap import f1_interval
-from hlcli.card import refresh_card
-from hlcli.checkpoint import load_model, read_checkpoint_config
+from hlcli.checkpoint import load_model, read_checkpoint_config, refresh_card
+from hlcli.compare.bootstrap import f1_interval
 from hlcli.config import read_config
-from hlcli.data.corpora import SPLITS, load_split
+from hlcli.data.corpora import SPLITS
+from hlcli.data.example import Example
+from hlcli.data.tasks import load_split
 from hlcli.errors import unknown_name
 from hlcli.io import atomic_write, locked, write_json
 from hlcli.methods.base import TaggingModel
-
-SEQEVAL_MODE = "seqeval default mode (conlleval-compatible, lenient IOB chunks), micro-averaged per task"
+from hlcli.scoring import SEQEVAL_MODE, conll_lines, score, score_per_label  # noqa: F401 - also imported from here
 
 # Keys of a task's bootstrap interval in the scores (hl evaluate --ci).
 CI_KEYS = ("ci95_low", "ci95_high")
 # Sentences predicted per call when evaluating (bounded memory, progress updates).
 PREDICT_CHUNK = 1024
-
-
-def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, float]:
-    """Micro precision/recall/F1 over chunks (:data:`SEQEVAL_MODE`); 0 when there is nothing to score."""
-    gold, pred = [list(s) for s in gold], [list(s) for s in pred]
-    if not gold:  # seqeval refuses an empty corpus
-        return {"f1": 0.0, "precision": 0.0, "recall": 0.0}
-    return {
-        "f1": float(f1_score(gold, pred, zero_division=0)),
-        "precision": float(precision_score(gold, pred, zero_division=0)),
-        "recall": float(recall_score(gold, pred, zero_division=0)),
-    }
-
-
-def score_per_label(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, dict[str, float]]:
-    """Per entity type: ``{"precision", "recall", "f1", "support"}`` (support = gold chunks).
-
-    seqeval's ``classification_report`` in the same mode as :func:`score` (conlleval's per-type
-    lines); types are those found in gold or predictions, sorted. The averages are left out:
-    the micro average is :func:`score`.
-    """
-    gold, pred = [list(s) for s in gold], [list(s) for s in pred]
-    if not any(tag != "O" for sentence in gold + pred for tag in sentence):
-        return {}  # no chunk anywhere: seqeval would average an empty list
-    report = classification_report(gold, pred, output_dict=True, zero_division=0)
-    return {
-        label: {"precision": float(r["precision"]), "recall": float(r["recall"]), "f1": float(r["f1-score"]), "support": int(r["support"])}
-        for label, r in report.items()
-        if not label.endswith(" avg")
-    }
-
-
-def conll_lines(records: Sequence[dict[str, Any]]) -> Iterator[str]:
-    """conlleval's input for predictions ``{"tokens", "gold", "pred"}``: ``token gold pred`` per
-    word, a blank line after each sentence (each line ends with ``\\n``)."""
-    for record in records:
-        for token, gold, pred in zip(record["tokens"], record["gold"], record["pred"], strict=True):
-            # conlleval splits lines at whitespace: a token holding some would shift the columns.
-            yield f"{'_'.join(token.split()) or '_'} {gold} {pred}\n"
-        yield "\n"
-
 
 @dataclass
 class EvalResult:
@@ -98,7 +55,8 @@ class EvalResult:
 
     def to_frame(self) -> pd.DataFrame:
         """Rows: tasks then ``Average`` (mean F1 only, like the paper's table)."""
-        columns = ["f1", "precision", "recall", "sentences"] + [c for c in CI_KEYS if any(c in s for s in self.scores.values())]
+        intervals = [c for c in CI_KEYS if any(c in s for s in self.scores.values())]
+        columns = ["f1", "precision", "recall", "sentences", *intervals]
         frame = pd.DataFrame.from_dict(self.scores, orient="index", columns=columns)
         frame.loc["Average"] = [self.average] + [None] * (len(columns) - 1)
         frame.index.name = "task"
@@ -133,7 +91,8 @@ def evaluate(
     ci: bool = False,
     model: TaggingModel | None = None,
 ) -> EvalResult:
-    """Predict and score each task's ``split`` with a run's selected checkpoint (``runs.resolve_checkpoint``: best, or last) or a given checkpoint.
+    """Predict and score each task's ``split`` with a run's selected checkpoint
+    (``runs.resolve_checkpoint``: best, or last) or a given checkpoint.
 
     For a run folder, predictions go to ``predictions/<split>/<task>.jsonl`` and the scores are
     merged into ``eval.json``; ``output`` also receives the scores as JSON. ``split="train"`` (and
@@ -145,15 +104,7 @@ def evaluate(
     if split not in SPLITS:
         raise unknown_name("split", split, SPLITS)
     checkpoint, run_dir = runs.resolve_checkpoint(run_or_checkpoint)
-    config = read_config(run_dir / runs.CONFIG) if run_dir is not None else None
-    if data_dir is None and config is not None:
-        data_dir = config.data_dir
-    # The run's own train/val slices (the readers never shrink test).
-    fraction, seed = (config.fraction, config.seed) if config is not None else (1.0, 42)
-    # Own tasks are found where the run read them (config.json records the folder or dataset).
-    # A checkpoint copied out of its run keeps them in its own config.json (the run's settings).
-    sources = _sources(config.to_dict()) if config is not None else _checkpoint_sources(checkpoint)
-
+    data = _data_settings(checkpoint, run_dir, data_dir)
     if model is None:
         model = load_model(checkpoint)
     model.eval()
@@ -167,36 +118,69 @@ def evaluate(
     per_label: dict[str, dict[str, dict[str, float]]] = {}
     predictions: dict[str, list[dict[str, Any]]] = {}
     for task in tasks:
-        examples = load_split(task, split, data_dir=data_dir, fraction=fraction, seed=seed, sources=sources)
-        pred: list[list[str]] = []
-        # Chunks keep memory bounded and let a progress bar move on long splits.
-        for start in range(0, len(examples), PREDICT_CHUNK):
-            chunk = examples[start : start + PREDICT_CHUNK]
-            with torch.no_grad():
-                pred.extend(model.predict(task, [list(e.tokens) for e in chunk], batch_size=batch_size))
-            if progress is not None:
-                progress(task, len(pred), len(examples))
-        for example, tags in zip(examples, pred, strict=True):
-            if len(tags) != len(example.tokens):
-                raise RuntimeError(f"{model.method} predicted {len(tags)} tags for {len(example.tokens)} words")
-        scores[task] = {**score([e.tags for e in examples], pred), "sentences": len(examples)}
-        per_label[task] = score_per_label([e.tags for e in examples], pred)
-        if ci:
-            low, high = f1_interval([e.tokens for e in examples], [e.tags for e in examples], pred)
-            scores[task].update(ci95_low=low, ci95_high=high)
-        predictions[task] = [{"tokens": list(e.tokens), "gold": list(e.tags), "pred": p} for e, p in zip(examples, pred)]
+        examples = load_split(task, split, **data)
+        pred = _predict(model, task, examples, batch_size=batch_size, progress=progress)
+        scores[task], per_label[task] = _task_scores(examples, pred, ci=ci)
+        predictions[task] = [{"tokens": list(e.tokens), "gold": list(e.tags), "pred": p}
+                             for e, p in zip(examples, pred)]  # fmt: skip
 
     result = EvalResult(checkpoint=checkpoint, split=split, scores=scores, per_label=per_label, predictions=predictions)
     if run_dir is not None:
-        result.predictions_dir = run_dir / runs.PREDICTIONS / split
-        for task, records in predictions.items():
-            with atomic_write(result.predictions_dir / f"{task}.jsonl") as handle:
-                handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        _merge_scores(run_dir / runs.EVAL, split, result.to_json())
+        _write_run_files(result, run_dir)
         refresh_card(checkpoint, run_dir)  # the model card shows the scores eval.json now holds
     if output is not None:
         write_json(output, result.to_json())
     return result
+
+
+def _data_settings(checkpoint: Path, run_dir: Path | None, data_dir: str | Path | None) -> dict[str, Any]:
+    """``load_split``'s data settings for scoring ``checkpoint``: the run's (its data folder unless
+    ``data_dir`` is given, its fraction and seed), else a whole split of the checkpoint's tasks."""
+    config = read_config(run_dir / runs.CONFIG) if run_dir is not None else None
+    if data_dir is None and config is not None:
+        data_dir = config.data_dir
+    # The run's own train/val slices (the readers never shrink test).
+    fraction, seed = (config.fraction, config.seed) if config is not None else (1.0, 42)
+    # Own tasks are found where the run read them (config.json records the folder or dataset).
+    # A checkpoint copied out of its run keeps them in its own config.json (the run's settings).
+    sources = _sources(config.to_dict()) if config is not None else _checkpoint_sources(checkpoint)
+    return {"data_dir": data_dir, "fraction": fraction, "seed": seed, "sources": sources}
+
+
+def _predict(model: TaggingModel, task: str, examples: Sequence[Example], *, batch_size: int,
+             progress: Callable[[str, int, int], None] | None) -> list[list[str]]:  # fmt: skip
+    """The model's tags for each example, one per word."""
+    pred: list[list[str]] = []
+    # Chunks keep memory bounded and let a progress bar move on long splits.
+    for start in range(0, len(examples), PREDICT_CHUNK):
+        chunk = examples[start : start + PREDICT_CHUNK]
+        with torch.no_grad():
+            pred.extend(model.predict(task, [list(e.tokens) for e in chunk], batch_size=batch_size))
+        if progress is not None:
+            progress(task, len(pred), len(examples))
+    for example, tags in zip(examples, pred, strict=True):
+        if len(tags) != len(example.tokens):
+            raise RuntimeError(f"{model.method} predicted {len(tags)} tags for {len(example.tokens)} words")
+    return pred
+
+
+def _task_scores(examples: Sequence[Example], pred: list[list[str]], *, ci: bool) -> tuple[dict, dict]:
+    """A task's scores (with ``sentences``, and the bootstrap interval if ``ci``) and its per-label scores."""
+    gold = [e.tags for e in examples]
+    scores = {**score(gold, pred), "sentences": len(examples)}
+    if ci:
+        low, high = f1_interval([e.tokens for e in examples], gold, pred)
+        scores.update(ci95_low=low, ci95_high=high)
+    return scores, score_per_label(gold, pred)
+
+
+def _write_run_files(result: EvalResult, run_dir: Path) -> None:
+    """``predictions/<split>/<task>.jsonl`` and the split's record in ``eval.json``."""
+    result.predictions_dir = run_dir / runs.PREDICTIONS / result.split
+    for task, records in result.predictions.items():
+        with atomic_write(result.predictions_dir / f"{task}.jsonl") as handle:
+            handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    _merge_scores(run_dir / runs.EVAL, result.split, result.to_json())
 
 
 def _checkpoint_sources(checkpoint: Path) -> dict[str, dict]:

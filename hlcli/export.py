@@ -34,9 +34,8 @@ from safetensors.torch import save_file
 
 from hlcli import runs
 from hlcli.adapt import ADAPTABLE, WHY_NOT
-from hlcli.checkpoint import (
-    CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, checkpoint_config, load_model, model_card, read_checkpoint_config,
-)
+from hlcli.card import model_card
+from hlcli.checkpoint import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, checkpoint_config, load_model, read_checkpoint_config
 from hlcli.errors import UsageError, unknown_name
 from hlcli.io import atomic_dir
 from hlcli.methods.base import TaggingModel, TaskSpec
@@ -72,17 +71,20 @@ def export_task(run: str | Path, *, task: str, output: str | Path, merge_lora: b
     source = read_checkpoint_config(checkpoint)
     extra = {
         "history": source.get("history", []),
-        "exported": {"checkpoint": str(checkpoint.resolve()), "method": full.method, "task": task, "merged_lora": merge},
+        "exported": {
+            "checkpoint": str(checkpoint.resolve()), "method": full.method, "task": task, "merged_lora": merge
+        },
     }
-    config = checkpoint_config(static, metrics={k: v for k, v in source.get("metrics", {}).items() if k.endswith(f"/{task}")},
-                               extra=extra)
+    metrics = {k: v for k, v in source.get("metrics", {}).items() if k.endswith(f"/{task}")}
+    config = checkpoint_config(static, metrics=metrics, extra=extra)
     config["backbone_tensors"] = sorted(backbone)
     with atomic_dir(output) as tmp:
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "method": static.method})
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        merged_note = " (LoRA merged into q/v)" if merge else ""
         card = model_card(config).replace(
             "\n## Tasks", f"\nExported by `hl export` from `{checkpoint}`: {full.method}'s weights for task "
-            f"`{task}`, generated once and stored as plain tensors{' (LoRA merged into q/v)' if merge else ''}.\n\n## Tasks", 1)
+            f"`{task}`, generated once and stored as plain tensors{merged_note}.\n\n## Tasks", 1)
         (tmp / CARD_FILE).write_text(card, encoding="utf-8")
     return ExportResult(output, task, merge, len(tensors), (output / WEIGHTS_FILE).stat().st_size)
 
@@ -136,10 +138,10 @@ def _check_empty(output: Path, *, option: str) -> None:
 def _generate(model: TaggingModel, task: str):
     """``(weights per stack, merged q/v per stack or None)``: what the model's inference cache holds."""
     from hlcli.methods.hyperloader.encoder import STACK
-    from hlcli.methods.hyperloader.model import HyperLoaderT5Model
+    from hlcli.methods.hyperloader.model import WeightSourceT5Tagger
 
     model.eval()
-    if isinstance(model, HyperLoaderT5Model):
+    if isinstance(model, WeightSourceT5Tagger):
         return model.generated_weights(task, use_cache=True)
     weights, merged = model._cached(model.task_index[task])
     return {STACK: weights}, merged
@@ -150,7 +152,8 @@ def _static_model(full: TaggingModel, task: str, *, use_lora: bool) -> TaggingMo
 
     overrides = {**dataclasses.asdict(full.method_config), "use_lora": use_lora}
     spec = full.tasks[full.task_index[task]]
-    return build_model("static", backbone=full.backbone_name, tasks=[TaskSpec(spec.name, list(spec.types))], overrides=overrides)
+    tasks = [TaskSpec(spec.name, list(spec.types))]
+    return build_model("static", backbone=full.backbone_name, tasks=tasks, overrides=overrides)
 
 
 def _fill(static: TaggingModel, full: TaggingModel, task: str, weights) -> dict[str, torch.Tensor]:

@@ -184,7 +184,9 @@ def _make_parent(target: Path) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise HLError("a file is in the way", path=target.parent, expected=f"a folder to write {target.name} into") from None
+        raise HLError(
+            "a file is in the way", path=target.parent, expected=f"a folder to write {target.name} into"
+        ) from None
     except OSError as error:
         raise WriteError(target, error) from None
 

@@ -42,8 +42,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from hlcli.data.corpora import task_fraction
 from hlcli.errors import HLError
-from hlcli.io import WriteError, clean_stale, complete_dir
+from hlcli.io import WriteError, atomic_write, clean_stale, complete_dir
 
 CONFIG = "config.json"
 TRAIN_LOG = "train.log"
@@ -54,8 +55,11 @@ BEST = "best"
 PREDICTIONS = "predictions"
 EVAL = "eval.json"
 
-# Files inside a checkpoint folder beside what hlcli.checkpoint.save_model writes.
-MODEL_WEIGHTS = "model.safetensors"
+# Files inside a checkpoint folder: the model, as hlcli.checkpoint.save_model writes it ...
+MODEL_WEIGHTS = "model.safetensors"  # trainable tensors
+MODEL_CONFIG = CONFIG  # how to rebuild the model (the same name as the run's own config.json)
+MODEL_CARD = "README.md"
+# ... and beside it the training state (hlcli.checkpoint.write_training_state).
 TRAINER_STATE = "trainer_state.json"
 OPTIMIZER = "optimizer.safetensors"
 RNG = "rng.safetensors"
@@ -67,10 +71,15 @@ LOCK = ".lock"
 def default_run_dir(method: str, tasks: list[str], fraction: float | dict[str, float], *, root: str | Path = "runs",
                     now: float | None = None) -> Path:
     """``runs/<method>-<task+task>-<fraction>-<YYYYmmdd-HHMMSS>`` (per-task fractions: ``0.1+1``, in task order)."""
-    from hlcli.config import fraction_label
-
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     return Path(root) / f"{method}-{'+'.join(tasks)}-{fraction_label(fraction, tasks)}-{stamp}"
+
+
+def fraction_label(fraction: float | dict[str, float], tasks: list[str]) -> str:
+    """``0.1``, or per task in task order ``0.1+1`` (run folder names)."""
+    if not isinstance(fraction, dict):
+        return f"{fraction:g}"
+    return "+".join(f"{task_fraction(fraction, task):g}" for task in tasks)
 
 
 def checkpoint_dir(run_dir: str | Path, which: str = LAST) -> Path:
@@ -102,11 +111,13 @@ def resume_point(run_dir: str | Path) -> Path | None:
         weights = folder / MODEL_WEIGHTS
         if not weights.is_file():
             said = _said_step(folder)
-            raise HLError(f"damaged checkpoint: no {MODEL_WEIGHTS}" + (f" (its {TRAINER_STATE} says step {said})" if said is not None else ""),
-                          path=folder, hint=f"nothing was changed; {restart}")  # fmt: skip
+            says = f" (its {TRAINER_STATE} says step {said})" if said is not None else ""
+            raise HLError(f"damaged checkpoint: no {MODEL_WEIGHTS}{says}", path=folder,
+                          hint=f"nothing was changed; {restart}")
         problem = _unreadable_tensors(weights)
         if problem:
-            raise HLError(f"damaged checkpoint: unreadable tensors: {problem}", path=weights, hint=f"nothing was changed; {restart}")
+            raise HLError(f"damaged checkpoint: unreadable tensors: {problem}", path=weights,
+                          hint=f"nothing was changed; {restart}")
         found[which] = folder
     if LAST in found or BEST not in found:
         return found.get(LAST)
@@ -114,9 +125,9 @@ def resume_point(run_dir: str | Path) -> Path | None:
     missing = [name for name in TRAINING_STATE_FILES if not (best / name).is_file()]
     if missing:
         said = _said_step(best)
-        raise HLError(f"no {CHECKPOINTS}/{LAST}, and {CHECKPOINTS}/{BEST}" + (f" (step {said})" if said is not None else "")
-                      + f" cannot be resumed from: no {', '.join(missing)}", path=run_dir,
-                      hint=f"nothing was changed; {restart}")  # fmt: skip
+        step = f" (step {said})" if said is not None else ""
+        raise HLError(f"no {CHECKPOINTS}/{LAST}, and {CHECKPOINTS}/{BEST}{step} cannot be resumed from: "
+                      f"no {', '.join(missing)}", path=run_dir, hint=f"nothing was changed; {restart}")
     return best
 
 
@@ -170,8 +181,8 @@ class RunLock:
             _write_pid(self.path)
         except Timeout:
             self._remove_created()
-            raise HLError(f"{self.run_dir} is being trained by process {self._holder()}",
-                          hint="wait for it to end or stop it; readers (hl evaluate, hl tag) may use the run meanwhile") from None  # fmt: skip
+            hint = "wait for it to end or stop it; readers (hl evaluate, hl tag) may use the run meanwhile"
+            raise HLError(f"{self.run_dir} is being trained by process {self._holder()}", hint=hint) from None
         except OSError as error:
             if lock.is_locked:
                 lock.release()
@@ -255,7 +266,8 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
             candidate = checkpoint_dir(path, which)
             if is_checkpoint_dir(candidate):
                 return candidate, path
-        raise HLError("run folder has no checkpoint yet", path=path, expected=f"{CHECKPOINTS}/{order[0]}/{MODEL_WEIGHTS}")
+        raise HLError("run folder has no checkpoint yet", path=path,
+                      expected=f"{CHECKPOINTS}/{order[0]}/{MODEL_WEIGHTS}")
     if is_checkpoint_dir(path):
         run = path.parent.parent if path.parent.name == CHECKPOINTS and is_run_dir(path.parent.parent) else None
         return path, run
@@ -282,10 +294,6 @@ def describe_checkpoint(checkpoint: str | Path) -> str:
 
 def checkpoint_step(folder: str | Path) -> int:
     """The optimizer step a checkpoint folder was written at (its ``trainer_state.json``)."""
-    import json
-
-    from hlcli.errors import HLError
-
     path = Path(folder) / TRAINER_STATE
     try:
         return int(json.loads(path.read_text(encoding="utf-8"))["step"])
@@ -300,18 +308,12 @@ def append_log(run_dir: Path, line: str) -> None:
 
 
 def append_metrics(run_dir: Path, record: dict) -> None:
-    import json
-
     with open(Path(run_dir) / METRICS, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def truncate_metrics(run_dir: Path, step: int) -> None:
     """Drop records written after the checkpoint a run resumes from: they will be produced again."""
-    import json
-
-    from hlcli.io import atomic_write
-
     path = Path(run_dir) / METRICS
     if not path.exists():
         return

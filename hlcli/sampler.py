@@ -10,12 +10,12 @@ epochs. The order of epoch ``e`` is a pure function of ``(seed, task, e)``, so t
 state is a few integers plus the task-drawing RNG state: :meth:`TaskSampler.state_dict` is plain
 JSON and ``--resume`` continues exactly where the run stopped.
 
-With ``lengths`` (each sentence's cost in a padded batch: its tokens) the epoch order is *grouped by length*: the shuffled order
-is cut into pools of ``pool_batches`` batches, each pool is sorted by length and cut into batches,
-and the batches of the whole epoch are shuffled (Hugging Face's ``group_by_length`` does the
-same). Every sentence is still seen once per epoch and batches still come in random order, but a
-batch holds sentences of similar length, so it carries far less padding. Still a pure function of
-``(seed, task, epoch)``.
+With ``lengths`` (each sentence's cost in a padded batch: its tokens) the epoch order is *grouped
+by length*: the shuffled order is cut into pools of ``pool_batches`` batches, each pool is sorted
+by length and cut into batches, and the batches of the whole epoch are shuffled (Hugging Face's
+``group_by_length`` does the same). Every sentence is still seen once per epoch and batches still
+come in random order, but a batch holds sentences of similar length, so it carries far less
+padding. Still a pure function of ``(seed, task, epoch)``.
 
 Data-parallel training (``num_shards`` processes) keeps one sampler per process, all with the same
 seed: every process draws the same task at each step and walks the same shuffled order, and each
@@ -125,7 +125,8 @@ class TaskSampler:
         if dict(state["sizes"]) != self.sizes:
             raise ValueError(f"sampler state is for task sizes {state['sizes']}, not {self.sizes}")
         if bool(state.get("group_by_length", False)) != (self.lengths is not None):
-            raise ValueError(f"sampler state has group_by_length={state.get('group_by_length', False)}, this sampler not")
+            saved = state.get("group_by_length", False)
+            raise ValueError(f"sampler state has group_by_length={saved}, this sampler not")
         self._draws = int(state["draws"])
         self._epoch = {task: int(state["epoch"][task]) for task in self.tasks}
         self._position = {task: int(state["position"][task]) for task in self.tasks}

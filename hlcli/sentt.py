@@ -1,10 +1,12 @@
 """SentT': sequence labelling as text-to-text for T5 (HyperLoader, arXiv 2407.01411, §3).
 
 The input interleaves the sentence's words with T5's sentinel tokens; the target interleaves
-the same sentinels with *simplified BIO* (sBIO) labels, one per word::
+the same sentinels with *simplified BIO* (sBIO) labels, one per word (one line each, wrapped here)::
 
-    input : <extra_id_0> play <extra_id_1> the <extra_id_2> song <extra_id_3> little <extra_id_4> robin <extra_id_5> redbreast <extra_id_6>
-    target: <extra_id_0> O <extra_id_1> O <extra_id_2> MUSIC_ITEM <extra_id_3> TRACK <extra_id_4> I <extra_id_5> I <extra_id_6>
+    input : <extra_id_0> play <extra_id_1> the <extra_id_2> song <extra_id_3> little
+            <extra_id_4> robin <extra_id_5> redbreast <extra_id_6>
+    target: <extra_id_0> O <extra_id_1> O <extra_id_2> MUSIC_ITEM <extra_id_3> TRACK
+            <extra_id_4> I <extra_id_5> I <extra_id_6>
 
 sBIO: the first word of a span carries the bare type name (exactly as spelled in the corpus),
 ``I`` continues the span, ``O`` is outside. ``L`` words use ``L + 1`` sentinels; the last one
@@ -154,7 +156,10 @@ def label_vocabulary(types: Iterable[str]) -> list[str]:
     vocabulary: list[str] = []
     for kind in types:
         if kind in (INSIDE, OUTSIDE):
-            raise HLError(f"entity type {kind!r} cannot be written in sBIO", expected=f"a type other than {INSIDE!r} and {OUTSIDE!r}")
+            raise HLError(
+                f"entity type {kind!r} cannot be written in sBIO",
+                expected=f"a type other than {INSIDE!r} and {OUTSIDE!r}",
+            )
         if not kind or any(ch.isspace() for ch in kind) or "<extra_id" in kind:
             raise HLError(
                 f"entity type {kind!r} cannot be written in sBIO",
@@ -171,9 +176,10 @@ def decode(text: str, n_words: int, *, types: Collection[str] | None = None) -> 
     The text is read by sentinel index: the label of word ``i`` is whatever stands between
     ``<extra_id_i>`` and the next sentinel. A slot that is missing, empty, holds more than
     one word or a special token such as ``<unk>``, or (when ``types`` is given) a label
-    outside :func:`label_vocabulary` gives ``O``; indices ``>= n_words`` and text before the first sentinel are ignored; a repeated
-    index keeps its first occurrence. So one bad label never shifts the others. T5 decoding
-    artefacts (``<pad>``, ``</s>``, missing or extra spaces) are ignored.
+    outside :func:`label_vocabulary` gives ``O``; indices ``>= n_words`` and text before the
+    first sentinel are ignored; a repeated index keeps its first occurrence. So one bad label
+    never shifts the others. T5 decoding artefacts (``<pad>``, ``</s>``, missing or extra
+    spaces) are ignored.
     """
     allowed = None if types is None else set(label_vocabulary(types))
     labels = [OUTSIDE] * n_words

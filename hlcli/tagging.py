@@ -7,8 +7,9 @@ Output formats, and how "exactly one output per input line" holds for each:
 
 ``sbio`` (default)
     One line ``word/TAG word/TAG ...`` per input line, TAG in the paper's simplified BIO (the type
-    on a span's first word, ``I`` on the words that continue it, ``O`` outside); an empty or whitespace-only input line gives
-    an empty output line. (A word containing ``/`` is still split at its *last* ``/``.)
+    on a span's first word, ``I`` on the words that continue it, ``O`` outside); an empty or
+    whitespace-only input line gives an empty output line. (A word containing ``/`` is still split
+    at its *last* ``/``.)
 ``conll``
     One *block* per input line: a ``word<TAB>TAG`` line per word, then one blank line. An empty or
     whitespace-only input line gives an empty block, i.e. just the blank line — so the N-th
@@ -30,14 +31,13 @@ import itertools
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
-
 from pathlib import Path
+from typing import Any, Iterable, Iterator
 
 import torch
 from seqeval.metrics.sequence_labeling import get_entities
 
-from hlcli import runs
+from hlcli import checkpoint, runs
 from hlcli.errors import unknown_name
 from hlcli.methods.base import TaggingModel
 from hlcli.sentt import bio_to_sbio
@@ -50,10 +50,8 @@ _LINE_SEPARATORS = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}
 def load_tagger(run_or_checkpoint: str | Path) -> TaggingModel:
     """The model of a run folder (the checkpoint it stands for: ``select_checkpoint``) or of a
     checkpoint folder, ready to predict."""
-    from hlcli.evaluation import load_model
-
-    checkpoint, _ = runs.resolve_checkpoint(run_or_checkpoint)
-    model = load_model(checkpoint)
+    folder, _ = runs.resolve_checkpoint(run_or_checkpoint)
+    model = checkpoint.load_model(folder)
     model.eval()
     return model
 
@@ -136,8 +134,10 @@ def tag_texts(
     while chunk := list(itertools.islice(iterator, chunk_size)):
         words = [list(_WORD.finditer(text)) for text in chunk]
         todo = sorted((i for i in range(len(chunk)) if words[i]), key=lambda i: len(words[i]))
-        with torch.no_grad():
-            predicted = model.predict(task, [[w.group() for w in words[i]] for i in todo], batch_size=batch_size) if todo else []
+        predicted: list[list[str]] = []
+        if todo:
+            with torch.no_grad():
+                predicted = model.predict(task, [[w.group() for w in words[i]] for i in todo], batch_size=batch_size)
         tags: list[list[str]] = [[] for _ in chunk]
         for i, sentence_tags in zip(todo, predicted, strict=True):
             if len(sentence_tags) != len(words[i]):

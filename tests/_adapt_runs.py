@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from _cli import invoke
-from hlcli.data.corpora import load_split
+from hlcli.data.tasks import load_split
 
 FRACTION = 0.002  # 9 ATIS, 26 SNIPS, 15 Restaurant training sentences (seed 42)
 BASE_TASKS = "atis,snips"

@@ -18,9 +18,9 @@ Hook = Callable[[torch.nn.Module, int], "torch.Tensor | None"]
 def on_training_loss(monkeypatch, hook: Hook) -> None:
     """Every model ``hlcli.training`` builds calls ``hook(model, calls)`` before each training loss;
     a tensor it returns replaces that loss (``calls`` counts from 1 per built model)."""
-    import hlcli.training
+    import hlcli.training.prepare
 
-    build = hlcli.training.build_model
+    build = hlcli.training.prepare.build_model
 
     def build_with_hook(*args, **kwargs):
         model = build(*args, **kwargs)
@@ -37,7 +37,7 @@ def on_training_loss(monkeypatch, hook: Hook) -> None:
         model.loss = loss  # the loop calls tagger.loss (hlcli.training.loop.LossModule)
         return model
 
-    monkeypatch.setattr(hlcli.training, "build_model", build_with_hook)
+    monkeypatch.setattr(hlcli.training.prepare, "build_model", build_with_hook)
 
 
 def ctrl_c_at(call: int) -> Hook:

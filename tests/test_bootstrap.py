@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from seqeval.metrics import f1_score
 
-from hlcli import bootstrap
+from hlcli.compare import bootstrap
 
 GOLD = [["B-a", "I-a", "O"], ["O", "B-b"], ["B-a", "O", "B-b"], ["O", "O"], ["I-a", "I-a", "B-a"]]
 PRED = [["B-a", "I-a", "O"], ["O", "O"], ["B-a", "O", "B-a"], ["B-b", "O"], ["I-a", "O", "B-a"]]
@@ -20,7 +20,7 @@ def test_counts_give_seqeval_micro_f1_on_the_full_set():
 
 
 def test_counts_agree_with_seqeval_on_a_real_corpus(data_dir):
-    from hlcli.data.corpora import load_split
+    from hlcli.data.tasks import load_split
 
     examples = load_split("atis", "test", data_dir=data_dir)
     gold = [list(e.tags) for e in examples]

@@ -12,7 +12,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-import hlcli.paper
+import hlcli.compare.paper
 from conftest import save_tiny_t5
 from hlcli.cli import app
 from hlcli.compare import (
@@ -28,7 +28,7 @@ from hlcli.compare import (
 )
 from hlcli.config import TrainConfig, load_config
 from hlcli.errors import HLError
-from hlcli.paper import PublishedColumn
+from hlcli.compare.paper import PublishedColumn
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "recipes" / "smoke.toml"
@@ -140,7 +140,7 @@ def test_paper_columns_are_rendered_beside_ours(smoke_run, tiny_t5, data_dir, mo
     out, _ = smoke_run
     # Test-only values (not the paper's) at the smoke fraction: they check the layout, not the figures.
     column = PublishedColumn("hyperloader", "HyperLoader", "T5", "229M", "6M", False, {"atis": 0.5, "snips": 0.25, "average": 0.9})
-    monkeypatch.setattr(hlcli.paper, "TABLES", {0.02: [column]})
+    monkeypatch.setattr(hlcli.compare.paper, "TABLES", {0.02: [column]})
     result = CliRunner().invoke(app, smoke_args(out, tiny_t5, data_dir, "--collect-only", "--paper", "--output", str(out / "paper.md")))
     assert result.exit_code == 0, result.output
     markdown = (out / "paper.md").read_text()

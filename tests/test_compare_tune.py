@@ -16,7 +16,7 @@ from conftest import save_tiny_t5
 from hlcli.cli import app
 from hlcli.compare import TuningPoint, choose, final_runs, plan, read_compare_recipe
 from hlcli.compare.tune import format_value
-from hlcli.data.corpora import load_split
+from hlcli.data.tasks import load_split
 from hlcli.errors import HLError
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from hlcli import sentt
 from hlcli.cli import app
 from hlcli.convert import convert
-from hlcli.data.corpora import load_split
+from hlcli.data.tasks import load_split
 from hlcli.data.readers import read_file
 from hlcli.errors import HLError, UsageError
 

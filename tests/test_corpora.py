@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hlcli.data.corpora import CORPORA, label_types, load_corpus, load_split, resolve_data_dir
+from hlcli.data.corpora import CORPORA, resolve_data_dir
+from hlcli.data.tasks import label_types, load_corpus, load_split
 from hlcli.errors import HLError, UsageError
 
 # Table 2 of the paper (MIT corpora: the released train file is train + val, val = 10 %).

@@ -8,7 +8,7 @@ from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
 
 from hlcli.methods import method_config
 from hlcli.methods.base import TaskSpec
-from hlcli.methods.hyperloader.model import HyperLoaderT5Model
+from hlcli.methods.hyperloader.model import WeightSourceT5Tagger
 
 T5_CONFIGS = {
     "t5-small": dict(d_model=512, d_ff=2048, num_layers=6, num_heads=8, d_kv=64),
@@ -23,10 +23,10 @@ def tokenizer(t5_tokenizer_path):
     return AutoTokenizer.from_pretrained(t5_tokenizer_path)
 
 
-def meta_model(method: str, size: str, tokenizer, tasks=SEVEN_TASKS) -> HyperLoaderT5Model:
+def meta_model(method: str, size: str, tokenizer, tasks=SEVEN_TASKS) -> WeightSourceT5Tagger:
     with torch.device("meta"):
         backbone = T5ForConditionalGeneration(T5Config(vocab_size=32128, **T5_CONFIGS[size]))
-        return HyperLoaderT5Model(method_config(method, {}), backbone, tokenizer, tasks)
+        return WeightSourceT5Tagger(method_config(method, {}), backbone, tokenizer, tasks)
 
 
 def test_t5_base_backbone_size(tokenizer):

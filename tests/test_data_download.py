@@ -21,7 +21,7 @@ import pytest
 
 from _cli import invoke
 from hlcli.data.download import MANIFEST, SOURCES, TABLE2
-from hlcli.data.sources import sha256_file
+from hlcli.data.cache import sha256_file
 from hlcli.errors import HLError
 
 MIT = {

@@ -13,7 +13,7 @@ import pytest
 from _cli import invoke
 from hlcli.compare import config_hash
 from hlcli.config import TrainConfig, load_config
-from hlcli.data.corpora import load_split, task_splits
+from hlcli.data.tasks import load_split, task_splits
 from hlcli.data.sources import parse_spec, resolve_tasks
 from hlcli.errors import HLError, UsageError
 
@@ -138,9 +138,6 @@ def test_data_changed_since_recorded(tmp_path):
     task_splits("mine", sources=sources)
     recorded = json.loads(json.dumps(sources))  # as config.json holds it
     write_conll(folder / "test.conll", SENTENCES[:1])
-    from hlcli.data.sources import _load
-
-    _load.cache_clear()
     with pytest.raises(HLError, match=r"task 'mine': data changed since it was recorded \(sha256 of test differs\)"):
         task_splits("mine", sources=recorded)
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from hlcli import runs
-from hlcli.config import FORMER_DEFAULTS, TrainConfig, default_warmup, load_config, resolve_defaults
+from hlcli.config import TrainConfig, load_config
+from hlcli.defaults import FORMER_DEFAULTS, default_warmup, resolve_defaults
 from hlcli.methods import build_model
 from hlcli.methods.base import TaskSpec
 from hlcli.training import train

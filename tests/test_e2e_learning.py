@@ -16,7 +16,7 @@ import pytest
 from _cli import invoke
 from conftest import save_tiny_t5
 from hlcli import runs
-from hlcli.data.corpora import load_split
+from hlcli.data.tasks import load_split
 
 FRACTION = 0.001  # 4 ATIS and 7 MIT Restaurant training sentences (seed 42)
 STEPS = 600

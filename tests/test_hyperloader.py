@@ -11,7 +11,7 @@ from hlcli.errors import UsageError
 from hlcli.methods import build_model, known_methods, method_config
 from hlcli.methods.base import TaskSpec
 from hlcli.methods.hyperloader.hypernetwork import GeneratedWeights, HyperNetwork, HyperNetworkConfig
-from hlcli.methods.hyperloader.model import HyperLoaderT5Model
+from hlcli.methods.hyperloader.model import WeightSourceT5Tagger
 from hlcli.methods.hyperloader.weight_source import StaticWeightSource
 
 TASKS = [TaskSpec("ner", ["LOC", "PER"]), TaskSpec("slots", ["MUSIC_ITEM", "TRACK"])]
@@ -33,7 +33,7 @@ def examples() -> list[Example]:
     ]
 
 
-def randomize_generators(model: HyperLoaderT5Model) -> None:
+def randomize_generators(model: WeightSourceT5Tagger) -> None:
     """Give LoRA B and the layer-norm generators non-trivial values (they start near 0)."""
     with torch.no_grad():
         for name, p in model.source.named_parameters():

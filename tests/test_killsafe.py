@@ -26,7 +26,7 @@ from _toy_data import one_torch_thread
 from hlcli import runs
 from hlcli.config import TrainConfig
 from hlcli.io import atomic_dir, clean_stale, complete_dir
-from hlcli.training import DEBUG_CHECKPOINT_DELAY, resume_config, train
+from hlcli.training import resume_config, train
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL (POSIX)")
 
@@ -184,6 +184,17 @@ REAL = ["--tasks", "atis,restaurant", "--fraction", "0.003", "--batch-size", "4"
         "--set", "reduction_factor=4", "--no-progress", "--max-steps", "8", "--eval-every", "3", "--checkpoint-every", "2"]  # fmt: skip
 
 
+# ``hl train`` pausing 60 s in the middle of every checkpoints/last write (weights written, trainer state
+# not yet), through the test hook of hlcli.training.checkpoints: a SIGKILL then leaves last/ half-written.
+PAUSE_IN_LAST = """
+import sys, time
+from hlcli.training import checkpoints
+checkpoints.between_files = lambda folder: time.sleep(60) if folder.name == "last" else None
+from hlcli.cli import app
+app(sys.argv[1:], prog_name="hl")
+"""
+
+
 @pytest.mark.slow
 def test_sigkill_mid_step_and_mid_checkpoint_then_resume_is_bitwise_identical(tmp_path, tiny_t5, data_dir):
     args = ["train", *REAL, "--model", tiny_t5, "--data-dir", data_dir]
@@ -199,7 +210,7 @@ def test_sigkill_mid_step_and_mid_checkpoint_then_resume_is_bitwise_identical(tm
     assert runs.is_checkpoint_dir(runs.checkpoint_dir(split, "last"))
 
     # Kill 2: while checkpoints/last is half-written (step 4: weights written, trainer state not yet).
-    second = hl("train", "--resume", split, "--no-progress", env={DEBUG_CHECKPOINT_DELAY: "60"}, log=tmp_path / "second.log")
+    second = hl("train", "--resume", split, "--no-progress", python_args=("-c", PAUSE_IN_LAST), log=tmp_path / "second.log")
     wait_until(lambda: half_written_last(split), second, tmp_path / "second.log", "a half-written checkpoints/last")
     second.send_signal(signal.SIGKILL)
     second.wait()

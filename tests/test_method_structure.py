@@ -13,16 +13,16 @@ from hlcli.methods.base import TaskSpec
 
 
 def test_generated_weight_models_are_plain_taggers_plus_a_source():
-    from hlcli.methods.ablations.full_finetune import FullFineTuneEncoderModel, FullFineTuneT5Model
+    from hlcli.methods.full_finetune.model import FullFineTuneEncoderModel, FullFineTuneT5Model
     from hlcli.methods.hyperdecoder.model import HyperdecoderT5Model
-    from hlcli.methods.hyperloader.encoder import HyperLoaderEncoderModel
-    from hlcli.methods.hyperloader.model import HyperLoaderT5Model
+    from hlcli.methods.hyperloader.encoder import WeightSourceEncoderTagger
+    from hlcli.methods.hyperloader.model import WeightSourceT5Tagger
     from hlcli.methods.plain import PlainEncoderTagger, PlainT5Tagger
     from hlcli.methods.unipelt.encoder import UniPELTEncoderModel
 
-    for model in (HyperLoaderT5Model, HyperdecoderT5Model, FullFineTuneT5Model):
+    for model in (WeightSourceT5Tagger, HyperdecoderT5Model, FullFineTuneT5Model):
         assert issubclass(model, PlainT5Tagger)
-    for model in (HyperLoaderEncoderModel, UniPELTEncoderModel, FullFineTuneEncoderModel):
+    for model in (WeightSourceEncoderTagger, UniPELTEncoderModel, FullFineTuneEncoderModel):
         assert issubclass(model, PlainEncoderTagger)
     # The plain taggers stand on nothing a method adds.
     assert PlainT5Tagger.__mro__[1].__name__ == "TaggingModel"

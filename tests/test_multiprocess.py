@@ -33,7 +33,7 @@ def test_shards_split_the_single_process_batch():
 SPY = textwrap.dedent(
     """
     import hashlib, json, os, sys
-    import hlcli.training as training
+    import hlcli.training.checkpoints as checkpoints
     from hlcli.cli import app
     from hlcli.sampler import TaskSampler
 
@@ -43,14 +43,14 @@ SPY = textwrap.dedent(
         task, indices = draw(self)
         log.write(json.dumps({"task": task, "indices": indices}) + "\\n")
         return task, indices
-    save = training._save_checkpoint
+    save = checkpoints.save
     def spy_save(folder, tagger, *args):
         state = tagger.trainable_state_dict()
         digest = hashlib.sha256(b"".join(state[k].detach().numpy().tobytes() for k in sorted(state))).hexdigest()
         log.write(json.dumps({"checkpoint": folder.name, "digest": digest}) + "\\n")
         log.flush()
         return save(folder, tagger, *args)
-    TaskSampler.__next__, training._save_checkpoint = spy_next, spy_save
+    TaskSampler.__next__, checkpoints.save = spy_next, spy_save
     app(sys.argv[2:], prog_name="hl")
     """
 )

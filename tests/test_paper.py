@@ -1,4 +1,4 @@
-"""Every figure bundled in hlcli/paper.py against the transcription in ../shared/paper (never copied here)."""
+"""Every figure bundled in hlcli/compare/paper.py against the transcription in ../shared/paper (never copied here)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from conftest import SHARED
-from hlcli import paper
+from hlcli.compare import paper
 
 RESULTS = SHARED / "paper" / "hyperloader_2024_results.csv"
 RELEASED = SHARED / "paper" / "authors_released_runs.csv"

@@ -6,7 +6,7 @@ import pytest
 
 from hlcli.errors import UsageError
 from hlcli.methods import known_methods
-from hlcli.params import COLUMNS, parameter_table
+from hlcli.compare.param_counts import COLUMNS, parameter_table
 
 
 @pytest.fixture(scope="module")

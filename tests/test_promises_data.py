@@ -17,7 +17,7 @@ import pytest
 
 from _cli import invoke
 from hlcli.config import TrainConfig
-from hlcli.data.corpora import load_split
+from hlcli.data.tasks import load_split
 from hlcli.data.download import MANIFEST
 
 # -- $HL_DOWNLOAD_BASE_URL -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import hlcli.training
+import hlcli.training.prepare
 from _cli import invoke
 from _faults import on_training_loss
 from hlcli import runs
@@ -98,14 +98,14 @@ def test_compare_curves_draws_and_judges_every_runs_validation_loss(finished, tm
 # -- --head-lr ----------------------------------------------------------------------------------------------
 def test_head_lr_is_the_learning_rate_the_heads_are_trained_at(tmp_path, tiny_bert, mine, monkeypatch):
     seen = []
-    real = hlcli.training._param_groups
+    real = hlcli.training.prepare.param_groups
 
     def spy(config, model):
         groups = real(config, model)
         seen.append((model, groups, [[p.detach().clone() for p in group["params"]] for group in groups]))
         return groups
 
-    monkeypatch.setattr(hlcli.training, "_param_groups", spy)
+    monkeypatch.setattr(hlcli.training.prepare, "param_groups", spy)
     # One step of AdamW moves each weight by lr * g / (|g| + eps): by the group's lr wherever |g| >> eps.
     # No clipping (it would shrink g towards eps) and no schedule: the first step runs at the peak lr.
     _, result = train(tmp_path, "run", tiny_bert, mine, "--lr", "1e-4", "--head-lr", "3e-3", "--max-steps", 1,

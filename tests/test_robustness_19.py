@@ -103,15 +103,15 @@ def test_sighup_saves_last_and_exits_129_with_the_resume_hint(tmp_path, tiny_t5,
 @POSIX
 def test_sigterm_while_reading_data_ends_like_ctrl_c_and_leaves_no_folder(tmp_path, tiny_t5, data_dir, monkeypatch):
     """Before the first step there is nothing to save: stop at once, release the lock, remove the new folder."""
-    import hlcli.training
+    import hlcli.training.prepare
 
-    real = hlcli.training._load_data
+    real = hlcli.training.prepare.load_data
 
     def load_then_terminated(config):
         os.kill(os.getpid(), signal.SIGTERM)
         return real(config)
 
-    monkeypatch.setattr(hlcli.training, "_load_data", load_then_terminated)
+    monkeypatch.setattr(hlcli.training.prepare, "load_data", load_then_terminated)
     out = tmp_path / "runs" / "new"
     result = invoke("train", *TINY, "--model", tiny_t5, "--data-dir", data_dir, "--max-steps", 2, "--output-dir", out)
     assert result.exit_code == 143, result.output

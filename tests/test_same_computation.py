@@ -253,7 +253,7 @@ def test_cached_inference_weights_compute_what_the_generated_ones_compute(tiny_b
     extra reassociation; measured: 2.4e-3 cached, 3.1e-3 generated, out of logits up to 5, while a
     wrong merge, e.g. another scaling or slot, is off by 1e-1 and more). Predictions (argmax
     decisions) must be the same either way."""
-    from hlcli.methods.hyperloader.model import HyperLoaderT5Model
+    from hlcli.methods.hyperloader.model import WeightSourceT5Tagger
 
     model = build(tiny_backbone, static=False)
     exact_model = build(tiny_backbone, static=False).double()
@@ -265,8 +265,8 @@ def test_cached_inference_weights_compute_what_the_generated_ones_compute(tiny_b
     assert (cached - exact).abs().max() <= 4 * (generated - exact).abs().max()
     sentences = [words for words, _ in SENTENCES]
     with_cache = model.predict("ner", sentences, batch_size=2)
-    using_task = HyperLoaderT5Model.using_task
-    monkeypatch.setattr(HyperLoaderT5Model, "using_task", lambda self, task, use_cache=None: using_task(self, task, use_cache=False))
+    using_task = WeightSourceT5Tagger.using_task
+    monkeypatch.setattr(WeightSourceT5Tagger, "using_task", lambda self, task, use_cache=None: using_task(self, task, use_cache=False))
     model.invalidate_cache()
     assert model.predict("ner", sentences, batch_size=2) == with_cache
     assert model._cache is None  # ... and this time it did not

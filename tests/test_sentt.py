@@ -199,7 +199,7 @@ def _documented_roundtrip() -> dict[str, list[int]]:
 
 
 def _all_examples(name: str, data_dir: Path) -> list[Example]:
-    from hlcli.data.corpora import load_split
+    from hlcli.data.tasks import load_split
 
     return [ex for split in ("train", "val", "test") for ex in load_split(name, split, data_dir=data_dir)]
 

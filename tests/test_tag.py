@@ -143,12 +143,12 @@ def test_jsonl_spans_are_the_chunks_the_scorer_reads(monkeypatch):
 # -- CLI ---------------------------------------------------------------------------------------------
 @pytest.fixture
 def checkpoint(tmp_path, monkeypatch):
-    import hlcli.evaluation
+    import hlcli.checkpoint
 
     folder = tmp_path / "ckpt"
     folder.mkdir()
     (folder / "model.safetensors").write_bytes(b"")  # only its presence matters to the fake loader
-    monkeypatch.setattr(hlcli.evaluation, "load_model", lambda path: RuleTagger())
+    monkeypatch.setattr(hlcli.checkpoint, "load_model", lambda path: RuleTagger())
     return folder
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from _cli import invoke
 from hlcli.config import load_config, parse_fraction
-from hlcli.data.corpora import load_split
+from hlcli.data.tasks import load_split
 from hlcli.data.sources import load_source, parse_spec, split_of
 from hlcli.errors import HLError, UsageError
 
@@ -78,11 +78,11 @@ def test_load_split_takes_each_tasks_own_fraction(tmp_path):
 
 
 def test_hl_train_uses_each_tasks_fraction_and_names_the_folder_after_them(tmp_path, tiny_run, toy_tasks, monkeypatch):
-    import hlcli.training
+    import hlcli.training.prepare
 
     asked: dict[tuple[str, str], float] = {}
     sizes: dict[tuple[str, str], int] = {}
-    real_load_split = hlcli.training.load_split
+    real_load_split = hlcli.training.prepare.load_split
 
     def spy(task, split, **kwargs):  # records what the run asks for; the real reader answers
         asked[task, split] = kwargs["fraction"]
@@ -90,7 +90,7 @@ def test_hl_train_uses_each_tasks_fraction_and_names_the_folder_after_them(tmp_p
         sizes[task, split] = len(examples)
         return examples
 
-    monkeypatch.setattr(hlcli.training, "load_split", spy)
+    monkeypatch.setattr(hlcli.training.prepare, "load_split", spy)
     result = invoke("train", "--tasks", toy_tasks("flights", "music"), *tiny_run, "--fraction", "0.5,music=1", "--max-steps", 2)
     assert result.exit_code == 0, result.output
     assert asked == {("flights", "train"): 0.5, ("flights", "val"): 0.5, ("music", "train"): 1.0, ("music", "val"): 1.0}

@@ -147,11 +147,11 @@ def test_non_finite_gradient_with_finite_loss_is_caught(tmp_path, monkeypatch):
 
 
 def test_select_best_by_avg_f1_computes_f1_and_keeps_the_highest(tmp_path, monkeypatch):
-    import hlcli.training
+    import hlcli.training.consumers
 
     # The real validation runs (and must compute the F1s); only the avg_f1 the loop then sees is
     # scripted, rising then falling, since a few steps of a tiny model give no controllable peak.
-    real, computed = hlcli.training.validate, []
+    real, computed = hlcli.training.consumers.validate, []
     scripted = iter([0.3, 0.6, 0.45])
 
     def validate(*args, **kwargs):
@@ -159,7 +159,7 @@ def test_select_best_by_avg_f1_computes_f1_and_keeps_the_highest(tmp_path, monke
         computed.append(dict(metrics))
         return {**metrics, "avg_f1": next(scripted)}
 
-    monkeypatch.setattr(hlcli.training, "validate", validate)
+    monkeypatch.setattr(hlcli.training.consumers, "validate", validate)
     result = train(config(tmp_path, select_best_by="avg_f1", max_steps=6, eval_every=2, checkpoint_every=2))
     assert len(computed) == 3
     for metrics in computed:
@@ -186,6 +186,27 @@ def test_an_existing_run_folder_is_not_overwritten(tmp_path):
 def test_a_failed_start_leaves_no_run_folder(tmp_path):
     with pytest.raises(UsageError, match="unknown task 'nope'"):
         train(config(tmp_path, tasks=[REAL["tasks"][0], "nope"]))
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_leaves_the_callers_config_as_given(tmp_path, monkeypatch):
+    # Unset lr / warmup_steps and no output_dir: train() fills all three, in its own copy only.
+    monkeypatch.chdir(tmp_path)
+    given = config(tmp_path, max_steps=2, lr=None, warmup_steps=None, output_dir=None)
+    before = dataclasses.asdict(given)
+    result = train(given)
+    assert dataclasses.asdict(given) == before
+    assert (given.lr, given.warmup_steps, given.output_dir) == (None, None, None)
+    recorded = read_config(result.run_dir / runs.CONFIG)  # what the run itself used
+    assert recorded.lr is not None and recorded.warmup_steps is not None
+    assert recorded.output_dir == str(result.run_dir) and (tmp_path / result.run_dir).parent == tmp_path / "runs"
+
+
+def test_a_config_made_by_hl_adapt_needs_its_setup(tmp_path):
+    # hlcli.training never imports hlcli.adapt: the caller passes the derived model's setup.
+    adapted = dataclasses.replace(config(tmp_path), adapt={"base": str(tmp_path / "base")})
+    with pytest.raises(UsageError, match=r"no model setup was given.*setup_for"):
+        train(adapted)
     assert not (tmp_path / "run").exists()
 
 

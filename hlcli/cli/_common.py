@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -44,21 +45,29 @@ class OutputConsole(Console):
 console = OutputConsole()
 err_console = OutputConsole(stderr=True)
 
+
+def log_line(line: str) -> None:
+    """The ``log=`` of the library's long calls (train, adapt, compare): each line on stderr as written."""
+    err_console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
 # --format of commands that print a table (hl evaluate, hl data stats); json is each command's own.
 TABLE_FORMATS = ("table", "markdown", "json")
 
 
-def print_table(title: str, header: list[str], rows: list[list[str] | None], *, fmt: str = "table", left: int = 1) -> None:
+def print_table(
+    title: str, header: list[str], rows: list[list[str] | None], *, fmt: str = "table", left: int = 1
+) -> None:
     """Print rows as a rich table (``fmt="table"``) or a Markdown table (``"markdown"``).
 
     ``rows`` are plain text (no rich markup); ``None`` draws a section line. The first ``left``
     columns are left-aligned, the others right-aligned (numbers).
     """
     if fmt == "markdown":
-        # '|' would end a cell, '*' start emphasis (8,798* marks a held-out val split).
-        line = lambda cells: "| " + " | ".join(c.replace("|", "\\|").replace("*", "\\*") for c in cells) + " |"  # noqa: E731
+        line = lambda cells: "| " + " | ".join(_markdown_cell(c) for c in cells) + " |"  # noqa: E731
         align = [":---" if i < left else "---:" for i in range(len(header))]
-        text = [f"**{title}**", "", line(header), "| " + " | ".join(align) + " |"] + [line(r) for r in rows if r is not None]
+        text = [f"**{title}**", "", line(header), "| " + " | ".join(align) + " |"]
+        text += [line(r) for r in rows if r is not None]
         console.print("\n".join(text) + "\n", highlight=False, markup=False, soft_wrap=True)
         return
     from rich.table import Table
@@ -73,20 +82,33 @@ def print_table(title: str, header: list[str], rows: list[list[str] | None], *, 
             table.add_row(*(escape(cell) for cell in row))
     console.print(table)
 
+
+def _markdown_cell(text: str) -> str:
+    # '|' would end a cell, '*' start emphasis (8,798* marks a held-out val split).
+    return text.replace("|", "\\|").replace("*", "\\*")
+
+
 VERBOSE_ENV = "HL_VERBOSE"
 
 DataDirOption = typer.Option(
     None,
     "--data-dir",
     envvar="HL_DATA_DIR",
-    help="Folder holding the corpora (atis/, snips/, mit_movie/, ...). Default: $HL_DATA_DIR, else the user cache folder.",
+    help=(
+        "Folder holding the corpora (atis/, snips/, mit_movie/, ...). "
+        "Default: $HL_DATA_DIR, else the user cache folder."
+    ),
     show_default=False,
 )
 # hl evaluate and hl tag predict alike, so one default: what hl train validates with.
 BatchSizeOption = typer.Option(
     TrainConfig.eval_batch_size, "--batch-size", help="Sentences per prediction batch (lower it if memory runs out)."
 )
-VerboseOption = typer.Option(False, "--verbose", "-v", envvar=VERBOSE_ENV, help="Show full tracebacks on errors (or set HL_VERBOSE=1).")
+VerboseOption = typer.Option(
+    False, "--verbose", "-v", envvar=VERBOSE_ENV, help="Show full tracebacks on errors (or set HL_VERBOSE=1)."
+)
+# hl train and hl adapt draw a training bar.
+ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")]
 
 
 def handle_errors(func):
@@ -123,8 +145,9 @@ def handle_errors(func):
             if verbose:
                 err_console.print_exception()
             where = f"{error.filename}: " if error.filename else ""
+            what = escape(error.strerror or str(error))
             err_console.print(
-                f"[bold red]error:[/] {escape(where)}{escape(error.strerror or str(error))}; check the path, its permissions and free space",
+                f"[bold red]error:[/] {escape(where)}{what}; check the path, its permissions and free space",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -136,7 +159,8 @@ def handle_errors(func):
 
             found = os_error(error)  # safetensors' own error type around an OS error (disk full)
             if found is not None:
-                err_console.print(f"[bold red]error:[/] {escape(found.strerror or str(found))}; {WRITE_HINT}", highlight=False, soft_wrap=True)
+                what = escape(found.strerror or str(found))
+                err_console.print(f"[bold red]error:[/] {what}; {WRITE_HINT}", highlight=False, soft_wrap=True)
                 raise typer.Exit(EXIT_DATA) from None
             err_console.print(
                 f"[bold red]internal error:[/] {escape(type(error).__name__)}: {escape(str(error))} "
@@ -178,9 +202,12 @@ def which_run(run: Path | None, *, tasks: list[str], usage: str) -> Path:
         train_tasks = ",".join(tasks) or "atis,restaurant"
         raise UsageError(
             f"no run given, {RUN_ENV} unset and no finished run{with_tasks} under ./runs",
-            hint=f"name one (hl {usage}) or train one (hl train --recipe recipes/quickstart.toml --tasks {train_tasks})",
+            hint=f"name one (hl {usage}) or train one "
+            f"(hl train --recipe recipes/quickstart.toml --tasks {train_tasks})",
         )
-    err_console.print(f"using {found} (the newest finished run{with_tasks} under ./runs)", highlight=False, soft_wrap=True)
+    err_console.print(
+        f"using {found} (the newest finished run{with_tasks} under ./runs)", highlight=False, soft_wrap=True
+    )
     return found
 
 
@@ -191,10 +218,6 @@ def parse_list(value: str | None) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-def path_or_stdout(value: str) -> Path | str:
-    return value if value == "-" else Path(value)
-
-
 @contextlib.contextmanager
 def progress_bar(description: str, total: int | None, *, min_total: int = 0, enabled: bool = True):
     """A rich progress bar on stderr; yields ``advance(n=1)``.
@@ -202,13 +225,22 @@ def progress_bar(description: str, total: int | None, *, min_total: int = 0, ena
     Off (a no-op) when stderr is not a terminal, so logs and pipes stay clean, and for inputs
     smaller than ``min_total`` where a bar would only flicker.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     enabled = enabled and err_console.is_terminal and (total is None or total >= min_total)
     if not enabled:
         yield lambda n=1: None
         return
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+    columns = [
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()
+    ]
     with Progress(*columns, console=err_console, transient=True) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n=1: progress.advance(task, n)

@@ -1,130 +1,235 @@
 """``hl compare``: every method of a recipe, trained (or collected) and tabled like the paper's
-Tables 3 and 4; ``--plot`` draws its Figure 2."""
+Tables 3 and 4; ``--plot`` draws its Figure 2.
+
+One command, four modes, each a library call of :mod:`hlcli.compare`: ``--dry-run`` lists the
+planned runs (:func:`~hlcli.compare.plan_status`); ``--recipe`` trains and tables them
+(:func:`~hlcli.compare.compare`); without a recipe the finished runs of a folder are tabled
+(:func:`~hlcli.compare.collect_runs`), or the paper's own tables (``--paper``) and the
+parameter counts (``--params``) printed alone.
+"""
 
 from __future__ import annotations
 
 import math
 import numbers
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from hlcli.cli._common import DataDirOption, VerboseOption, console, err_console, handle_errors, parse_list
+from hlcli.cli._common import (
+    DataDirOption,
+    VerboseOption,
+    console,
+    err_console,
+    handle_errors,
+    log_line,
+    parse_list,
+)
+from hlcli.cli._settings import command_settings, with_settings
 from hlcli.errors import UsageError
+
+RecipeOption = Annotated[Optional[Path], typer.Option("--recipe", help=(
+    "Recipe with a \\[compare] table (recipes/*.toml); without one, the finished runs under --runs-dir are tabled."
+))]  # fmt: skip
+FractionOption = Annotated[Optional[list[float]], typer.Option(
+    "--fraction", help="Training-data fraction (repeatable); default: the recipe's fractions."
+)]  # fmt: skip
+MethodsOption = Annotated[
+    Optional[str], typer.Option("--methods", help="Comma-separated methods (default: the recipe's).")
+]
+SeedsOption = Annotated[Optional[str], typer.Option("--seeds", help=(
+    "Comma-separated seeds, e.g. 1,2,3: every run once per seed, cells show mean ± std "
+    "(default: the recipe's seeds, else one run)."
+))]  # fmt: skip
+OutputDirOption = Annotated[Optional[Path], typer.Option(
+    "--output-dir", help="Compare folder: runs/ and results.csv/json (default compare/<recipe name>)."
+)]  # fmt: skip
+RunsDirOption = Annotated[Path, typer.Option("--runs-dir", help="Without --recipe: where to look for finished runs.")]
+SplitOption = Annotated[Optional[str], typer.Option("--split", help=(
+    "The split to score and table: train | val | test (default: the recipe's split, else test). "
+    "Without --recipe: the split the runs were scored on (hl evaluate --split)."
+))]  # fmt: skip
+CollectOnlyOption = Annotated[
+    bool, typer.Option("--collect-only", help="Train nothing: table the runs already finished.")
+]
+TuneOnlyOption = Annotated[bool, typer.Option("--tune-only", help=(
+    "Train and score only the grid points of \\[compare.tune] "
+    "(e.g. to widen a grid whose best point is at its edge before the final runs)."
+))]  # fmt: skip
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help=(
+    "Train nothing: list every planned run (grid points of \\[compare.tune] too), "
+    "whether it is finished, to resume or to train, and the steps left."
+))]  # fmt: skip
+PaperOption = Annotated[bool, typer.Option(
+    "--paper", help="Add the paper's published numbers (Tables 3 and 4) beside ours; alone, print them."
+)]  # fmt: skip
+OutputOption = Annotated[Optional[Path], typer.Option("--output", "-o", help=(
+    "Also write the tables here (.md, .tex; .csv one row per cell with intervals and p-values; .json everything)."
+))]  # fmt: skip
+FormatOption = Annotated[
+    Optional[str], typer.Option("--format", help="markdown | latex | csv | json (default: from --output's extension).")
+]
+PlotOption = Annotated[Optional[Path], typer.Option(
+    "--plot", help="Draw Figure 2 (average F1 vs. % trainable parameters) to this PNG."
+)]  # fmt: skip
+CurvesOption = Annotated[Optional[Path], typer.Option("--curves", help=(
+    "Draw every run's validation-loss curve (one panel per method) to this PNG and print whether each run converged."
+))]  # fmt: skip
+ParamsOption = Annotated[bool, typer.Option(
+    "--params", help="Also print the parameter-count table (T5-base/BERT-base vs. the paper)."
+)]  # fmt: skip
+# The training settings hl compare overrides for every run: TrainConfig's flags (hlcli.cli._settings).
+SETTINGS_HELP = {
+    "tasks": "Comma-separated datasets (default: the recipe's, else all seven).",
+    "model": "Backbone override (name or local folder).",
+    "max_steps": "Training steps override for every run.",
+}
+COMPARE_HELP = """Train every method of a recipe on its datasets and print one table per data fraction.
+
+Rows are the datasets and their Average, columns the methods with \\[total/trainable] parameters; the best \
+score of each row is bold (the layout of the paper's Tables 3 and 4), and ≈ marks methods a paired bootstrap \
+cannot tell from the best. Finished runs are skipped, so an interrupted compare continues where it stopped; \
+a run made before its method's modules changed (CHANGELOG: module revisions) is trained again, the old one kept \
+in superseded/. Without --recipe, every finished run under ./runs is tabled.
+
+A recipe's \\[compare.tune] grid (e.g. lr = \\[3e-5, 1e-4, 3e-4]) first trains every grid point of each method \
+and scores it on validation; each method is then compared at its point with the best average validation F1 \
+(the "Tuned (val)" row).
+
+Example:
+
+  hl compare --recipe recipes/cpu-minilm.toml --fraction 0.1 --output table.md --plot fig2.png
+
+  hl compare --recipe recipes/smoke.toml --seeds 1,2,3 --output table.csv
+
+  hl compare --recipe recipes/cpu-minilm-tuned.toml --dry-run
+
+  hl compare --paper
+
+  hl compare --runs-dir runs --paper --output table.md
+"""
 
 
 def compare_command(
-    recipe: Optional[Path] = typer.Option(None, "--recipe", help="Recipe with a \\[compare] table (recipes/*.toml); without one, the finished runs under --runs-dir are tabled."),
-    fraction: Optional[list[float]] = typer.Option(None, "--fraction", help="Training-data fraction (repeatable); default: the recipe's fractions."),
-    methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated methods (default: the recipe's)."),
-    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated datasets (default: the recipe's, else all seven)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Backbone override (name or local folder)."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Training steps override for every run."),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma-separated seeds, e.g. 1,2,3: every run once per seed, cells show mean ± std (default: the recipe's seeds, else one run)."),
+    recipe: RecipeOption = None,
+    fraction: FractionOption = None,
+    methods: MethodsOption = None,
+    *,
+    seeds: SeedsOption = None,
     data_dir: Optional[Path] = DataDirOption,
-    output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Compare folder: runs/ and results.csv/json (default compare/<recipe name>)."),
-    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Without --recipe: where to look for finished runs."),
-    split: Optional[str] = typer.Option(None, "--split", help="The split to score and table: train | val | test (default: the recipe's split, else test). Without --recipe: the split the runs were scored on (hl evaluate --split)."),
-    collect_only: bool = typer.Option(False, "--collect-only", help="Train nothing: table the runs already finished."),
-    tune_only: bool = typer.Option(False, "--tune-only", help="Train and score only the grid points of \\[compare.tune] (e.g. to widen a grid whose best point is at its edge before the final runs)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Train nothing: list every planned run (grid points of \\[compare.tune] too), whether it is finished, to resume or to train, and the steps left."),
-    paper: bool = typer.Option(False, "--paper", help="Add the paper's published numbers (Tables 3 and 4) beside ours; alone, print them."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the tables here (.md, .tex; .csv one row per cell with intervals and p-values; .json everything)."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="markdown | latex | csv | json (default: from --output's extension)."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Draw Figure 2 (average F1 vs. % trainable parameters) to this PNG."),
-    curves: Optional[Path] = typer.Option(None, "--curves", help="Draw every run's validation-loss curve (one panel per method) to this PNG and print whether each run converged."),
-    params: bool = typer.Option(False, "--params", help="Also print the parameter-count table (T5-base/BERT-base vs. the paper)."),
+    output_dir: OutputDirOption = None,
+    runs_dir: RunsDirOption = Path("runs"),
+    split: SplitOption = None,
+    collect_only: CollectOnlyOption = False,
+    tune_only: TuneOnlyOption = False,
+    dry_run: DryRunOption = False,
+    paper: PaperOption = False,
+    output: OutputOption = None,
+    fmt: FormatOption = None,
+    plot: PlotOption = None,
+    curves: CurvesOption = None,
+    params: ParamsOption = False,
     verbose: bool = VerboseOption,
+    **settings: Any,
 ) -> None:
-    """Train every method of a recipe on its datasets and print one table per data fraction.
-
-    Rows are the datasets and their Average, columns the methods with \\[total/trainable] parameters; the best score of each row is bold (the layout of the paper's Tables 3 and 4), and ≈ marks methods a paired bootstrap cannot tell from the best. Finished runs are skipped, so an interrupted compare continues where it stopped; a run made before its method's modules changed (CHANGELOG: module revisions) is trained again, the old one kept in superseded/. Without --recipe, every finished run under ./runs is tabled.
-
-    A recipe's \\[compare.tune] grid (e.g. lr = \\[3e-5, 1e-4, 3e-4]) first trains every grid point of each method and scores it on validation; each method is then compared at its point with the best average validation F1 (the "Tuned (val)" row).
-
-    Example:
-
-      hl compare --recipe recipes/cpu-minilm.toml --fraction 0.1 --output table.md --plot fig2.png
-
-      hl compare --recipe recipes/smoke.toml --seeds 1,2,3 --output table.csv
-
-      hl compare --recipe recipes/cpu-minilm-tuned.toml --dry-run
-
-      hl compare --paper
-
-      hl compare --runs-dir runs --paper --output table.md
-    """
-    from hlcli.compare import collect_runs, compare, output_format, plot_figure2, published_tables
+    """``hl compare`` (its help: :data:`COMPARE_HELP`); ``settings``: the options of :data:`SETTINGS_HELP`."""
+    from hlcli.compare import output_format
 
     if output is not None:
         output_format(output, fmt)  # a bad --output/--format fails before hours of training
     elif fmt is not None:
         raise UsageError("--format needs --output")
-    log = lambda line: err_console.print(line, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
+    # What every recipe mode (--dry-run, training) takes from the command line; None: the recipe's.
+    selection = dict(
+        recipe=recipe, methods=parse_list(methods) or None, fractions=fraction or None,
+        tasks=parse_list(settings["tasks"]) or None, data_dir=data_dir, output_dir=output_dir, model=settings["model"],
+        max_steps=settings["max_steps"], split=split,
+    )  # fmt: skip
     if dry_run:
         if recipe is None:
             raise UsageError("--dry-run needs --recipe")
-        _print_status(recipe=recipe, methods=parse_list(methods) or None, fractions=fraction or None, tasks=parse_list(tasks) or None,
-                      data_dir=data_dir, output_dir=output_dir, model=model, max_steps=max_steps, seeds=_seeds(seeds), split=split)  # fmt: skip
+        _print_status(**selection, seeds=_seeds(seeds))
         return
     if recipe is None:
-        if params and not paper:
-            _print_parameter_table(parse_list(methods) or None)
+        if params and not paper:  # --params alone
+            _print_parameter_table(selection["methods"])
             return
-        split = split or "test"
-        result = collect_runs(runs_dir=runs_dir, split=split, log=log)
-        if not len(result.results):
-            if not paper:
-                raise UsageError(
-                    f"no finished runs under {runs_dir} (scored on {split})",
-                    hint="pass --recipe recipes/cpu-minilm.toml to train some, --runs-dir DIR, or --paper for the published tables",
-                )
+        result = _collected(runs_dir, split=split or "test", paper=paper)
+        if result is None:  # no finished runs, --paper: the paper's own tables
+            from hlcli.compare import published_tables
+
             _print_tables(published_tables(), None)
             _write(None, output, fmt, paper)
             return
     else:
-        result = compare(
-            recipe=recipe,
-            methods=parse_list(methods) or None,
-            fractions=fraction or None,
-            tasks=parse_list(tasks) or None,
-            data_dir=data_dir,
-            output_dir=output_dir,
-            model=model,
-            max_steps=max_steps,
-            seeds=_seeds(seeds),
-            split=split,
-            collect_only=collect_only,
-            tune_only=tune_only,
-            log=log,
+        result = _compared(selection, seeds=_seeds(seeds), collect_only=collect_only, tune_only=tune_only)
+    _report(result, trained=recipe is not None, tune_only=tune_only, paper=paper, output=output, fmt=fmt)
+    _draw(result, plot=plot, curves=curves)
+    if params:
+        _print_parameter_table(result.methods)
+
+
+with_settings(compare_command, command_settings(SETTINGS_HELP), before="seeds")
+
+
+def _compared(selection: dict[str, Any], *, seeds: list[int] | None, collect_only: bool, tune_only: bool):
+    """Mode ``--recipe``: train (or collect) every planned run of the recipe, then table them."""
+    from hlcli.compare import compare
+
+    return compare(**selection, seeds=seeds, collect_only=collect_only, tune_only=tune_only, log=log_line)
+
+
+def _collected(runs_dir: Path, *, split: str, paper: bool):
+    """Mode without a recipe: the finished runs under ``runs_dir`` (None if there are none and
+    ``--paper`` prints the paper's own tables instead)."""
+    from hlcli.compare import collect_runs
+
+    result = collect_runs(runs_dir=runs_dir, split=split, log=log_line)
+    if not len(result.results) and not paper:
+        raise UsageError(
+            f"no finished runs under {runs_dir} (scored on {split})",
+            hint="pass --recipe recipes/cpu-minilm.toml to train some, --runs-dir DIR, "
+            "or --paper for the published tables",
         )
+    return result if len(result.results) else None
+
+
+def _report(result, *, trained: bool, tune_only: bool, paper: bool, output: Path | None, fmt: str | None) -> None:
+    """The tables of ``result`` on stdout (and in ``output``), its warnings on stderr."""
     if paper:
-        from hlcli.paper import published, unavailable_message
+        from hlcli.compare.paper import published, unavailable_message
 
         if not any(published(f) for f in result.fractions):
-            err_console.print(f"[yellow]--paper:[/] {unavailable_message(result.fractions)}", highlight=False, soft_wrap=True)
+            unavailable = unavailable_message(result.fractions)
+            err_console.print(f"[yellow]--paper:[/] {unavailable}", highlight=False, soft_wrap=True)
     _print_tables(result.tables(paper=paper), result)
     for line in result.stale:
         err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
-    if recipe is not None:
-        again = f" ({len(result.superseded)} again: made with an earlier module revision, kept in superseded/)" if result.superseded else ""
+    if trained:
+        count = len(result.superseded)
+        again = f" ({count} again: made with an earlier module revision, kept in superseded/)" if count else ""
+        results = result.output_dir / ("tuning.csv" if tune_only else "results.csv")
         console.print(
             f"{len(result.trained)} trained{again}, {len(result.skipped)} skipped (finished), "
-            f"{len(result.missing)} missing; results: {result.output_dir / ('tuning.csv' if tune_only else 'results.csv')}",
+            f"{len(result.missing)} missing; results: {results}",
             highlight=False,
             soft_wrap=True,
         )
     _write(result, output, fmt, paper)
+
+
+def _draw(result, *, plot: Path | None, curves: Path | None) -> None:
+    """``--plot`` (the paper's Figure 2) and ``--curves`` (validation loss, convergence table)."""
     if plot is not None:
+        from hlcli.compare import plot_figure2
+
         plot_figure2(result, plot)
         console.print(f"figure: {plot}", highlight=False, soft_wrap=True)
     if curves is not None:
         _print_convergence(result, curves)
-    if params:
-        _print_parameter_table(result.methods)
 
 
 def _print_status(**options) -> None:
@@ -143,9 +248,10 @@ def _print_status(**options) -> None:
     console.print(table)
     left = [s for s in statuses if s.state != "finished"]
     to_train = [s for s in left if s.steps_left > 0]
+    steps = sum(s.steps_left for s in statuses)
     console.print(
         f"{len(statuses)} runs planned ({len(the_plan.points)} grid points): {len(statuses) - len(left)} finished, "
-        f"{len(to_train)} to train or resume ({sum(s.steps_left for s in statuses):,} steps), {len(left) - len(to_train)} to score only",
+        f"{len(to_train)} to train or resume ({steps:,} steps), {len(left) - len(to_train)} to score only",
         highlight=False, soft_wrap=True,
     )
 
@@ -154,7 +260,11 @@ def _waiting_name(run) -> str:
     """``hyperloader-0.1 seed 43``: a final run whose folder depends on a point not chosen yet."""
     from hlcli.compare.facts import is_single_task
 
-    return f"{run.method}-{run.fraction:g}" + (f"-{run.tasks[0]}" if is_single_task(run.method) else "") + f" seed {run.config.seed}"
+    task = f"-{run.tasks[0]}" if is_single_task(run.method) else ""
+    return f"{run.method}-{run.fraction:g}{task} seed {run.config.seed}"
+
+
+CONVERGED = {True: "yes", False: "no", None: "-"}
 
 
 def _print_convergence(result, path: Path) -> None:
@@ -162,16 +272,18 @@ def _print_convergence(result, path: Path) -> None:
 
     found = curves_of(result)
     plot_curves(found, path)
-    table = Table(title=f"Validation loss over the last fifth of each run (converged: fell < {CONVERGED_DROP:.0%})", title_justify="left")
+    title = f"Validation loss over the last fifth of each run (converged: fell < {CONVERGED_DROP:.0%})"
+    table = Table(title=title, title_justify="left")
     for name in ("method", "tasks", "steps", "val loss at 80 %", "best after", "fall", "converged"):
         table.add_column(name, justify="left" if name in ("method", "tasks") else "right")
     for curve in found:
         drop = curve.drop_over_last_part()
         start = [loss for step, loss in zip(curve.steps, curve.val_loss) if step <= curve.max_steps * 0.8]
         after = [loss for step, loss in zip(curve.steps, curve.val_loss) if step > curve.max_steps * 0.8]
-        table.add_row(curve.method, "+".join(curve.tasks) if len(curve.tasks) < 3 else f"{len(curve.tasks)} tasks",
-                      str(curve.max_steps), f"{start[-1]:.4f}" if start else "-", f"{min(after):.4f}" if after else "-",
-                      "-" if drop is None else f"{drop:.1%}", {True: "yes", False: "no", None: "-"}[curve.converged])  # fmt: skip
+        tasks = "+".join(curve.tasks) if len(curve.tasks) < 3 else f"{len(curve.tasks)} tasks"
+        losses = f"{start[-1]:.4f}" if start else "-", f"{min(after):.4f}" if after else "-"
+        fall = "-" if drop is None else f"{drop:.1%}"
+        table.add_row(curve.method, tasks, str(curve.max_steps), *losses, fall, CONVERGED[curve.converged])
     console.print(table)
     console.print(f"curves: {path}", highlight=False, soft_wrap=True)
 
@@ -204,7 +316,8 @@ def _print_tables(tables, result) -> None:
         # Headers carry the parameter counts: never cut them (a narrow terminal scrolls instead).
         for index, name in enumerate(header):
             width = max(len(name), *(len(row[index].replace("[bold]", "").replace("[/bold]", "")) for row in body))
-            rich_table.add_column(escape(name), justify="left" if index == 0 else "right", min_width=width, no_wrap=True)
+            justify = "left" if index == 0 else "right"
+            rich_table.add_column(escape(name), justify=justify, min_width=width, no_wrap=True)
         for row in body:
             if row[0] in ("Average", TUNED_ROW):
                 rich_table.add_section()
@@ -226,15 +339,16 @@ def _print_tuning(result) -> None:
     for point in result.tuning:
         average = point.val_avg_f1
         text = "—" if average is None else f"{average:.4f}"
-        table.add_row(escape(display_name(point.method)), f"{point.fraction:g}", escape(describe(point.setting)), str(point.seed),
-                      str(point.steps), f"[bold]{text}[/bold]" if point.chosen else text, "✓" if point.chosen else "")  # fmt: skip
+        cells = [escape(display_name(point.method)), f"{point.fraction:g}", escape(describe(point.setting))]
+        cells += [str(point.seed), str(point.steps), f"[bold]{text}[/bold]" if point.chosen else text]
+        table.add_row(*cells, "✓" if point.chosen else "")
     console.print(table)
 
 
 def _print_parameter_table(methods: list[str] | None) -> None:
     import pandas as pd
 
-    from hlcli.params import parameter_table
+    from hlcli.compare.param_counts import parameter_table
 
     frame = parameter_table(methods=methods)
     table = Table(title="Parameters for the seven tasks (ours beside the papers')", title_justify="left")
@@ -258,4 +372,4 @@ def _cell(value: object) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("compare")(handle_errors(compare_command))
+    app.command("compare", help=COMPARE_HELP)(handle_errors(compare_command))

@@ -6,11 +6,20 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 
-from hlcli.cli._common import TABLE_FORMATS, DataDirOption, VerboseOption, console, err_console, handle_errors, parse_list, print_table
+from hlcli.cli._common import (
+    TABLE_FORMATS,
+    DataDirOption,
+    VerboseOption,
+    console,
+    err_console,
+    handle_errors,
+    parse_list,
+    print_table,
+)
 from hlcli.errors import UsageError
 
 data_app = typer.Typer(
@@ -20,30 +29,55 @@ data_app = typer.Typer(
 )
 STATS_FORMATS = TABLE_FORMATS
 
+TasksOption = Annotated[Optional[str], typer.Option("--tasks", help=(
+    "Comma-separated tasks (default: the seven corpora); NAME=FOLDER and hf:ORG/NAME are your own data."
+))]  # fmt: skip
+FormatOption = Annotated[str, typer.Option("--format", help="Output format: table | markdown | json.")]
+JsonOption = Annotated[bool, typer.Option("--json", hidden=True, help="Deprecated alias of --format json.")]
+STATS_HELP = """Print split sizes and slot-type counts of the corpora (the paper's Table 2).
 
-@data_app.command("stats")
+The MIT corpora have no validation split: val is a fixed 10 % of the released train file, so their train + val \
+equals the paper's train figure.
+
+The "adjacent" column counts sentences where a span directly follows a span of the same type.
+
+Example:
+
+  hl data stats --data-dir ~/corpora --tasks atis,movie
+
+  hl data stats --tasks atis,mine=corpora/mine --format json
+"""
+CorporaArgument = Annotated[Optional[list[str]], typer.Argument(
+    help="Corpora to fetch (default: all seven): atis snips movie movietrivia restaurant mtop mtod."
+)]  # fmt: skip
+ForceOption = Annotated[bool, typer.Option("--force", help="Fetch again even when a corpus is present and valid.")]
+BaseUrlOption = Annotated[Optional[str], typer.Option(
+    "--base-url", envvar="HL_DOWNLOAD_BASE_URL", help="Mirror laid out as BASE/<host>/<path> of the upstream URLs."
+)]  # fmt: skip
+DOWNLOAD_HELP = """Download the paper's corpora from their public sources and check them against Table 2.
+
+Each corpus is unpacked into the data folder's layout, every split is parsed and its sentence count compared \
+with the paper's Table 2; only then does the corpus appear in the folder. Corpora already present and valid are \
+skipped. A SHA-256 manifest is written to hl-download-manifest.json in the data folder.
+
+Example:
+
+  hl data download
+
+  hl data download atis snips --data-dir ~/corpora
+"""
+
+
+@data_app.command("stats", help=STATS_HELP)
 @handle_errors
 def stats(
     data_dir: Path | None = DataDirOption,
-    tasks: str | None = typer.Option(
-        None, "--tasks", help="Comma-separated tasks (default: the seven corpora); NAME=FOLDER and hf:ORG/NAME are your own data."
-    ),
-    output_format: str = typer.Option("table", "--format", help="Output format: table | markdown | json."),
-    as_json: bool = typer.Option(False, "--json", hidden=True, help="Deprecated alias of --format json."),
+    tasks: TasksOption = None,
+    output_format: FormatOption = "table",
+    as_json: JsonOption = False,
     verbose: bool = VerboseOption,
 ) -> None:
-    """Print split sizes and slot-type counts of the corpora (the paper's Table 2).
-
-    The MIT corpora have no validation split: val is a fixed 10 % of the released train file, so their train + val equals the paper's train figure.
-
-    The "adjacent" column counts sentences where a span directly follows a span of the same type.
-
-    Example:
-
-      hl data stats --data-dir ~/corpora --tasks atis,movie
-
-      hl data stats --tasks atis,mine=corpora/mine --format json
-    """
+    """``hl data stats`` (its help: :data:`STATS_HELP`)."""
     from hlcli.data.stats import corpus_stats
 
     if output_format not in STATS_FORMATS:
@@ -85,33 +119,25 @@ def _print_table(results, fmt: str) -> None:
     if any(r.held_out_val and r.source is not None for r in results):
         footnotes.append("* your tasks without a val file: val = 10 % of their train file (fixed seed).")
     footnotes += notes
-    footnotes.append("Labels: slot types over train, val and test. adjacent: sentences where a span directly follows one of the same type (B-X B-X, B-X I-X B-X); sBIO writes them exactly.")
+    footnotes.append(
+        "Labels: slot types over train, val and test. adjacent: sentences where a span directly follows one of "
+        "the same type (B-X B-X, B-X I-X B-X); sBIO writes them exactly."
+    )
     # Markdown joins adjacent lines into one paragraph: a blank line keeps each note apart.
     separator = "\n\n" if fmt == "markdown" else "\n"
     console.print(separator.join(footnotes), highlight=False, markup=False, soft_wrap=True)
 
 
-@data_app.command("download")
+@data_app.command("download", help=DOWNLOAD_HELP)
 @handle_errors
 def download_command(
-    corpora: Optional[list[str]] = typer.Argument(None, help="Corpora to fetch (default: all seven): atis snips movie movietrivia restaurant mtop mtod."),
+    corpora: CorporaArgument = None,
     data_dir: Path | None = DataDirOption,
-    force: bool = typer.Option(False, "--force", help="Fetch again even when a corpus is present and valid."),
-    base_url: Optional[str] = typer.Option(
-        None, "--base-url", envvar="HL_DOWNLOAD_BASE_URL", help="Mirror laid out as BASE/<host>/<path> of the upstream URLs."
-    ),
+    force: ForceOption = False,
+    base_url: BaseUrlOption = None,
     verbose: bool = VerboseOption,
 ) -> None:
-    """Download the paper's corpora from their public sources and check them against Table 2.
-
-    Each corpus is unpacked into the data folder's layout, every split is parsed and its sentence count compared with the paper's Table 2; only then does the corpus appear in the folder. Corpora already present and valid are skipped. A SHA-256 manifest is written to hl-download-manifest.json in the data folder.
-
-    Example:
-
-      hl data download
-
-      hl data download atis snips --data-dir ~/corpora
-    """
+    """``hl data download`` (its help: :data:`DOWNLOAD_HELP`)."""
     from hlcli.data.download import download
 
     result = download(corpora or None, data_dir=data_dir, force=force, base_url=base_url, progress=_file_bar)
@@ -132,7 +158,8 @@ def _file_bar(label: str, total: int | None) -> Iterator:
     if not err_console.is_terminal:
         yield lambda n: None
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=err_console) as bar:
+    columns = TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn()
+    with Progress(*columns, console=err_console) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
 

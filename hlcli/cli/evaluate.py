@@ -1,11 +1,11 @@
-"""``hl evaluate``: per-task seqeval F1 of a run's selected checkpoint (best, or last: select_checkpoint), as a table like the paper's."""
+"""``hl evaluate``: per-task seqeval F1 of a run's selected checkpoint (best, or last: select_checkpoint),
+as a table like the paper's."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
-
 import json
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -26,19 +26,34 @@ from hlcli.errors import UsageError
 
 FORMATS = (*TABLE_FORMATS, "conll")
 
+RunArgument = Annotated[Optional[Path], typer.Argument(metavar="[RUN]", help=(
+    "Run folder (uses the checkpoint its select_checkpoint names: checkpoints/best by default, or checkpoints/last) "
+    "or a checkpoint folder. Default: $HL_RUN, else the newest finished run under ./runs (with --tasks, if given)."
+))]  # fmt: skip
+SplitOption = Annotated[str, typer.Option("--split", help="test, val or train (train = the run's own training slice).")]
+TasksOption = Annotated[Optional[str], typer.Option("--tasks", help="Comma-separated subset of the model's tasks.")]
+OutputOption = Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the scores as JSON here.")]
+CiOption = Annotated[bool, typer.Option("--ci", help=(
+    "Add each task's 95 % bootstrap interval of the F1 (1,000 resamples of the sentences, seeded)."
+))]  # fmt: skip
+PerLabelOption = Annotated[bool, typer.Option("--per-label", help=(
+    "Also print P/R/F1/support per entity type (conlleval's per-type lines; always in eval.json and --format json)."
+))]  # fmt: skip
+FormatOption = Annotated[str, typer.Option("--format", help=(
+    "table | markdown | json (the eval.json record) | conll (conlleval's input: 'token gold pred' per word, "
+    "a blank line after each sentence; needs --tasks with one task)."
+))]  # fmt: skip
+
 
 def evaluate_command(
-    run: Optional[Path] = typer.Argument(
-        None, metavar="[RUN]",
-        help="Run folder (uses the checkpoint its select_checkpoint names: checkpoints/best by default, or checkpoints/last) or a checkpoint folder. Default: $HL_RUN, else the newest finished run under ./runs (with --tasks, if given).",
-    ),
-    split: str = typer.Option("test", "--split", help="test, val or train (train = the run's own training slice)."),
-    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated subset of the model's tasks."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the scores as JSON here."),
+    run: RunArgument = None,
+    split: SplitOption = "test",
+    tasks: TasksOption = None,
+    output: OutputOption = None,
     batch_size: int = BatchSizeOption,
-    ci: bool = typer.Option(False, "--ci", help="Add each task's 95 % bootstrap interval of the F1 (1,000 resamples of the sentences, seeded)."),
-    per_label: bool = typer.Option(False, "--per-label", help="Also print P/R/F1/support per entity type (conlleval's per-type lines; always in eval.json and --format json)."),
-    fmt: str = typer.Option("table", "--format", help="table | markdown | json (the eval.json record) | conll (conlleval's input: 'token gold pred' per word, a blank line after each sentence; needs --tasks with one task)."),
+    ci: CiOption = False,
+    per_label: PerLabelOption = False,
+    fmt: FormatOption = "table",
     data_dir: Optional[Path] = DataDirOption,
     verbose: bool = VerboseOption,
 ) -> None:
@@ -58,32 +73,14 @@ def evaluate_command(
 
       hl evaluate runs/quickstart --tasks atis --format conll > atis.conll
     """
-    from hlcli.evaluation import evaluate
-
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}", expected=" | ".join(FORMATS))
     if fmt == "conll" and len(parse_list(tasks)) != 1:
         # conlleval pools every line it reads: two tasks in one file would be scored as one.
         raise UsageError("--format conll needs one task", expected="--tasks NAME")
     run = which_run(run, tasks=parse_list(tasks), usage="evaluate RUN")
-
-    with progress_bar("predicting", None) as advance:
-        done: dict[str, int] = {}
-
-        def report(task: str, count: int, total: int) -> None:
-            advance(count - done.get(task, 0))
-            done[task] = count
-
-        result = evaluate(
-            run,
-            split=split,
-            tasks=parse_list(tasks) or None,
-            data_dir=data_dir,
-            batch_size=batch_size,
-            output=output,
-            progress=report,
-            ci=ci,
-        )
+    selected = parse_list(tasks) or None
+    result = _evaluate(run, split=split, tasks=selected, data_dir=data_dir, batch_size=batch_size, output=output, ci=ci)
     if fmt == "json":
         typer.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     elif fmt == "conll":
@@ -93,12 +90,27 @@ def evaluate_command(
         _print_scores(result, fmt=fmt, ci=ci, per_label=per_label)
 
 
+def _evaluate(run: Path, **options):
+    """:func:`hlcli.evaluation.evaluate` with a progress bar of the sentences predicted."""
+    from hlcli.evaluation import evaluate
+
+    with progress_bar("predicting", None) as advance:
+        done: dict[str, int] = {}
+
+        def report(task: str, count: int, total: int) -> None:
+            advance(count - done.get(task, 0))
+            done[task] = count
+
+        return evaluate(run, **options, progress=report)
+
+
 def _print_scores(result, *, fmt: str, ci: bool, per_label: bool) -> None:
     header = ["Task", "F1", "Precision", "Recall", "Sentences"] + (["95% CI of F1"] if ci else [])
     rows: list[list[str] | None] = []
     for task, s in result.scores.items():
         interval = [f"{s['ci95_low']:.4f}–{s['ci95_high']:.4f}"] if ci else []
-        rows.append([task, f"{s['f1']:.4f}", f"{s['precision']:.4f}", f"{s['recall']:.4f}", str(s["sentences"]), *interval])
+        scores = [f"{s['f1']:.4f}", f"{s['precision']:.4f}", f"{s['recall']:.4f}"]
+        rows.append([task, *scores, str(s["sentences"]), *interval])
     rows += [None, ["Average", f"{result.average:.4f}", "", "", "", *([""] if ci else [])]]
     # The checkpoint is printed below, not in the title: a title wraps at the table's width.
     print_table(f"{result.split} F1", header, rows, fmt=fmt)
@@ -106,7 +118,10 @@ def _print_scores(result, *, fmt: str, ci: bool, per_label: bool) -> None:
         rows = []
         for task, labels in result.per_label.items():
             rows += [None] if rows else []
-            rows += [[task, label, f"{s['f1']:.4f}", f"{s['precision']:.4f}", f"{s['recall']:.4f}", str(s["support"])] for label, s in labels.items()]
+            rows += [
+                [task, label, f"{s['f1']:.4f}", f"{s['precision']:.4f}", f"{s['recall']:.4f}", str(s["support"])]
+                for label, s in labels.items()
+            ]
         header = ["Task", "Type", "F1", "Precision", "Recall", "Support"]
         print_table(f"{result.split} F1 per entity type (support = gold chunks)", header, rows, fmt=fmt, left=2)
     # Which model was scored, and why (the run's select_checkpoint: best, or last as the authors' runs).

@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from hlcli.cli._common import VerboseOption, console, handle_errors
 
 
+RunArgument = Annotated[Path, typer.Argument(help="Trained run folder (its best checkpoint) or checkpoint folder.")]
+TaskOption = Annotated[Optional[str], typer.Option(
+    "--task", help="The task whose weights are exported, e.g. atis (needed with -o)."
+)]  # fmt: skip
+OutputOption = Annotated[
+    Optional[Path], typer.Option("--output", "-o", help="New (or empty) folder for the exported checkpoint.")
+]
+HubDirOption = Annotated[Optional[Path], typer.Option("--hub-dir", help=(
+    "New (or empty) folder laid out for the Hugging Face hub: weights, config.json, model card with scores "
+    "(with --task: that task's export)."
+))]  # fmt: skip
+MergeLoraOption = Annotated[bool, typer.Option("--merge-lora/--no-merge-lora", help=(
+    "Merge the generated LoRA into q/v (stores full q/v matrices) or keep the small A/B factors."
+))]  # fmt: skip
+
+
 def export_command(
-    run: Path = typer.Argument(..., help="Trained run folder (its best checkpoint) or checkpoint folder."),
-    task: Optional[str] = typer.Option(None, "--task", help="The task whose weights are exported, e.g. atis (needed with -o)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="New (or empty) folder for the exported checkpoint."),
-    hub_dir: Optional[Path] = typer.Option(None, "--hub-dir", help="New (or empty) folder laid out for the Hugging Face hub: weights, config.json, model card with scores (with --task: that task's export)."),
-    merge_lora: bool = typer.Option(True, "--merge-lora/--no-merge-lora", help="Merge the generated LoRA into q/v (stores full q/v matrices) or keep the small A/B factors."),
+    run: RunArgument,
+    task: TaskOption = None,
+    output: OutputOption = None,
+    hub_dir: HubDirOption = None,
+    merge_lora: MergeLoraOption = True,
     verbose: bool = VerboseOption,
 ) -> None:
     """Materialise one task's generated adapters, layer norms and LoRA as plain tensors, or lay a
@@ -40,7 +56,9 @@ def export_command(
         from hlcli.export import export_hub
 
         hub = export_hub(run, output=hub_dir, task=task, merge_lora=merge_lora)
-        scored = f"scores of {', '.join(hub.scored_splits)}" if hub.scored_splits else "no scores yet (run hl evaluate first)"
+        scored = "no scores yet (run hl evaluate first)"
+        if hub.scored_splits:
+            scored = f"scores of {', '.join(hub.scored_splits)}"
         console.print(f"hub folder {hub.folder}: {', '.join(hub.files)}; {scored}", highlight=False, soft_wrap=True)
         console.print(f"next: hf upload ORG/NAME {hub.folder}", highlight=False, soft_wrap=True)
         return
@@ -50,7 +68,8 @@ def export_command(
 
     result = export_task(run, task=task, output=output, merge_lora=merge_lora)
     how = "LoRA merged into q/v" if result.merged_lora else "LoRA kept as A/B factors"
-    console.print(f"exported {result.task}: {result.tensors} tensors, {result.bytes / 2**20:.2f} MiB ({how})", highlight=False)
+    size = f"{result.bytes / 2**20:.2f} MiB"
+    console.print(f"exported {result.task}: {result.tensors} tensors, {size} ({how})", highlight=False)
     console.print(f"next: hl tag {result.folder} --task {result.task}", highlight=False, soft_wrap=True)
 
 

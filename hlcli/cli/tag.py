@@ -6,7 +6,7 @@ import contextlib
 import gc
 import sys
 from pathlib import Path
-from typing import BinaryIO, Iterator, Optional
+from typing import Annotated, BinaryIO, Iterator, Optional
 
 import typer
 
@@ -23,7 +23,8 @@ def decode_lines(stream: BinaryIO, name: str) -> Iterator[str]:
         except UnicodeDecodeError:
             if not warned:
                 err_console.print(
-                    f"[yellow]warning:[/] {name}:{number}: invalid UTF-8 replaced by U+FFFD (further lines not reported)",
+                    f"[yellow]warning:[/] {name}:{number}: invalid UTF-8 replaced by U+FFFD "
+                    "(further lines not reported)",
                     highlight=False,
                     soft_wrap=True,
                 )
@@ -31,19 +32,30 @@ def decode_lines(stream: BinaryIO, name: str) -> Iterator[str]:
             yield raw.decode("utf-8", errors="replace")
 
 
+RunArgument = Annotated[Optional[Path], typer.Argument(metavar="RUN", show_default=False, help=(
+    "Run folder (its best checkpoint) or checkpoint folder. "
+    "Default: $HL_RUN, else the newest finished run under ./runs with --task."
+))]  # fmt: skip
+TaskOption = Annotated[
+    str, typer.Option("--task", help="Which of the model's tasks labels the text (e.g. restaurant).")
+]
+InputOption = Annotated[str, typer.Option("--input", "-i", help="Text file, one sentence per line; '-' = stdin.")]
+OutputOption = Annotated[str, typer.Option("--output", "-o", help="Output file; '-' = stdout.")]
+FormatOption = Annotated[str, typer.Option("--format", help=(
+    "Output format: sbio (word/TAG), conll (word<TAB>TAG, blank line after each sentence) "
+    "or jsonl (spans with character offsets)."
+))]  # fmt: skip
+RunOption = Annotated[Optional[Path], typer.Option("--run", hidden=True, help="Deprecated: name the run positionally.")]
+
+
 def tag_command(
-    run: Optional[Path] = typer.Argument(
-        None,
-        metavar="RUN",
-        help="Run folder (its best checkpoint) or checkpoint folder. Default: $HL_RUN, else the newest finished run under ./runs with --task.",
-        show_default=False,
-    ),
-    task: str = typer.Option(..., "--task", help="Which of the model's tasks labels the text (e.g. restaurant)."),
-    input: str = typer.Option("-", "--input", "-i", help="Text file, one sentence per line; '-' = stdin."),
-    output: str = typer.Option("-", "--output", "-o", help="Output file; '-' = stdout."),
-    format: str = typer.Option("sbio", "--format", help="Output format: sbio (word/TAG), conll (word<TAB>TAG, blank line after each sentence) or jsonl (spans with character offsets)."),
+    run: RunArgument = None,
+    task: TaskOption = ...,
+    input: InputOption = "-",
+    output: OutputOption = "-",
+    format: FormatOption = "sbio",
     batch_size: int = BatchSizeOption,
-    run_option: Optional[Path] = typer.Option(None, "--run", hidden=True, help="Deprecated: name the run positionally."),
+    run_option: RunOption = None,
     verbose: bool = VerboseOption,
 ) -> None:
     """Tag sentences, one per line: exactly one result per input line, in input order.
@@ -93,7 +105,9 @@ def _which_run(run: Path | None, run_option: Path | None, task: str) -> Path:
     if run_option is not None:
         if run is not None:
             raise UsageError("two runs given", expected="RUN or --run, not both")
-        err_console.print("[yellow]warning:[/] --run is deprecated; name the run first: hl tag RUN --task ...", highlight=False)
+        err_console.print(
+            "[yellow]warning:[/] --run is deprecated; name the run first: hl tag RUN --task ...", highlight=False
+        )
         return run_option
     return which_run(run, tasks=[task], usage=f"tag RUN --task {task}")
 

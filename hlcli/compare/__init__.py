@@ -28,29 +28,60 @@ unchanged one is found again: a run whose ``eval.json`` scores all its tasks on 
 skipped, a run with ``checkpoints/last`` is resumed. An interrupted compare therefore continues
 where it stopped. The hash leaves out the method's module revision (:class:`hlcli.methods.ModuleRevision`),
 which each checkpoint records instead: a run trained before its method's modules changed is never
-reused, resumed or tabled; it is moved to ``<compare dir>/superseded/`` and trained again. Without a recipe, :func:`collect_runs` tables the finished runs of a folder.
+reused, resumed or tabled; it is moved to ``<compare dir>/superseded/`` and trained again. Without a
+recipe, :func:`collect_runs` tables the finished runs of a folder.
 With ``[compare.tune]`` (:mod:`~hlcli.compare.tune`), each method's grid points are trained and
 scored on validation first, and the point with the best average validation F1 is compared.
 
-The package: :mod:`~hlcli.compare.plan` (recipe → runs), :mod:`~hlcli.compare.run` (train,
+The package: :mod:`~hlcli.compare.plan` (recipe → runs), :mod:`~hlcli.compare.execute` (train,
 score, collect), :mod:`~hlcli.compare.collect` (no recipe), :mod:`~hlcli.compare.results` (tables),
-:mod:`~hlcli.compare.stats` (bootstrap intervals and ties), :mod:`~hlcli.compare.render`
-(Markdown/LaTeX/CSV/JSON), :mod:`~hlcli.compare.plot` (Figure 2).
+:mod:`~hlcli.compare.stats` (bootstrap intervals and ties) on :mod:`~hlcli.compare.bootstrap`
+(the resampling), :mod:`~hlcli.compare.render` (Markdown/LaTeX/CSV/JSON), :mod:`~hlcli.compare.plot`
+(Figure 2), :mod:`~hlcli.compare.curves` (validation-loss curves), :mod:`~hlcli.compare.paper`
+(the paper's published tables) and :mod:`~hlcli.compare.param_counts` (parameter counts, ``--params``).
 """
 
 from hlcli.compare.collect import collect_runs
 from hlcli.compare.facts import SINGLE_TASK_MARK
-from hlcli.compare.plan import COMPARE_KEYS, COMPARE_SECTION, ComparePlan, PlannedRun, config_hash, final_runs, plan, read_compare_recipe
+from hlcli.compare.execute import RunStatus, StaleRun, compare, is_finished, plan_status, score_points, stale_revision
+from hlcli.compare.plan import (
+    COMPARE_KEYS,
+    COMPARE_SECTION,
+    ComparePlan,
+    PlannedRun,
+    config_hash,
+    final_runs,
+    plan,
+    read_compare_recipe,
+)
 from hlcli.compare.plot import plot_figure2
-from hlcli.compare.render import OUTPUT_FORMATS, footnotes, output_format, published_tables, to_latex, to_markdown, write_output
-from hlcli.compare.results import AVERAGE, RESULT_COLUMNS, TUNED_ROW, CompareResult, ComparisonTable, comparison_table, format_count, method_header, tuning_frame
-from hlcli.compare.run import RunStatus, StaleRun, compare, is_finished, plan_status, score_points, stale_revision
+from hlcli.compare.render import (
+    OUTPUT_FORMATS,
+    footnotes,
+    output_format,
+    published_tables,
+    to_latex,
+    to_markdown,
+    write_output,
+)
+from hlcli.compare.results import (
+    AVERAGE,
+    RESULT_COLUMNS,
+    TUNED_ROW,
+    CompareResult,
+    ComparisonTable,
+    comparison_table,
+    format_count,
+    method_header,
+    tuning_frame,
+)
 from hlcli.compare.tune import TuneSpec, TuningPoint, choose, tune_spec
 
 __all__ = [
     "AVERAGE", "COMPARE_KEYS", "COMPARE_SECTION", "OUTPUT_FORMATS",
     "RESULT_COLUMNS", "SINGLE_TASK_MARK", "TUNED_ROW", "ComparePlan", "CompareResult",
-    "ComparisonTable", "PlannedRun", "RunStatus", "StaleRun", "TuneSpec", "TuningPoint", "choose", "collect_runs", "compare",
+    "ComparisonTable", "PlannedRun", "RunStatus", "StaleRun", "TuneSpec", "TuningPoint", "choose", "collect_runs",
+    "compare",
     "comparison_table", "config_hash", "final_runs", "footnotes", "format_count", "is_finished", "method_header",
     "output_format", "plan", "plan_status", "plot_figure2", "published_tables", "read_compare_recipe",
     "score_points", "stale_revision", "to_latex", "to_markdown", "tune_spec", "tuning_frame", "write_output",

@@ -12,13 +12,15 @@ from hlcli import runs
 from hlcli.compare.facts import is_single_task, method_order
 from hlcli.compare.plan import config_hash
 from hlcli.compare.results import RESULT_COLUMNS, CompareResult
-from hlcli.compare.run import _collect, is_finished, stale_revision
+from hlcli.compare.execute import _collect, is_finished, stale_revision
 from hlcli.config import TrainConfig, read_config
 from hlcli.data.corpora import CORPORA
 from hlcli.errors import HLError
 
 
-def collect_runs(*, runs_dir: str | Path = "runs", split: str = "test", log: Callable[[str], None] | None = None) -> CompareResult:
+def collect_runs(
+    *, runs_dir: str | Path = "runs", split: str = "test", log: Callable[[str], None] | None = None
+) -> CompareResult:
     """Every run under ``runs_dir`` scored on ``split``, grouped into tables by fraction and backbone.
 
     Runs of one method, fraction and backbone that differ only in their seed are that cell's
@@ -54,7 +56,8 @@ def collect_runs(*, runs_dir: str | Path = "runs", split: str = "test", log: Cal
     seen = list(dict.fromkeys(frame["task"]))
     tasks = [t for t in CORPORA if t in seen] + [t for t in seen if t not in CORPORA]
     fractions = sorted({float(f) for f in frame["fraction"]}, reverse=True)
-    return CompareResult(None, split, method_order(frame["method"]), fractions, tasks, frame.reset_index(drop=True), stale=stale)
+    methods = method_order(frame["method"])
+    return CompareResult(None, split, methods, fractions, tasks, frame.reset_index(drop=True), stale=stale)
 
 
 def _latest_setting(found, say):
@@ -64,7 +67,8 @@ def _latest_setting(found, say):
         # A single-task method's runs differ in their task; a multi-task run's tasks are its setting.
         tasks = ["atis"] if is_single_task(config.method) else config.tasks
         setting = config_hash(dataclasses.replace(config, seed=TrainConfig.seed, tasks=tasks, output_dir=None))
-        by_cell.setdefault((config.method, config.model, config.fraction), {}).setdefault(setting, []).append((run_dir, config, mtime))
+        cell = by_cell.setdefault((config.method, config.model, config.fraction), {})
+        cell.setdefault(setting, []).append((run_dir, config, mtime))
     chosen = []
     for settings in by_cell.values():
         ranked = sorted(settings.values(), key=lambda group: max(m for _, _, m in group), reverse=True)

@@ -1,17 +1,16 @@
 """What the comparison needs to know about each method, read from the method registry.
 
 Every fact (single-task, needs a decoder, column name) is stated once, in the method's
-``register_method`` call (:class:`hlcli.methods.MethodEntry`); this module only reads them, and
-fixes the paper's column order.
+``register_method`` call (:class:`hlcli.methods.MethodEntry`); this module only reads them. The
+tables' column order is the registry's order (the paper's methods as its Tables 3-4 list them, then
+the ablations: :data:`hlcli.methods.BUILTIN_METHOD_MODULES`).
 """
 
 from __future__ import annotations
 
-from hlcli.methods import known_methods, method_entry
+from hlcli.methods import known_methods, method_entry, registered_methods
 
 SINGLE_TASK_MARK = "†"
-# The tables' column order: the paper's methods as its Tables 3-4 list them, then the ablations.
-COLUMN_ORDER = ("hyperloader", "hyperformer", "hyperdecoder", "unipelt", "lora-only", "static", "full-finetune")
 
 
 def is_single_task(method: str) -> bool:
@@ -27,5 +26,10 @@ def display_name(method: str) -> str:
 
 
 def method_order(methods) -> list[str]:
-    """Methods in the tables' column order (known ones first, then the rest alphabetically)."""
-    return sorted(set(methods), key=lambda m: (COLUMN_ORDER.index(m) if m in COLUMN_ORDER else len(COLUMN_ORDER), m))
+    """Methods in the tables' column order (registered ones in registration order, then the rest
+    alphabetically)."""
+    methods = set(methods)
+    if not methods:  # nothing to order (hl compare --paper alone): no registry load, so no torch
+        return []
+    order = registered_methods()
+    return sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m))

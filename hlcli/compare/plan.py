@@ -10,9 +10,10 @@ from typing import Any, Sequence
 
 from hlcli.compare.facts import is_single_task, needs_decoder
 from hlcli.compare.tune import TUNE_KEY, TuneSpec, check_tune_table, point_name, tune_spec
-from hlcli.config import FORMER_DEFAULTS, TrainConfig, check_keys, read_recipe
+from hlcli.config import TrainConfig, check_keys, read_recipe
 from hlcli.data.corpora import CORPORA, SPLITS, check_fraction
 from hlcli.data.sources import recipe_tasks
+from hlcli.defaults import FORMER_DEFAULTS
 from hlcli.errors import HLError, UsageError, unknown_name
 
 COMPARE_SECTION = "compare"  # listed in hlcli.config.OTHER_SECTIONS: `hl train` ignores it
@@ -80,7 +81,8 @@ def read_compare_recipe(recipe: str | Path) -> tuple[dict[str, Any], dict[str, A
     check_keys(data, source=recipe)
     for key in section:
         if key not in COMPARE_KEYS:
-            raise HLError(f"unknown [{COMPARE_SECTION}] setting {key!r}", path=recipe, expected="one of " + ", ".join(COMPARE_KEYS))
+            expected = "one of " + ", ".join(COMPARE_KEYS)
+            raise HLError(f"unknown [{COMPARE_SECTION}] setting {key!r}", path=recipe, expected=expected)
     if not isinstance(section.get("overrides", {}), dict):
         raise HLError(f"[{COMPARE_SECTION}.overrides] must be a table of method tables", path=recipe)
     for method, overrides in section.get("overrides", {}).items():
@@ -91,7 +93,8 @@ def read_compare_recipe(recipe: str | Path) -> tuple[dict[str, Any], dict[str, A
         check_tune_table(section[TUNE_KEY], recipe)
     seeds = section.get("seeds")
     if seeds is not None and (not isinstance(seeds, list) or not seeds or not all(type(s) is int for s in seeds)):
-        raise HLError(f"[{COMPARE_SECTION}] seeds must be a non-empty list of integers", path=recipe, expected="e.g. seeds = [1, 2, 3]")
+        what = f"[{COMPARE_SECTION}] seeds must be a non-empty list of integers"
+        raise HLError(what, path=recipe, expected="e.g. seeds = [1, 2, 3]")
     return data, section
 
 
@@ -118,7 +121,33 @@ def plan(
     recipe = Path(recipe)
     settings, section = read_compare_recipe(recipe)
     tune = section.get(TUNE_KEY, {})
-    methods = _methods(list(methods or section.get("methods") or []), {**section.get("overrides", {}), **_tune_methods(tune)}, recipe)
+    overrides = section.get("overrides", {})
+    methods = _methods(list(methods or section.get("methods") or []), {**overrides, **_tune_methods(tune)}, recipe)
+    fractions, split, tasks, seeds = _selection(settings, section, fractions, split, tasks, seeds)
+
+    base = {**settings, "tasks": tasks}
+    # Flags win over the recipe, its per-method overrides included.
+    given = (("data_dir", data_dir), ("model", model), ("max_steps", max_steps))
+    flags = {k: str(v) if isinstance(v, Path) else v for k, v in given if v is not None}
+    base.update(flags)
+    out = Path(output_dir) if output_dir is not None else Path("compare") / recipe.stem
+    backbone = base.get("model", TrainConfig.model)
+    # Only looked up when it matters: reading a backbone's config needs the backbone at hand.
+    encoder_only = any(needs_decoder(m) for m in methods) and _encoder_only(backbone)
+
+    the_plan = ComparePlan(recipe, out, methods, fractions, tasks, split, [], model=backbone, seeds=seeds)
+    for fraction in fractions:
+        for method in methods:
+            if needs_decoder(method) and encoder_only:
+                the_plan.runs.append(PlannedRun(method, fraction, tasks, None, None, unavailable="n/a (needs decoder)"))
+                continue
+            data = {**base, **overrides.get(method, {}), **flags, "method": method, "fraction": fraction}
+            _plan_method(the_plan, data, tune_spec(tune, method), flags)
+    return the_plan
+
+
+def _selection(settings: dict[str, Any], section: dict[str, Any], fractions, split, tasks, seeds) -> tuple:
+    """The fractions, split, tasks and seeds compared: the flags', else the recipe's (checked)."""
     fractions = [float(f) for f in (fractions or section.get("fractions") or [settings.get("fraction", 1.0)])]
     for fraction in fractions:
         check_fraction(fraction)
@@ -132,41 +161,31 @@ def plan(
     seeds = list(seeds) if seeds else section.get("seeds")
     if seeds is not None and len(set(seeds)) != len(seeds):
         raise UsageError(f"duplicate seed in {seeds}")
-
-    base = {**settings, "tasks": tasks}
-    # Flags win over the recipe, its per-method overrides included.
-    flags = {k: str(v) if isinstance(v, Path) else v for k, v in (("data_dir", data_dir), ("model", model), ("max_steps", max_steps)) if v is not None}
-    base.update(flags)
-    out = Path(output_dir) if output_dir is not None else Path("compare") / recipe.stem
-    backbone = base.get("model", TrainConfig.model)
-    # Only looked up when it matters: reading a backbone's config needs the backbone at hand.
-    encoder_only = any(needs_decoder(m) for m in methods) and _encoder_only(backbone)
-    overrides = section.get("overrides", {})
-
-    the_plan = ComparePlan(recipe, out, methods, fractions, tasks, split, [], model=backbone, seeds=seeds)
-    for fraction in fractions:
-        for method in methods:
-            if needs_decoder(method) and encoder_only:
-                the_plan.runs.append(PlannedRun(method, fraction, tasks, None, None, unavailable="n/a (needs decoder)"))
-                continue
-            groups = [[task] for task in tasks] if is_single_task(method) else [tasks]
-            data = {**base, **overrides.get(method, {}), **flags, "method": method, "fraction": fraction}
-            spec = tune_spec(tune, method)
-            if spec is not None and spec.tuned:
-                points = _tuning_runs(spec, data, groups, flags, out, recipe)
-                the_plan.points.extend(points)
-                the_plan.tuned[method, fraction] = TunedMethod(spec, data, groups, points)
-                continue
-            setting = spec.points()[0] if spec is not None else None
-            if setting is not None:
-                the_plan.fixed[method, fraction] = setting
-            for seed in seeds or [None]:
-                for group in groups:
-                    the_plan.runs.append(_planned_run({**data, **(setting or {}), "tasks": group}, seed, out, recipe))
-    return the_plan
+    return fractions, split, tasks, seeds
 
 
-def _tuning_runs(spec: TuneSpec, data: dict[str, Any], groups: list[list[str]], flags: dict[str, Any], out: Path, recipe: Path) -> list[PlannedRun]:
+def _plan_method(the_plan: ComparePlan, data: dict[str, Any], spec: TuneSpec | None, flags: dict[str, Any]) -> None:
+    """Add one method at one fraction (``data``: its settings) to ``the_plan``: its grid points
+    when it is tuned, else its runs (once per seed; one per task for a single-task method)."""
+    method, fraction, tasks = data["method"], data["fraction"], the_plan.tasks
+    out, recipe = the_plan.output_dir, the_plan.recipe
+    groups = [[task] for task in tasks] if is_single_task(method) else [tasks]
+    if spec is not None and spec.tuned:
+        points = _tuning_runs(spec, data, groups, flags, out, recipe)
+        the_plan.points.extend(points)
+        the_plan.tuned[method, fraction] = TunedMethod(spec, data, groups, points)
+        return
+    setting = spec.points()[0] if spec is not None else None
+    if setting is not None:
+        the_plan.fixed[method, fraction] = setting
+    for seed in the_plan.seeds or [None]:
+        for group in groups:
+            the_plan.runs.append(_planned_run({**data, **(setting or {}), "tasks": group}, seed, out, recipe))
+
+
+def _tuning_runs(
+    spec: TuneSpec, data: dict[str, Any], groups: list[list[str]], flags: dict[str, Any], out: Path, recipe: Path
+) -> list[PlannedRun]:
     """Every grid point's runs at the budget: the tuning seed, ``steps`` (``--max-steps`` wins)."""
     seed = spec.seed if spec.seed is not None else data.get("seed", TrainConfig.seed)
     budget = {} if spec.steps is None or "max_steps" in flags else {"max_steps": spec.steps}
@@ -188,7 +207,8 @@ def final_runs(the_plan: ComparePlan, chosen: dict[tuple[str, float], dict[str, 
         by_hash = {p.identity: p.run_dir for p in tuned.points}
         for seed in the_plan.seeds or [None]:
             for group in tuned.groups:
-                run = _planned_run({**tuned.data, **setting, "tasks": group}, seed, the_plan.output_dir, the_plan.recipe, setting=setting)
+                data = {**tuned.data, **setting, "tasks": group}
+                run = _planned_run(data, seed, the_plan.output_dir, the_plan.recipe, setting=setting)
                 assert run.config is not None
                 reused = by_hash.get(run.identity)
                 if reused is not None:
@@ -206,7 +226,8 @@ def _methods(methods: list[str], overrides: dict[str, Any], recipe: Path) -> lis
     from hlcli.methods import known_methods
 
     if not methods:
-        raise UsageError("no methods to compare", path=recipe, expected=f"methods = [...] in [{COMPARE_SECTION}] or --methods")
+        expected = f"methods = [...] in [{COMPARE_SECTION}] or --methods"
+        raise UsageError("no methods to compare", path=recipe, expected=expected)
     known = known_methods()
     for method in [*methods, *overrides]:
         if method not in known:
@@ -216,7 +237,15 @@ def _methods(methods: list[str], overrides: dict[str, Any], recipe: Path) -> lis
     return methods
 
 
-def _planned_run(data: dict[str, Any], seed: int | None, out: Path, recipe: Path, *, setting: dict[str, Any] | None = None, tuning: bool = False) -> PlannedRun:
+def _planned_run(
+    data: dict[str, Any],
+    seed: int | None,
+    out: Path,
+    recipe: Path,
+    *,
+    setting: dict[str, Any] | None = None,
+    tuning: bool = False,
+) -> PlannedRun:
     """``<method>-<fraction>[-<task>][-seed<n>]-<hash>``: a seed differing from the recipe's is named.
 
     A tuned method's runs name their point: ``...-<task>-tune-lr3e-4-seed42-<hash>`` for a grid
@@ -238,8 +267,8 @@ def _planned_run(data: dict[str, Any], seed: int | None, out: Path, recipe: Path
     identity = config_hash(config)
     config.output_dir = str(out / "runs" / f"{name}-{identity}")
     return PlannedRun(
-        method, config.fraction, list(group), config, Path(config.output_dir), seed=config.seed if seed is not None else None,
-        setting=setting, tuning=tuning, identity=identity,
+        method, config.fraction, list(group), config, Path(config.output_dir),
+        seed=config.seed if seed is not None else None, setting=setting, tuning=tuning, identity=identity,
     )
 
 

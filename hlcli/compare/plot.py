@@ -31,7 +31,10 @@ def plot_figure2(result: CompareResult, path: str | Path) -> None:
         single = is_single_task(method)
         name = display_name(method) + (f" ({SINGLE_TASK_MARK} one model per dataset)" if single else "")
         color = f"C{index % 10}"
-        style = dict(marker="s", facecolors="none", edgecolors=color) if single else dict(marker=MARKERS[index % len(MARKERS)], color=color)
+        if single:
+            style = dict(marker="s", facecolors="none", edgecolors=color)
+        else:
+            style = dict(marker=MARKERS[index % len(MARKERS)], color=color)
         ax.scatter([p[0] for p in points], [p[1] for p in points], s=60, label=name, **style)
         if len(result.fractions) > 1:
             for x, y, label in points:

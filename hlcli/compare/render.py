@@ -9,7 +9,16 @@ from typing import Sequence
 import pandas as pd
 
 from hlcli.compare.facts import SINGLE_TASK_MARK, display_name, is_single_task
-from hlcli.compare.results import AVERAGE, TIE_MARK, TUNED_ROW, CompareResult, ComparisonTable, add_paper_columns, missing, tuning_frame
+from hlcli.compare.results import (
+    AVERAGE,
+    TIE_MARK,
+    TUNED_ROW,
+    CompareResult,
+    ComparisonTable,
+    add_paper_columns,
+    missing,
+    tuning_frame,
+)
 from hlcli.compare.tune import TIE_DECIMALS, describe
 from hlcli.data.corpora import task_title
 from hlcli.errors import UsageError, unknown_name
@@ -25,7 +34,8 @@ def to_markdown(table: ComparisonTable) -> str:
     delta = table.delta_paper()
     if delta is not None:
         rows = [[row] + [_signed(delta.at[row, m]) for m in delta.columns] for row in delta.index]
-        lines += ["", "Δ paper (ours − published, per cell):", "", *_md_table(["Dataset"] + [display_name(m) for m in delta.columns], rows)]
+        header = ["Dataset"] + [display_name(m) for m in delta.columns]
+        lines += ["", "Δ paper (ours − published, per cell):", "", *_md_table(header, rows)]
     return "\n".join(lines) + "\n"
 
 
@@ -54,9 +64,14 @@ def to_latex(table: ComparisonTable) -> str:
     for row in body:
         if row[0] in (AVERAGE, TUNED_ROW):
             lines.append("\\midrule")
-        lines.append(" & ".join(f"\\textbf{{{_latex_escape(c[8:-1])}}}" if c.startswith("\\textbf") else _latex_escape(c) for c in row) + " \\\\")
+        lines.append(" & ".join(_latex_cell(c) for c in row) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     return "\n".join(lines) + "\n"
+
+
+def _latex_cell(cell: str) -> str:
+    """A cell in LaTeX: ``\\textbf{x}`` (a best score) keeps its command, its text escaped."""
+    return f"\\textbf{{{_latex_escape(cell[8:-1])}}}" if cell.startswith("\\textbf") else _latex_escape(cell)
 
 
 def _latex_escape(text: str) -> str:
@@ -75,11 +90,14 @@ def output_format(path: str | Path, fmt: str | None = None) -> str:
         return fmt
     suffix = Path(path).suffix.lower()
     if suffix not in _EXTENSIONS:
-        raise UsageError(f"cannot tell the format of {str(path)!r} from its extension", expected="--format " + " | ".join(OUTPUT_FORMATS))
+        expected = "--format " + " | ".join(OUTPUT_FORMATS)
+        raise UsageError(f"cannot tell the format of {str(path)!r} from its extension", expected=expected)
     return _EXTENSIONS[suffix]
 
 
-def write_output(result: CompareResult | None, path: str | Path, *, fmt: str | None = None, paper: bool = False) -> str:
+def write_output(
+    result: CompareResult | None, path: str | Path, *, fmt: str | None = None, paper: bool = False
+) -> str:
     """Write the tables (Markdown/LaTeX), one row per cell (CSV) or everything (JSON) to ``path``.
 
     ``result=None`` writes the paper's published tables alone. Returns the format.
@@ -88,11 +106,13 @@ def write_output(result: CompareResult | None, path: str | Path, *, fmt: str | N
     tables = published_tables() if result is None else result.tables(paper=paper)
     with atomic_write(path) as handle:
         if fmt == "markdown":
-            handle.write("\n".join(to_markdown(t) for t in tables) + "".join(f"\n{line}\n" for line in footnotes(result, tables)))
+            notes = "".join(f"\n{line}\n" for line in footnotes(result, tables))
+            handle.write("\n".join(to_markdown(t) for t in tables) + notes)
             if result is not None and result.tuning:
                 handle.write("\n" + tuning_markdown(result))
         elif fmt == "latex":
-            handle.write("\n".join(to_latex(t) for t in tables) + "".join(f"% {_latex_escape(line)}\n" for line in footnotes(result, tables)))
+            notes = "".join(f"% {_latex_escape(line)}\n" for line in footnotes(result, tables))
+            handle.write("\n".join(to_latex(t) for t in tables) + notes)
         elif fmt == "csv":
             cell_frame(tables).to_csv(handle, index=False)
             if result is not None and result.tuning:  # every grid point, beside the cells
@@ -116,10 +136,13 @@ def tuning_markdown(result: CompareResult) -> str:
     for point in result.tuning:
         average = point.val_avg_f1
         text = "—" if average is None else f"{average:.4f}"
-        rows.append([display_name(point.method), f"{point.fraction:g}", describe(point.setting), str(point.seed), str(point.steps),
-                     f"**{text}**" if point.chosen else text, "yes" if point.chosen else ""])  # fmt: skip
+        rows.append([
+            display_name(point.method), f"{point.fraction:g}", describe(point.setting), str(point.seed),
+            str(point.steps), f"**{text}**" if point.chosen else text, "yes" if point.chosen else "",
+        ])
     header = ["Method", "Fraction", "Point", "Seed", "Steps", "Val avg F1", "Chosen"]
-    lines = ["**Tuning: average validation F1 of every grid point**", "", _md_row(header), _md_row(["---"] * 3 + ["---:"] * 3 + ["---"])]
+    align = _md_row(["---"] * 3 + ["---:"] * 3 + ["---"])
+    lines = ["**Tuning: average validation F1 of every grid point**", "", _md_row(header), align]
     return "\n".join(lines + [_md_row(row) for row in rows]) + "\n"
 
 
@@ -134,7 +157,8 @@ def cell_frame(tables: list[ComparisonTable]) -> pd.DataFrame:
                 stat = (lambda frame: None if frame is None or method not in frame.columns or row not in frame.index
                         or missing(frame.at[row, method]) else float(frame.at[row, method]))  # fmt: skip
                 rows.append({
-                    "fraction": table.fraction, "model": table.model, "split": table.split, "dataset": row, "method": method,
+                    "fraction": table.fraction, "model": table.model, "split": table.split, "dataset": row,
+                    "method": method,
                     "f1": stat(table.scores), "std": stat(table.std), "seeds": table.seeds.get(method, 0),
                     "ci95_low": stat(table.stats.ci_low if table.stats else None),
                     "ci95_high": stat(table.stats.ci_high if table.stats else None),
@@ -148,7 +172,7 @@ def cell_frame(tables: list[ComparisonTable]) -> pd.DataFrame:
 
 def published_tables() -> list[ComparisonTable]:
     """The paper's Tables 3 and 4 as printed, best of each row recomputed (``hl compare --paper`` alone)."""
-    from hlcli.paper import PAPER_TASK_ORDER, TABLE_FOR_FRACTION, TABLES
+    from hlcli.compare.paper import PAPER_TASK_ORDER, TABLE_FOR_FRACTION, TABLES
 
     tasks = list(PAPER_TASK_ORDER)
     index = [task_title(t) for t in tasks] + [AVERAGE]
@@ -166,23 +190,31 @@ def published_tables() -> list[ComparisonTable]:
 
 def footnotes(result: CompareResult | None, tables: list[ComparisonTable]) -> list[str]:
     """What the marks mean, for the marks the tables use."""
-    from hlcli.bootstrap import ALPHA, RESAMPLES
-    from hlcli.paper import CITATION, SINGLE_TASK_MARK as PAPER_SINGLE
+    from hlcli.compare.bootstrap import ALPHA, RESAMPLES
+    from hlcli.compare.paper import CITATION, SINGLE_TASK_MARK as PAPER_SINGLE
 
-    notes = ["Bold: the best of each row, among our runs and (separately) among the published columns, recomputed here."]
+    notes = [
+        "Bold: the best of each row, among our runs and (separately) among the published columns, recomputed here."
+    ]
     if result is not None and any(is_single_task(m) for m in result.methods):
-        notes.append(f"{SINGLE_TASK_MARK} single-task: one model per dataset; parameter counts summed over the {len(result.tasks)} models.")
+        notes.append(
+            f"{SINGLE_TASK_MARK} single-task: one model per dataset; "
+            f"parameter counts summed over the {len(result.tasks)} models."
+        )
     if any(t.std is not None for t in tables):
         notes.append("mean ± standard deviation over the seeds.")
     if any(t.stats is not None for t in tables):
         notes.append(
-            f"{TIE_MARK} not significantly worse than the row's best: paired bootstrap over the {tables[0].split} sentences, "
-            f"{RESAMPLES} resamples, p ≥ {ALPHA} (intervals and p-values in the CSV/JSON output; docs/bootstrap.md)."
+            f"{TIE_MARK} not significantly worse than the row's best: paired bootstrap over the {tables[0].split} "
+            f"sentences, {RESAMPLES} resamples, p ≥ {ALPHA} (intervals and p-values in the CSV/JSON output; "
+            "docs/bootstrap.md)."
         )
     if result is not None and (result.grids or result.fixed):
         notes.append(tuning_footnote(result))
     if any(t.paper is not None for t in tables):
-        notes.append(f"(paper): published figures, not run here; {PAPER_SINGLE} the paper's single-task mark. {CITATION}")
+        notes.append(
+            f"(paper): published figures, not run here; {PAPER_SINGLE} the paper's single-task mark. {CITATION}"
+        )
     return notes
 
 
@@ -193,12 +225,14 @@ def tuning_footnote(result: CompareResult) -> str:
         points = [p for p in result.tuning if p.method == method]
         steps = "/".join(str(s) for s in dict.fromkeys(p.steps for p in points))
         seeds = "/".join(str(s) for s in dict.fromkeys(p.seed for p in points))
-        grids.append(f"{display_name(method)}: {spec.describe()}" + (f" ({steps} steps, seed {seeds})" if points else ""))
+        budget = f" ({steps} steps, seed {seeds})" if points else ""
+        grids.append(f"{display_name(method)}: {spec.describe()}{budget}")
     for (method, _), setting in result.fixed.items():
         grids.append(f"{display_name(method)}: {describe(setting)} (one value: not tuned)")
     return (
-        f"{TUNED_ROW}: each method's setting is the grid point with the highest average validation F1 over its datasets "
-        f"(one run per point at the grid's budget; an exact tie, to {TIE_DECIMALS} decimals, goes to the point listed first), "
-        f"then trained over the seeds and scored on {result.split}. Grids: " + "; ".join(grids) + ". Every point: tuning.csv."
+        f"{TUNED_ROW}: each method's setting is the grid point with the highest average validation F1 over its "
+        f"datasets (one run per point at the grid's budget; an exact tie, to {TIE_DECIMALS} decimals, goes to the "
+        f"point listed first), then trained over the seeds and scored on {result.split}. Grids: "
+        + "; ".join(grids) + ". Every point: tuning.csv."
     )
 

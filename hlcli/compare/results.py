@@ -36,7 +36,7 @@ class CompareResult:
     skipped: list[Path] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     model: str | None = None
-    superseded: list[Path] = field(default_factory=list)  # stale runs moved aside (hlcli.compare.run.set_aside)
+    superseded: list[Path] = field(default_factory=list)  # stale runs moved aside (hlcli.compare.execute.set_aside)
     stale: list[str] = field(default_factory=list)  # collected runs trained at an earlier module revision
     tuning: list[TuningPoint] = field(default_factory=list)  # every grid point, chosen ones marked
     grids: dict[str, TuneSpec] = field(default_factory=dict)  # method → its grid and budget
@@ -113,7 +113,7 @@ class ComparisonTable:
     def title(self) -> str:
         if self.heading is not None:
             return self.heading
-        from hlcli.paper import TABLE_FOR_FRACTION
+        from hlcli.compare.paper import TABLE_FOR_FRACTION
 
         layout = TABLE_FOR_FRACTION.get(self.fraction)
         data = "full training data" if self.fraction == 1.0 else f"{self.fraction:.0%} of the training data"
@@ -128,8 +128,11 @@ class ComparisonTable:
         """Row → methods the paired bootstrap cannot tell from the row's best at 0.05."""
         return tied(self.stats, self.best())
 
-    def cells(self, *, bold: Callable[[str], str] = lambda text: text, tie: str = TIE_MARK) -> tuple[list[str], list[list[str]]]:
-        """Header and body as text: 4 decimals (± std over seeds), best through ``bold``, ties marked, paper columns last."""
+    def cells(
+        self, *, bold: Callable[[str], str] = lambda text: text, tie: str = TIE_MARK
+    ) -> tuple[list[str], list[list[str]]]:
+        """Header and body as text: 4 decimals (± std over seeds), best through ``bold``, ties marked,
+        paper columns last."""
         header = ["Dataset"] + [self.headers[m] for m in self.scores.columns]
         paper = self.paper if self.paper is not None else pd.DataFrame(index=self.scores.index)
         header += [self.paper_headers[c] for c in paper.columns]
@@ -148,7 +151,8 @@ class ComparisonTable:
                 line.append(bold(text) if column in paper_best[row] else text)
             body.append(line)
         if self.chosen:
-            body.append([TUNED_ROW] + [self.notes.get(m, self.chosen.get(m, "")) for m in self.scores.columns] + [""] * len(paper.columns))
+            chosen = [self.notes.get(m, self.chosen.get(m, "")) for m in self.scores.columns]
+            body.append([TUNED_ROW] + chosen + [""] * len(paper.columns))
         return header, body
 
     def _text(self, row: str, method: str) -> str:
@@ -158,7 +162,7 @@ class ComparisonTable:
 
     def delta_paper(self) -> pd.DataFrame | None:
         """Ours minus published, per cell, for the methods the paper ran on this backbone (else None)."""
-        from hlcli.paper import paper_column
+        from hlcli.compare.paper import paper_column
 
         columns = {m: paper_column(m, self.model, self.fraction) for m in self.scores.columns if m not in self.notes}
         columns = {m: c for m, c in columns.items() if c is not None}
@@ -202,14 +206,18 @@ def _by_column(data: pd.DataFrame | None) -> dict[str, dict[str, float | None]]:
     return {c: {r: (None if missing(v) else float(v)) for r, v in values.items()} for c, values in data.items()}
 
 
-def comparison_table(result: CompareResult, fraction: float, *, model: str | None = None, paper: bool = False, intervals: bool = True) -> ComparisonTable:
+def comparison_table(
+    result: CompareResult, fraction: float, *, model: str | None = None, paper: bool = False, intervals: bool = True
+) -> ComparisonTable:
     """The paper-layout table of one fraction and backbone (with the paper's columns when ``paper``)."""
     frame = result.results[result.results["fraction"] == fraction]
     if model is not None and len(frame):
         frame = frame[frame["model"] == model]
     titles = [task_title(task) for task in result.tasks]
     index = titles + [AVERAGE]
-    methods = [m for m in result.methods if m in result.unavailable or (frame["method"] == m).any() or result.model is not None]
+    methods = [
+        m for m in result.methods if m in result.unavailable or (frame["method"] == m).any() or result.model is not None
+    ]
     scores = pd.DataFrame(index=index, columns=methods, dtype=float)
     std = pd.DataFrame(index=index, columns=methods, dtype=float)
     headers, seeds = {}, {}
@@ -232,9 +240,13 @@ def comparison_table(result: CompareResult, fraction: float, *, model: str | Non
     return table
 
 
-def _fill_column(scores: pd.DataFrame, std: pd.DataFrame, method: str, rows: pd.DataFrame, tasks: list[str], titles: list[str]) -> None:
+def _fill_column(
+    scores: pd.DataFrame, std: pd.DataFrame, method: str, rows: pd.DataFrame, tasks: list[str], titles: list[str]
+) -> None:
     """Mean and spread over seeds per dataset; the Average per seed first (the paper's plain mean)."""
-    per_seed = rows.pivot_table(index="task", columns=rows["seed"].fillna(-1), values="f1", aggfunc="first") if len(rows) else None
+    per_seed = None
+    if len(rows):
+        per_seed = rows.pivot_table(index="task", columns=rows["seed"].fillna(-1), values="f1", aggfunc="first")
     for task, title in zip(tasks, titles):
         if per_seed is not None and task in per_seed.index:
             values = per_seed.loc[task].dropna()
@@ -271,7 +283,7 @@ def format_count(n: int) -> str:
 
 def add_paper_columns(table: ComparisonTable, tasks: list[str], *, mark: str = " (paper)") -> None:
     """The paper's columns of this fraction, marked "(paper)"; best marks recomputed, never copied."""
-    from hlcli.paper import published
+    from hlcli.compare.paper import published
 
     frame = pd.DataFrame(index=table.scores.index, dtype=float)
     for column in published(table.fraction):
@@ -284,7 +296,7 @@ def add_paper_columns(table: ComparisonTable, tasks: list[str], *, mark: str = "
 def paper_values(column, tasks: list[str]) -> list[float]:
     """A published column over ``tasks`` + Average: the printed Average for all seven datasets,
     else the mean of the shown ones (the printed one averages rows the table does not show)."""
-    from hlcli.paper import AVERAGE_KEY, PAPER_TASK_ORDER
+    from hlcli.compare.paper import AVERAGE_KEY, PAPER_TASK_ORDER
 
     values = [column.f1.get(task, math.nan) for task in tasks]
     if sorted(tasks) == sorted(PAPER_TASK_ORDER):
@@ -323,15 +335,21 @@ def tuning_frame(points: list[TuningPoint]) -> pd.DataFrame:
     for p in points:
         average = p.val_avg_f1
         rows.append({
-            "method": p.method, "fraction": p.fraction, "point": describe(p.setting), **{k: p.setting.get(k) for k in keys},
+            "method": p.method, "fraction": p.fraction, "point": describe(p.setting),
+            **{k: p.setting.get(k) for k in keys},
             "seed": p.seed, "steps": p.steps, "val_avg_f1": average, **{f"val_f1_{t}": p.scores.get(t) for t in tasks},
             "chosen": p.chosen, "run_dirs": ";".join(str(d) for d in p.run_dirs),
         })
     return pd.DataFrame(rows)
 
 
+def _integral(key: str, value: Any) -> Any:
+    # pandas stores these integer columns as floats once a row lacks them (NaN).
+    return int(value) if key in ("total", "trainable", "seed") else value
+
+
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for row in frame.to_dict(orient="records"):
-        out.append({k: (None if missing(v) else (int(v) if k in ("total", "trainable", "seed") else v)) for k, v in row.items()})
+        out.append({k: None if missing(v) else _integral(k, v) for k, v in row.items()})
     return out

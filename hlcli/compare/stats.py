@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hlcli import bootstrap, runs
+from hlcli import runs
+from hlcli.compare import bootstrap
 
 # (resamples,) F1 of one cell and the sentences it was resampled over (fingerprints, by seed).
 Samples = tuple[np.ndarray, tuple[str, ...]]
@@ -69,7 +70,15 @@ def _read_predictions(path: Path) -> tuple[np.ndarray, str] | None:
         return None  # no (readable) predictions: the cell gets no interval, never a made-up one
 
 
-def cell_stats(frame: pd.DataFrame, tasks: list[str], titles: list[str], methods: list[str], split: str, best: dict[str, list[str]], average: str) -> CellStats:
+def cell_stats(
+    frame: pd.DataFrame,
+    tasks: list[str],
+    titles: list[str],
+    methods: list[str],
+    split: str,
+    best: dict[str, list[str]],
+    average: str,
+) -> CellStats:
     """Intervals and p-values of one table from its long-form rows (one per run and task)."""
     loader = _Loader(split)
     samples: dict[tuple[str, str], Samples | None] = {}
@@ -102,6 +111,9 @@ def tied(stats: CellStats | None, best: dict[str, list[str]]) -> dict[str, list[
     if stats is None:
         return {row: [] for row in best}
     return {
-        row: [m for m, p in stats.p_value.loc[row].items() if m not in best.get(row, []) and not math.isnan(p) and p >= bootstrap.ALPHA]
+        row: [
+            m for m, p in stats.p_value.loc[row].items()
+            if m not in best.get(row, []) and not math.isnan(p) and p >= bootstrap.ALPHA
+        ]
         for row in stats.p_value.index
     }

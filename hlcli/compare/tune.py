@@ -32,7 +32,10 @@ from hlcli.errors import HLError
 TUNE_KEY = "tune"
 BUDGET_KEYS = ("steps", "seed")
 # What is compared (or where), never how a method is trained: not tunable.
-NOT_TUNABLE = ("tasks", "method", "model", "data_dir", "task_sources", "fraction", "seed", "max_steps", "output_dir", "adapt", "method_overrides")
+NOT_TUNABLE = (
+    "tasks", "method", "model", "data_dir", "task_sources", "fraction", "seed", "max_steps", "output_dir", "adapt",
+    "method_overrides",
+)
 TUNE_SPLIT = "val"
 TIE_DECIMALS = 12  # scores equal to 12 decimals are a tie (summation order aside, they are equal)
 
@@ -78,17 +81,20 @@ def _check_entry(key: str, value: Any, recipe: Path, where: str) -> None:
 
     if key == "steps":
         if type(value) is not int or value < 1:
-            raise HLError(f"{where} steps = {value!r}", path=recipe, expected="a positive integer: the optimizer steps of each grid point")
+            expected = "a positive integer: the optimizer steps of each grid point"
+            raise HLError(f"{where} steps = {value!r}", path=recipe, expected=expected)
         return
     if key == "seed":
         if type(value) is not int:
             raise HLError(f"{where} seed = {value!r}", path=recipe, expected="an integer")
         return
     if key in NOT_TUNABLE:
-        raise HLError(f"{where} cannot tune {key!r}", path=recipe, expected="a training setting such as lr or head_lr; what is compared is set outside the grid")
+        expected = "a training setting such as lr or head_lr; what is compared is set outside the grid"
+        raise HLError(f"{where} cannot tune {key!r}", path=recipe, expected=expected)
     check_keys({key: value}, source=recipe)
     if not isinstance(value, list) or not value:
-        raise HLError(f"{where} {key} = {value!r} is not a grid", path=recipe, expected=f"a non-empty list, e.g. {key} = [3e-5, 1e-4, 3e-4]")
+        expected = f"a non-empty list, e.g. {key} = [3e-5, 1e-4, 3e-4]"
+        raise HLError(f"{where} {key} = {value!r} is not a grid", path=recipe, expected=expected)
     if any(isinstance(v, (list, dict)) for v in value) or len({repr(v) for v in value}) != len(value):
         raise HLError(f"{where} {key} = {value!r}", path=recipe, expected="a list of distinct single values")
 
@@ -150,7 +156,8 @@ class TuningPoint:
     def to_json(self) -> dict[str, Any]:
         average = self.val_avg_f1
         return {
-            "method": self.method, "fraction": self.fraction, "setting": dict(self.setting), "point": describe(self.setting),
+            "method": self.method, "fraction": self.fraction, "setting": dict(self.setting),
+            "point": describe(self.setting),
             "seed": self.seed, "steps": self.steps, "val_avg_f1": average, "val_f1": dict(self.scores),
             "chosen": self.chosen, "run_dirs": [str(d) for d in self.run_dirs],
         }

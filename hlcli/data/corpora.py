@@ -1,13 +1,12 @@
 """The corpus registry: where each of the paper's seven corpora lives and how its splits are made.
 
-``load_split("movie", "val")`` finds the data folder (``--data-dir``, ``$HL_DATA_DIR`` or the
-user cache folder), parses the corpus once per process and returns the split, optionally
-down-sampled (``fraction``) in a seeded, nested way.
+The facts (:data:`CORPORA`), the data folder (``--data-dir``, ``$HL_DATA_DIR`` or the user cache
+folder), reading one corpus folder, the split names and the seeded, nested down-sampling
+(``fraction``). Loading a task by name (a corpus or a user's own data) is :mod:`hlcli.data.tasks`.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import random
 from collections.abc import Mapping
@@ -64,11 +63,23 @@ CORPORA: dict[str, Corpus] = {
             12,
         ),
         Corpus(
-            "restaurant", "mit_restaurant", "mit", {"train": "restauranttrain.bio", "test": "restauranttest.bio"}, "Restaurant", 8
+            "restaurant",
+            "mit_restaurant",
+            "mit",
+            {"train": "restauranttrain.bio", "test": "restauranttest.bio"},
+            "Restaurant",
+            8,
         ),
-        Corpus("mtop", "mtop", "mtop", {"train": "en/train.txt", "val": "en/eval.txt", "test": "en/test.txt"}, "mTOP", 75),
         Corpus(
-            "mtod", "mtod", "mtod", {"train": "en/train-en.tsv", "val": "en/eval-en.tsv", "test": "en/test-en.tsv"}, "mTOD", 9
+            "mtop", "mtop", "mtop", {"train": "en/train.txt", "val": "en/eval.txt", "test": "en/test.txt"}, "mTOP", 75
+        ),
+        Corpus(
+            "mtod",
+            "mtod",
+            "mtod",
+            {"train": "en/train-en.tsv", "val": "en/eval-en.tsv", "test": "en/test-en.tsv"},
+            "mTOD",
+            9,
         ),
     )
 }
@@ -124,12 +135,6 @@ def normalize_split(split: str) -> str:
     return split
 
 
-@functools.lru_cache(maxsize=16)
-def _parse(root: Path, task: str) -> dict[str, tuple[Example, ...]]:
-    """Every split of one corpus, parsed once per process (``root`` is resolved)."""
-    return read_corpus_folder(root / CORPORA[task].folder, task)
-
-
 def read_corpus_folder(folder: Path, task: str) -> dict[str, tuple[Example, ...]]:
     """Every split of registered corpus ``task`` read from ``folder`` (its folder in any data dir)."""
     corpus = CORPORA[task]
@@ -151,22 +156,6 @@ def hold_out_val(train: tuple[Example, ...]) -> tuple[tuple[Example, ...], tuple
         tuple(example for i, example in enumerate(train) if i not in held),
         tuple(example for i, example in enumerate(train) if i in held),
     )
-
-
-def task_splits(
-    task: str, *, data_dir: Path | str | None = None, sources: dict[str, dict] | None = None
-) -> dict[str, tuple[Example, ...]]:
-    """Every split a task has: the one place where a task name is looked up.
-
-    A task named in ``sources`` (``TrainConfig.task_sources``: a user's folder or Hugging Face
-    dataset) is read from there; any other name must be a registered corpus under the data folder.
-    """
-    if sources and task in sources:
-        from hlcli.data.sources import load_source
-
-        return load_source(task, sources[task])
-    get_corpus(task)
-    return _parse(resolve_data_dir(data_dir, task=task), task)
 
 
 def subsample(examples: list[Example] | tuple[Example, ...], fraction: float, seed: int) -> list[Example]:
@@ -208,49 +197,3 @@ def merge_fractions(base: Any, update: Any) -> Any:
     if base is None or not isinstance(update, dict):
         return update
     return {**(base if isinstance(base, dict) else {OTHER_TASKS: base}), **update}
-
-
-def load_split(
-    task: str,
-    split: str,
-    *,
-    data_dir: Path | str | None = None,
-    fraction: float | Mapping[str, float] = 1.0,
-    seed: int = 42,
-    sources: dict[str, dict] | None = None,
-) -> list[Example]:
-    """One split of a task (see :func:`task_splits`); ``fraction`` down-samples train and val (never test).
-
-    ``fraction`` may be a per-task table (see :func:`task_fraction`).
-    """
-    split = normalize_split(split)
-    fraction = task_fraction(fraction, task)
-    check_fraction(fraction)
-    splits = task_splits(task, data_dir=data_dir, sources=sources)
-    if split not in splits:
-        # Only a user's own task can lack a split (test is optional for them).
-        raise HLError(f"task {task!r} has no {split} split", expected=f"one of its splits: {', '.join(splits)}")
-    examples = splits[split]
-    return list(examples) if split == "test" else subsample(examples, fraction, seed)
-
-
-def load_corpus(
-    task: str,
-    *,
-    data_dir: Path | str | None = None,
-    fraction: float | Mapping[str, float] = 1.0,
-    seed: int = 42,
-    sources: dict[str, dict] | None = None,
-) -> dict[str, list[Example]]:
-    """``{"train": ..., "val": ..., "test": ...}`` of one task, without the splits it lacks."""
-    splits = task_splits(task, data_dir=data_dir, sources=sources)
-    return {
-        split: load_split(task, split, data_dir=data_dir, fraction=fraction, seed=seed, sources=sources)
-        for split in SPLITS
-        if split in splits
-    }
-
-
-def label_types(examples: list[Example] | tuple[Example, ...]) -> list[str]:
-    """Sorted entity types (``X`` of ``B-X``/``I-X``) occurring in ``examples``."""
-    return sorted({tag[2:] for example in examples for tag in example.tags if tag != "O"})

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator
 
-from hlcli.data.corpora import CACHE_DIR_ENV, CORPORA, DATA_DIR_ENV, _parse, default_data_dir, read_corpus_folder
-from hlcli.data.sources import sha256_file
+from hlcli.data.cache import sha256_file
+from hlcli.data.corpora import CACHE_DIR_ENV, CORPORA, DATA_DIR_ENV, default_data_dir, read_corpus_folder
 from hlcli.errors import HLError, UsageError
 from hlcli.io import atomic_dir, write_json
 
@@ -93,7 +93,7 @@ SOURCES: dict[str, list[Fetch]] = {
     "mtod": [
         Fetch(
             "https://fb.me/multilingual_task_oriented_data",
-            {"en/train-en.tsv": "en/train-en.tsv", "en/eval-en.tsv": "en/eval-en.tsv", "en/test-en.tsv": "en/test-en.tsv"},
+            {name: name for name in ("en/train-en.tsv", "en/eval-en.tsv", "en/test-en.tsv")},
         )
     ],
 }
@@ -156,7 +156,7 @@ def download(
         record = _fetch_corpus(name, root, force=force, base_url=base_url, progress=progress or _no_progress)
         _update_manifest(root / MANIFEST, name, record)
         result.fetched.append(name)
-    _parse.cache_clear()  # a corpus read earlier in this process may have been replaced
+    # A corpus read earlier in this process and replaced here is read again: hlcli.data.cache keys on the files.
     return result
 
 
@@ -226,14 +226,18 @@ def _fetch(url: str, cache: Path, *, force: bool, progress: Progress) -> Path:
     if final.is_file():
         return final
     offset = part.stat().st_size if part.is_file() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": "hlcli", **({"Range": f"bytes={offset}-"} if offset else {})})
+    headers = {"User-Agent": "hlcli", **({"Range": f"bytes={offset}-"} if offset else {})}
+    request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=TIMEOUT_S)  # noqa: S310 - https URLs from SOURCES or the user's mirror
+        # https URLs from SOURCES or the user's mirror
+        response = urllib.request.urlopen(request, timeout=TIMEOUT_S)  # noqa: S310
     except urllib.error.HTTPError as error:
         if error.code == 416 and offset:  # the .part is already whole (or stale): start over
             part.unlink()
             return _fetch(url, cache, force=force, progress=progress)
-        raise HLError(f"HTTP error {error.code} {error.reason}", path=url, expected="the file at its public release location") from None
+        raise HLError(
+            f"HTTP error {error.code} {error.reason}", path=url, expected="the file at its public release location"
+        ) from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise HLError(

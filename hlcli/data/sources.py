@@ -22,21 +22,21 @@ CoNLL-2003's file names are understood: ``eng.train``, ``eng.testa`` (val), ``en
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import hashlib
 import json
 import re
 import logging
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from hlcli.data import cache
+from hlcli.data.cache import sha256_file
 from hlcli.data.corpora import CORPORA, MIT_VAL_SEED, MIT_VAL_SHARE, SPLIT_ALIASES, hold_out_val, merge_fractions
 from hlcli.data.example import Example
-from hlcli.data.readers import ANY_SCHEME_TAG_RE, READERS, read_lines, to_bio
+from hlcli.data.hf_datasets import HF_FILES, HF_PREFIX, read_dataset, saved_to_disk
+from hlcli.data.readers import READERS
+from hlcli.data.readers.common import ANY_SCHEME_TAG_RE, read_lines, to_bio
 from hlcli.errors import HLError, UsageError, unknown_name
 
-HF_PREFIX = "hf:"
 FILE_FORMATS = ("conll", "mit", "jsonl", "goo")
 FILE_KEYS = ("path", "train", "val", "test", "format")
 HF_KEYS = ("hf", "config", "revision", "tokens", "tags")
@@ -50,9 +50,6 @@ FOLDER_LAYOUT = (
 # CoNLL-2003 ships eng.train, eng.testa (the validation set) and eng.testb (the test set).
 CONLL2003_SUFFIXES = {"train": "train", "testa": "val", "testb": "test"}
 SPEC_FORMS = "NAME, NAME=FOLDER, NAME=FORMAT:FOLDER, NAME=hf:ORG/DATASET[:CONFIG] or hf:ORG/DATASET[:CONFIG]"
-TOKEN_COLUMNS = ("tokens", "words")
-TAG_COLUMNS = ("ner_tags", "tags")
-_HF_FILES = (".parquet", ".arrow", ".json")
 # Source-table values that must be text (a number there used to crash deep in the reader).
 _TEXT_KEYS = ("path", "train", "val", "test", "format", "hf", "config", "revision", "tokens", "tags")
 # What a FORMAT: prefix looks like (a Windows drive letter "C:" is one letter, so it is not one).
@@ -67,7 +64,11 @@ _log = logging.getLogger(__name__)
 def check_name(name: str, *, where: str | None = None) -> str:
     # Task names become file names (predictions/<task>.jsonl) and table rows.
     if not NAME_RE.fullmatch(name):
-        raise UsageError(f"task name {name!r}", path=where, expected="letters, digits, '_', '.', '-', starting with a letter or digit")
+        raise UsageError(
+            f"task name {name!r}",
+            path=where,
+            expected="letters, digits, '_', '.', '-', starting with a letter or digit",
+        )
     return name
 
 
@@ -104,13 +105,16 @@ def parse_spec(spec: str, *, base: Path | None = None) -> tuple[str, dict[str, A
 def normalize_entry(name: str, entry: Any, *, base: Path | None = None, where: str | None = None) -> dict[str, Any]:
     """Check a source table's keys and make its paths absolute (relative to ``base``, default cwd)."""
     if not isinstance(entry, dict):
-        raise UsageError(f"task {name!r}: source must be a table", path=where, expected="keys " + ", ".join(FILE_KEYS + HF_KEYS))
+        expected = "keys " + ", ".join(FILE_KEYS + HF_KEYS)
+        raise UsageError(f"task {name!r}: source must be a table", path=where, expected=expected)
     kind_keys = HF_KEYS if "hf" in entry else FILE_KEYS
     for key in entry:
         if key not in kind_keys + PINNED_KEYS:
-            raise UsageError(f"task {name!r}: unknown key {key!r}", path=where, expected="one of " + ", ".join(kind_keys))
+            expected = "one of " + ", ".join(kind_keys)
+            raise UsageError(f"task {name!r}: unknown key {key!r}", path=where, expected=expected)
     if "hf" not in entry and "path" not in entry and "train" not in entry:
-        raise UsageError(f"task {name!r}: no data named", path=where, expected="path = FOLDER, train = FILE or hf = DATASET")
+        expected = "path = FOLDER, train = FILE or hf = DATASET"
+        raise UsageError(f"task {name!r}: no data named", path=where, expected=expected)
     for key in _TEXT_KEYS:
         if key in entry and not isinstance(entry[key], str):
             raise UsageError(f"task {name!r}: {key} = {entry[key]!r}", path=where, expected="a string")
@@ -129,7 +133,9 @@ def normalize_entry(name: str, entry: Any, *, base: Path | None = None, where: s
     return out
 
 
-def resolve_tasks(tasks: Any, sources: dict[str, Any] | None, *, base: Path | None = None) -> tuple[list[str], dict[str, dict]]:
+def resolve_tasks(
+    tasks: Any, sources: dict[str, Any] | None, *, base: Path | None = None
+) -> tuple[list[str], dict[str, dict]]:
     """(task names, their sources) from ``--tasks`` items and/or a ``tasks`` table.
 
     Sources of tasks not in the list are dropped: ``hl train --tasks atis,wnut`` reuses a recipe's
@@ -140,7 +146,9 @@ def resolve_tasks(tasks: Any, sources: dict[str, Any] | None, *, base: Path | No
     if isinstance(tasks, str):  # tasks = "atis, snips" in a recipe: the --tasks comma list
         tasks = [t.strip() for t in tasks.split(",") if t.strip()]
     elif not isinstance(tasks, (list, tuple, dict)):
-        raise UsageError(f"tasks = {tasks!r}", expected="a list of task names, a comma-separated string or [tasks.NAME] tables")
+        raise UsageError(
+            f"tasks = {tasks!r}", expected="a list of task names, a comma-separated string or [tasks.NAME] tables"
+        )
     if isinstance(tasks, dict):  # a recipe's [tasks.NAME] tables
         for name, entry in tasks.items():
             if entry:
@@ -182,7 +190,9 @@ def _table_fractions(tasks: Any) -> tuple[Any, dict[str, Any]]:
     """``[tasks.NAME]`` tables without their ``fraction`` key, and those fractions by task."""
     if not isinstance(tasks, dict):
         return tasks, {}
-    fractions = {name: entry["fraction"] for name, entry in tasks.items() if isinstance(entry, dict) and "fraction" in entry}
+    fractions = {
+        name: entry["fraction"] for name, entry in tasks.items() if isinstance(entry, dict) and "fraction" in entry
+    }
     tables = {name: ({k: v for k, v in entry.items() if k != "fraction"} if name in fractions else entry)
               for name, entry in tasks.items()}  # fmt: skip
     return tables, fractions
@@ -205,12 +215,16 @@ def load_source(task: str, entry: dict[str, Any]) -> dict[str, tuple[Example, ..
     training writes to ``config.json`` after reading the data: that is how a run pins its data.
     """
     wanted = {k: v for k, v in entry.items() if k not in PINNED_KEYS}
-    splits, pins = _load(task, json.dumps(wanted, sort_keys=True))
+    wanted_json = json.dumps(wanted, sort_keys=True)
+    local = [wanted[key] for key in ("path", "train", "val", "test", "hf") if isinstance(wanted.get(key), str)]
+    # Read again when a file changed on disk: the pins below are then those of the new content.
+    splits, pins = cache.READS.get(("source", task, wanted_json), local, lambda: _load(task, wanted_json))
     for key in ("sha256", "fingerprint"):
         if key in entry and key in pins and entry[key] != pins[key]:
             changed = sorted(s for s in pins[key] if entry[key].get(s) != pins[key][s])
             raise HLError(
-                f"task {task!r}: data changed since it was recorded ({key} of {', '.join(changed) or 'the splits'} differs)",
+                f"task {task!r}: data changed since it was recorded "
+                f"({key} of {', '.join(changed) or 'the splits'} differs)",
                 path=describe(entry),
                 hint="restore that data, or train a new run on the new data",
             )
@@ -219,7 +233,6 @@ def load_source(task: str, entry: dict[str, Any]) -> dict[str, tuple[Example, ..
     return splits
 
 
-@functools.lru_cache(maxsize=16)
 def _load(task: str, wanted_json: str) -> tuple[dict[str, tuple[Example, ...]], dict[str, Any]]:
     entry = json.loads(wanted_json)
     if "hf" not in entry:
@@ -240,7 +253,7 @@ def _split_files(entry: dict[str, Any]) -> dict[str, Path]:
         return {"train": folder, **found}
     if not folder.is_dir():
         raise HLError("folder not found", path=folder, expected=FOLDER_LAYOUT)
-    if _saved_to_disk(folder):
+    if saved_to_disk(folder):
         return {"hf-folder": folder}
     from_folder: dict[str, Path] = {}
     for child in sorted(folder.iterdir()):
@@ -248,7 +261,9 @@ def _split_files(entry: dict[str, Any]) -> dict[str, Path]:
         if split is None or child.name.startswith("."):
             continue
         if split in from_folder:
-            raise HLError(f"two {split} files: {from_folder[split].name} and {child.name}", path=folder, expected=FOLDER_LAYOUT)
+            raise HLError(
+                f"two {split} files: {from_folder[split].name} and {child.name}", path=folder, expected=FOLDER_LAYOUT
+            )
         from_folder[split] = child
     if "train" not in from_folder and "train" not in found:
         raise HLError("no train file", path=folder, expected=FOLDER_LAYOUT)
@@ -266,7 +281,7 @@ def split_of(name: str) -> str | None:
 
 
 def _is_hf_folder(found: dict[str, Path]) -> bool:
-    return "hf-folder" in found or found["train"].suffix in _HF_FILES
+    return "hf-folder" in found or found["train"].suffix in HF_FILES
 
 
 def detect_format(path: Path) -> str:
@@ -282,17 +297,6 @@ def detect_format(path: Path) -> str:
             tag_first = ANY_SCHEME_TAG_RE.fullmatch(columns[0]) and not ANY_SCHEME_TAG_RE.fullmatch(columns[-1])
             return "mit" if tag_first else "conll"
     return "conll"
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file; of a folder (goo split), of its files' digests in name order."""
-    if path.is_dir():
-        return hashlib.sha256("".join(sha256_file(f) for f in sorted(path.iterdir()) if f.is_file()).encode()).hexdigest()
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _load_files(task: str, entry: dict[str, Any], found: dict[str, Path]) -> tuple[dict, dict]:
@@ -325,141 +329,17 @@ def _finish(task: str, splits: dict, pins: dict, converted: str | None, where: s
                      round(100 * MIT_VAL_SHARE), MIT_VAL_SEED)  # fmt: skip
     if converted:
         pins["converted"] = f"{converted} -> BIO"
-        # Said once per process (the result is cached) on stderr; config.json and `hl data stats` say it too.
-        _log.warning("warning: %s: task %r: %s tags converted to BIO (S-/U- -> B-, E-/L- -> I-)", where, task, converted)
+        # Said once while the data is unchanged (the result is kept), on stderr; config.json and
+        # `hl data stats` say it too.
+        _log.warning(
+            "warning: %s: task %r: %s tags converted to BIO (S-/U- -> B-, E-/L- -> I-)", where, task, converted
+        )
     pins["held_out_val"] = "val" not in splits
     if pins["held_out_val"]:
         splits["train"], splits["val"] = hold_out_val(splits["train"])
     return {split: splits[split] for split in ("train", "val", "test") if split in splits}, pins
 
 
-# --------------------------------------------------------------------------- Hugging Face datasets
-
-HF_SPLITS = {"train": "train", "validation": "val", "valid": "val", "val": "val", "dev": "val", "eval": "val", "test": "test"}
-
-
-def _open_dataset(entry: dict[str, Any]):
-    """A ``DatasetDict`` from a local folder or the hub id (the datasets cache when offline)."""
-    import datasets
-
-    location = entry["hf"]
-    folder = Path(location)
-    try:
-        if folder.is_dir() and _saved_to_disk(folder):
-            loaded = datasets.load_from_disk(str(folder))
-        else:
-            with _offline_when_unreachable(location):
-                loaded = datasets.load_dataset(location, entry.get("config"), revision=entry.get("revision"))
-    except Exception as error:  # datasets raises many types (FileNotFoundError, ConnectionError, ValueError, ...)
-        offline = "" if folder.is_dir() else "; offline, a hub dataset must already be in the datasets cache (or pass a local folder)"
-        raise HLError(
-            f"cannot load dataset: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
-            path=f"{HF_PREFIX}{location}",
-            expected="a hub dataset id, a save_to_disk folder or a folder of parquet/JSON files" + offline,
-        ) from None
-    if isinstance(loaded, datasets.Dataset):
-        loaded = datasets.DatasetDict({"train": loaded})
-    return loaded
-
-
-@contextlib.contextmanager
-def _offline_when_unreachable(location: str) -> Iterator[None]:
-    """datasets' offline mode for a hub id while the hub cannot be asked (``HF_DATASETS_OFFLINE`` /
-    ``HF_HUB_OFFLINE`` set since import, or no route: :func:`hlcli.hub.hub_offline`).
-
-    A cached dataset still loads; one that is not fails at once with datasets' own "Couldn't reach"
-    error, instead of a request and five retries (~35 s). The libraries read the variables once, at
-    import, so their flags are set for the call and restored after.
-    """
-    import datasets
-    from huggingface_hub import constants
-
-    from hlcli.hub import hub_offline
-
-    if Path(location).exists() or not hub_offline(datasets=True):
-        yield
-        return
-    saved = datasets.config.HF_HUB_OFFLINE, datasets.config.HF_DATASETS_OFFLINE, constants.HF_HUB_OFFLINE
-    datasets.config.HF_HUB_OFFLINE = datasets.config.HF_DATASETS_OFFLINE = constants.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        datasets.config.HF_HUB_OFFLINE, datasets.config.HF_DATASETS_OFFLINE, constants.HF_HUB_OFFLINE = saved
-
-
-def _column(dataset, names: tuple[str, ...], given: str | None, *, where: str, what: str) -> str:
-    if given is not None:
-        if given not in dataset.column_names:
-            raise HLError(f"no column {given!r}", path=where, expected=f"the {what} column; columns: {', '.join(dataset.column_names)}")
-        return given
-    for name in names:
-        if name in dataset.column_names:
-            return name
-    raise HLError(
-        f"no {what} column",
-        path=where,
-        expected=f"a column named {' or '.join(names)} or {what} = COLUMN in the recipe; columns: {', '.join(dataset.column_names)}",
-    )
-
-
-def _tag_names(dataset, column: str) -> list[str] | None:
-    """ClassLabel names of a sequence-of-ClassLabel column, else None (string tags)."""
-    inner = getattr(dataset.features[column], "feature", None)
-    return list(inner.names) if hasattr(inner, "names") else None
-
-
 def _load_hf(task: str, entry: dict[str, Any]) -> tuple[dict, dict]:
-    loaded = _open_dataset(entry)
-    ident = f"{HF_PREFIX}{entry['hf']}"
-    splits: dict[str, tuple[Example, ...]] = {}
-    fingerprints: dict[str, str] = {}
-    converted = None
-    for hf_split, dataset in loaded.items():
-        split = HF_SPLITS.get(hf_split)
-        if split is None or split in splits:
-            continue
-        where = f"{ident} split {hf_split}"
-        token_col = _column(dataset, TOKEN_COLUMNS, entry.get("tokens"), where=where, what="tokens")
-        tag_col = _column(dataset, TAG_COLUMNS, entry.get("tags"), where=where, what="tags")
-        names = _tag_names(dataset, tag_col)
-        examples = [
-            _example(task, tokens, tags, names, where=f"{where} row {row}", tag_col=tag_col, token_col=token_col)
-            for row, (tokens, tags) in enumerate(zip(dataset[token_col], dataset[tag_col], strict=True))
-        ]
-        examples, scheme = to_bio(examples, where=where)
-        converted = converted or scheme
-        splits[split] = tuple(examples)
-        fingerprints[hf_split] = dataset._fingerprint  # datasets' content hash of the split (no public accessor)
-    if "train" not in splits:
-        raise HLError(f"no train split (splits: {', '.join(loaded)})", path=ident, expected="a train split")
-    folder = Path(entry["hf"])
-    if folder.is_dir() and not _saved_to_disk(folder):
-        # datasets fingerprints local files by path and mtime: a copied folder would look changed.
-        files = [p for p in sorted(folder.rglob("*")) if p.is_file() and not any(x.startswith(".") for x in p.relative_to(folder).parts)]
-        return _finish(task, splits, {"sha256": {str(p.relative_to(folder)): sha256_file(p) for p in files}}, converted, ident)
-    return _finish(task, splits, {"fingerprint": fingerprints}, converted, ident)
-
-
-def _saved_to_disk(folder: Path) -> bool:
-    return (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file()
-
-
-def _example(task: str, tokens: Any, tags: Any, names: list[str] | None, *, where: str, tag_col: str, token_col: str) -> Example:
-    """One dataset row as an Example; every problem names dataset, split, row and column."""
-    if not isinstance(tokens, list) or not tokens or not all(isinstance(t, str) and t and not any(c.isspace() for c in t) for t in tokens):
-        raise HLError("tokens must be a non-empty list of strings without spaces", path=f"{where} column {token_col!r}", expected="one word per item")
-    if not isinstance(tags, list) or len(tags) != len(tokens):
-        count = len(tags) if isinstance(tags, list) else "no list of"
-        raise HLError(f"{count} tags for {len(tokens)} tokens", path=f"{where} column {tag_col!r}", expected="one tag per token")
-    if names is not None:
-        if not all(isinstance(t, int) and 0 <= t < len(names) for t in tags):
-            raise HLError(f"tag id out of range in {tags}", path=f"{where} column {tag_col!r}", expected=f"ClassLabel ids 0..{len(names) - 1}")
-        tags = [names[t] for t in tags]
-    for tag in tags:
-        if not isinstance(tag, str) or not ANY_SCHEME_TAG_RE.fullmatch(tag):
-            raise HLError(
-                f"unknown tag {tag!r}",
-                path=f"{where} column {tag_col!r}",
-                expected="string tags or ClassLabel names in BIO, IOBES or BILOU",
-            )
-    return Example(task=task, tokens=tuple(tokens), tags=tuple(tags), source=where)
+    splits, pins, converted, where = read_dataset(task, entry)
+    return _finish(task, splits, pins, converted, where)

@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hlcli.data.corpora import CORPORA, SPLITS, label_types, load_corpus, task_title
+from hlcli.data.corpora import CORPORA, SPLITS, task_title
 from hlcli.data.sources import describe, resolve_tasks
+from hlcli.data.tasks import label_types, load_corpus
 from hlcli.sentt import adjacent_same_type
 
 

@@ -12,9 +12,11 @@ them on first use so that ``import hlcli.methods`` stays cheap (no torch, no tra
 Where things live: :mod:`hlcli.methods.base` (``TaggingModel``, ``TaskSpec``: what the loop
 needs), :mod:`hlcli.methods.common` (backbone families and dispatch, config-field helpers),
 :mod:`hlcli.methods.plain` (the taggers on a plain backbone: SentT' on T5, token
-classification on encoders), then one package per method: ``hyperloader`` (plain tagger +
-weight source, with the hypernetwork), ``hyperformer``, ``hyperdecoder``, ``unipelt`` and
-``ablations`` (``lora-only``, ``static``, ``full-finetune``).
+classification on encoders), then one package per method, each with its config and its
+``register_method`` call (:data:`BUILTIN_METHOD_MODULES`): ``hyperloader`` (also the home of the
+weight-source taggers and the hypernetwork, which ``hyperformer``, ``lora_only``, ``static`` and
+``unipelt`` on T5 reuse), ``hyperformer``, ``hyperdecoder``, ``unipelt`` and the ablations
+``lora_only``, ``static`` and ``full_finetune``.
 """
 
 from __future__ import annotations
@@ -29,13 +31,16 @@ from hlcli.errors import UsageError, unknown_name
 if TYPE_CHECKING:  # base imports torch: the registry's facts (hl compare --paper, --dry-run) need none
     from hlcli.methods.base import TaggingModel, TaskSpec
 
-# Modules that call register_method on import.
+# Modules that call register_method on import, in the column order of hl compare's tables (the papers').
 BUILTIN_METHOD_MODULES = (
     "hlcli.methods.hyperloader",
     "hlcli.methods.hyperformer",
     "hlcli.methods.hyperdecoder",
     "hlcli.methods.unipelt",
-    "hlcli.methods.ablations",
+    # the ablations, in the order their one package registered them
+    "hlcli.methods.lora_only",
+    "hlcli.methods.static",
+    "hlcli.methods.full_finetune",
 )
 
 
@@ -49,7 +54,7 @@ class MethodEntry:
     display_name: str = ""  # column name in comparison tables, as the papers print it
     single_task: bool = False  # one model per dataset (the papers' single-task baselines)
     needs_decoder: bool = False  # adapts a decoder: no encoder-only backbone (MiniLM, BERT)
-    # Parameter counts the papers report, per parameter-count backbone (``hlcli.params.BACKBONES``):
+    # Parameter counts the papers report, per parameter-count backbone (``hlcli.compare.param_counts.BACKBONES``):
     # (total, trainable) as printed, exact or rounded ("239M").
     paper: Mapping[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
     # Changes to the method's modules since its first release, oldest first (:class:`ModuleRevision`).
@@ -58,7 +63,7 @@ class MethodEntry:
     def module_revision(self, model_type: str | None = None) -> int:
         """The revision of this method's modules on a backbone of ``model_type`` (1: as first
         released; ``None``: the highest on any family). Checkpoints record it (``module_revision``)."""
-        from hlcli.methods.common import T5_MODEL_TYPES
+        from hlcli.backbones import T5_MODEL_TYPES
 
         family = None if model_type is None else ("t5" if model_type in T5_MODEL_TYPES else "encoder")
         return max((r.number for r in self.revisions if family is None or family in r.families), default=1)
@@ -69,7 +74,7 @@ class ModuleRevision:
     """A change to a method's modules after which the same config computes other numbers (seeded
     initial values, losses, F1). Not part of a run's config (``hl compare``'s folder names stay):
     each checkpoint records the revision it was trained at, and ``hl compare`` never reuses a run
-    made at another one (:mod:`hlcli.compare.run`)."""
+    made at another one (:mod:`hlcli.compare.execute`)."""
 
     number: int  # 2, 3, ...: a checkpoint recorded without one was made at revision 1
     change: str  # what changed, as the CHANGELOG says
@@ -78,7 +83,9 @@ class ModuleRevision:
 
 # The built-in methods' revisions, stated side by side because one change often spans the methods
 # that share a module (``register_method(revisions=...)`` gives another method its own).
-_ISSUE_18 = "the authors' modules: task projector init N(0, 0.01), projector LayerNorm eps 1e-6, adapter activation gelu_new"
+_ISSUE_18 = (
+    "the authors' modules: task projector init N(0, 0.01), projector LayerNorm eps 1e-6, adapter activation gelu_new"
+)
 BUILTIN_REVISIONS: dict[str, tuple[ModuleRevision, ...]] = {
     "hyperloader": (ModuleRevision(2, _ISSUE_18),),
     "hyperformer": (ModuleRevision(2, _ISSUE_18),),
@@ -132,6 +139,13 @@ def known_methods() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def registered_methods() -> list[str]:
+    """The methods in the order they were registered (the built-ins in :data:`BUILTIN_METHOD_MODULES`'
+    order): the column order of ``hl compare``'s tables (:func:`hlcli.compare.facts.method_order`)."""
+    _load_builtins()
+    return list(_REGISTRY)
+
+
 def method_entry(name: str) -> MethodEntry:
     """The registry entry of ``name`` (a UsageError listing the known methods if there is none)."""
     _load_builtins()
@@ -168,7 +182,8 @@ def build_model(
         raise UsageError(f"duplicate task names: {', '.join(names)}")
     loaded = load_backbone(backbone)
     model = entry.build(config, loaded, list(tasks))
-    model.method = method
+    if model.method != method:  # the model states its method at construction; checkpoints record it
+        raise TypeError(f"the build function of method {method!r} made a {model.method or 'method-less'!r} model")
     model.backbone_name = backbone
     return model
 

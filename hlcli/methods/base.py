@@ -50,7 +50,9 @@ class TaggingModel(nn.Module, abc.ABC):
         """Tokenize one task's examples into a batch of tensors (CPU; the loop moves it)."""
 
     @abc.abstractmethod
-    def loss(self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0, reduction: str = "mean") -> torch.Tensor:
+    def loss(
+        self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0, reduction: str = "mean"
+    ) -> torch.Tensor:
         """Scalar training loss of a batch produced by :meth:`collate` for ``task``: the mean
         (``reduction="mean"``) or the sum (``"sum"``, TrainConfig.loss_reduction) of its token losses."""
 

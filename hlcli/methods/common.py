@@ -7,31 +7,32 @@
 * config-field helpers for the methods' config dataclasses: :func:`help_field` (a field with
   ``--help`` text), :func:`check_flags` and :func:`check_positive_ints` (``__post_init__`` checks).
 
-Nothing here imports torch or transformers: :mod:`hlcli.backbones` reads the tables too.
+The tables live in :mod:`hlcli.backbones` (which loads backbones and must not import the methods);
+nothing here imports torch or transformers.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from hlcli.config import help_field  # noqa: F401 - re-exported: the methods' configs import it from here
+from hlcli.backbones import ENCODER_MODEL_TYPES, T5_MODEL_TYPES, Backbone
 from hlcli.errors import UsageError
+from hlcli.fields import help_field  # noqa: F401 - re-exported: the methods' configs import it from here
 
 if TYPE_CHECKING:
-    from hlcli.backbones import Backbone
     from hlcli.methods.base import TaggingModel, TaskSpec
-
-# ``config.model_type`` of the backbones each family's model classes know how to patch.
-T5_MODEL_TYPES: tuple[str, ...] = ("t5", "mt5")
-# Encoders whose layers are ``encoder.layer[i].attention.{self,output}`` and ``.output`` with HF's
-# ``dense/dropout/LayerNorm`` names. DistilBERT lays its blocks out differently: not supported.
-ENCODER_MODEL_TYPES: tuple[str, ...] = ("bert", "roberta", "xlm-roberta", "electra")
 
 Builder = Callable[..., "TaggingModel"]
 
 
 def build_for_backbone(
-    method: str, config: Any, backbone: Backbone, tasks: Sequence[TaskSpec], *, t5: Builder, encoder: Builder | None = None
+    method: str,
+    config: Any,
+    backbone: Backbone,
+    tasks: Sequence[TaskSpec],
+    *,
+    t5: Builder,
+    encoder: Builder | None = None,
 ) -> TaggingModel:
     """Call ``t5`` or ``encoder`` (``(config, model, tokenizer, tasks)``) by the backbone's family.
 
@@ -45,7 +46,8 @@ def build_for_backbone(
     entry = method_entry(method)
     if entry.single_task and len(tasks) != 1:
         raise UsageError(
-            f"{method} is single-task: one model per dataset, got {len(tasks)} tasks ({', '.join(t.name for t in tasks)})",
+            f"{method} is single-task: one model per dataset, "
+            f"got {len(tasks)} tasks ({', '.join(t.name for t in tasks)})",
             hint=f"train one {method} model per dataset (hl compare does)",
         )
     model_type = backbone.config.model_type

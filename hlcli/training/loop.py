@@ -87,7 +87,8 @@ class LossModule(nn.Module):
         super().__init__()
         self.tagger = tagger
 
-    def forward(self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0, reduction: str = "mean") -> torch.Tensor:
+    def forward(self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0,
+                reduction: str = "mean") -> torch.Tensor:
         # ``reduction`` is passed only when it is not the default, so a tagger written before
         # loss_reduction existed (its ``loss`` without the keyword) still trains with the mean.
         extra = {} if reduction == "mean" else {"reduction": reduction}

@@ -1,7 +1,7 @@
 """What a run tells its user beyond loss lines: the defaults it chose, how long it will take, and
 (``--report-to tensorboard``) the same scalars as ``metrics.jsonl`` for TensorBoard.
 
-Kept apart from :mod:`hlcli.training` so that the loop's module only calls in at a few places.
+Kept apart from the loop and its consumers, which only call in at a few places.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ TENSORBOARD_FOLDER = "tensorboard"  # RUN/tensorboard/: point `tensorboard --log
 
 
 def backbone_family(model: Any) -> str:
-    """``"t5"`` or ``"encoder"``: which :data:`hlcli.config.BACKBONE_DEFAULTS` a model gets.
+    """``"t5"`` or ``"encoder"``: which :data:`hlcli.defaults.BACKBONE_DEFAULTS` a model gets.
 
     By the backbone's ``model_type``; a model without a known backbone is an encoder-style model
     when it has per-task heads (which is what ``head_lr`` is for).
@@ -89,8 +89,8 @@ class DurationEstimate:
             return None
         rate = self._timed / self._busy
         speed = f"{rate:.1f} steps/s" if rate >= 1 else f"{1 / rate:.2f} s/step"
-        return (f"estimate: ≈ {format_duration(remaining / rate)} for the remaining {remaining:,} of {self.max_steps:,} "
-                f"steps at {speed} (validation and checkpoints not included)")
+        return (f"estimate: ≈ {format_duration(remaining / rate)} for the remaining {remaining:,} "
+                f"of {self.max_steps:,} steps at {speed} (validation and checkpoints not included)")
 
 
 # -- --report-to tensorboard (accelerate's trackers) ------------------------------------------------
@@ -102,7 +102,8 @@ def log_with(config: TrainConfig) -> str | None:
     from accelerate.utils import is_tensorboard_available
 
     if not is_tensorboard_available():
-        raise UsageError("--report-to tensorboard needs the tensorboard package", hint="pip install 'hlcli[tensorboard]'")
+        raise UsageError("--report-to tensorboard needs the tensorboard package",
+                         hint="pip install 'hlcli[tensorboard]'")
     return config.report_to
 
 
@@ -111,7 +112,7 @@ def start_tracking(accelerator: Any, config: TrainConfig, run_dir: Path, *, step
     as ``metrics.jsonl`` does."""
     if config.report_to is None:
         return
-    # The run folder is known only now (Accelerator was made with a stand-in, see training._accelerator).
+    # The run folder is known only now (Accelerator was made with a stand-in, see prepare.make_accelerator).
     accelerator.project_configuration.project_dir = accelerator.project_configuration.logging_dir = str(run_dir)
     init = {"purge_step": step + 1} if step else {}
     # No hyper-parameters (add_hparams would add a run folder per call): config.json has them.

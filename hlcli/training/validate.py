@@ -8,12 +8,13 @@ from accelerate.utils import send_to_device
 
 from hlcli.config import TrainConfig
 from hlcli.data.example import Example
-from hlcli.evaluation import score
+from hlcli.scoring import score
 from hlcli.methods.base import TaggingModel
 
 
 @torch.no_grad()
-def validate(tagger: TaggingModel, val_sets: dict[str, list[Example]], config: TrainConfig, accelerator: Accelerator) -> dict[str, float]:
+def validate(tagger: TaggingModel, val_sets: dict[str, list[Example]], config: TrainConfig,
+             accelerator: Accelerator) -> dict[str, float]:
     """Validation loss per task and its mean over tasks (plus F1 when ``config.compute_f1``)."""
     metrics: dict[str, float] = {}
     losses, f1s = [], []

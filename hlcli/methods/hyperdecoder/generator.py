@@ -54,7 +54,14 @@ class AdapterGenerator(nn.Module):
     """Turns the pooled encoder output into every decoder layer's adapter weights, per example."""
 
     def __init__(
-        self, *, d_model: int, n_layers: int, bottleneck: int, hidden: int, layer_embedding_dim: int, process_input: bool
+        self,
+        *,
+        d_model: int,
+        n_layers: int,
+        bottleneck: int,
+        hidden: int,
+        layer_embedding_dim: int,
+        process_input: bool,
     ) -> None:
         super().__init__()
         self.d_model, self.n_layers, self.bottleneck = d_model, n_layers, bottleneck
@@ -108,7 +115,9 @@ class SharedAdapter(nn.Module):
         return self.up(F.relu(self.down(x)))
 
 
-def parallel_adapter(ff_layer: nn.Module, hidden_states: Tensor, ff_output: Tensor, adapter, *, norm_input: bool) -> Tensor:
+def parallel_adapter(
+    ff_layer: nn.Module, hidden_states: Tensor, ff_output: Tensor, adapter, *, norm_input: bool
+) -> Tensor:
     """``T5LayerFF`` output plus the adapter run beside it: ``h + FFN(LN(h)) + A(h)``.
 
     ``adapter`` maps ``[B, T, d]`` → ``[B, T, d]``. With ``norm_input`` the adapter sees ``LN(h)``

@@ -18,8 +18,8 @@ from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
-from transformers.models.t5.modeling_t5 import T5LayerFF
 
+from hlcli.compat import t5_sublayer_kind
 from hlcli.methods.base import TaskSpec
 from hlcli.methods.hyperdecoder.config import HyperdecoderConfig
 from hlcli.methods.hyperdecoder.generator import AdapterGenerator, ExampleAdapters, SharedAdapter, parallel_adapter
@@ -44,9 +44,11 @@ class HyperdecoderT5Model(PlainT5Tagger):
         t5 = backbone_model.config
         encoder_blocks, decoder_blocks = backbone_model.encoder.block, backbone_model.decoder.block
         for block in (*encoder_blocks, *decoder_blocks):
-            if not isinstance(block.layer[-1], T5LayerFF):
+            if t5_sublayer_kind(block.layer[-1]) != "feed_forward":
                 raise TypeError(f"unexpected T5 block layout: last layer is {type(block.layer[-1]).__name__}")
-        self.encoder_adapters = nn.ModuleList(SharedAdapter(t5.d_model, config.encoder_adapter_dim) for _ in encoder_blocks)
+        self.encoder_adapters = nn.ModuleList(
+            SharedAdapter(t5.d_model, config.encoder_adapter_dim) for _ in encoder_blocks
+        )
         self.generator = AdapterGenerator(
             d_model=t5.d_model,
             n_layers=len(decoder_blocks),
@@ -58,9 +60,11 @@ class HyperdecoderT5Model(PlainT5Tagger):
         self._adapters: ExampleAdapters | None = None
         self._adapters_from: tuple[Tensor, Tensor | None] | None = None
         for layer, block in enumerate(encoder_blocks):
-            block.layer[-1].register_forward_hook(self._ffn_hook(lambda x, layer=layer: self.encoder_adapters[layer](x)))
+            hook = self._ffn_hook(lambda x, layer=layer: self.encoder_adapters[layer](x))
+            block.layer[-1].register_forward_hook(hook)
         for layer, block in enumerate(decoder_blocks):
-            block.layer[-1].register_forward_hook(self._ffn_hook(lambda x, layer=layer: self._current().apply(x, layer)))
+            hook = self._ffn_hook(lambda x, layer=layer: self._current().apply(x, layer))
+            block.layer[-1].register_forward_hook(hook)
         backbone_model.decoder.register_forward_pre_hook(self._generate_hook, with_kwargs=True)
 
     def _ffn_hook(self, adapter):

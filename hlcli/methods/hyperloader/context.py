@@ -46,7 +46,8 @@ class InjectionContext:
         slot = weights.lora_slot(position)
         if self.merged is not None:
             return LoRAUpdate(merged=self.merged[stack][layer, slot])
-        return LoRAUpdate(A=weights.at("lora_A", layer, slot), B=weights.at("lora_B", layer, slot), scaling=weights.lora_scaling)
+        A, B = weights.at("lora_A", layer, slot), weights.at("lora_B", layer, slot)
+        return LoRAUpdate(A=A, B=B, scaling=weights.lora_scaling)
 
 
 # Hooks and lookups are small objects, not closures: ``copy.deepcopy(model)`` then gives a copy

@@ -1,5 +1,6 @@
-"""HyperLoader on a BERT-family encoder: a :class:`~hlcli.methods.plain.encoder.PlainEncoderTagger`
-whose frozen layers get weights from a weight source.
+"""``WeightSourceEncoderTagger``: a :class:`~hlcli.methods.plain.encoder.PlainEncoderTagger`
+whose frozen layers get adapter and LoRA weights from a weight source (HyperLoader's encoder path;
+also ``hyperformer``, ``lora-only`` and ``static`` on encoders).
 
 By default the source is :class:`EncoderHyperNetworkSource` (task embeddings + one hypernetwork
 generating, for every layer, four modules from the task embedding):
@@ -27,6 +28,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
+from hlcli.compat import parameter_versions
 from hlcli.methods.base import TaskSpec
 from hlcli.methods.common import encoder_layers
 from hlcli.methods.hyperloader.context import AdapterHook, InjectionContext, LoRALookup
@@ -69,7 +71,9 @@ class EncoderHyperNetworkSource(WeightSource):
         return {STACK: self.hypernetwork(self.task_embeddings[task_id])}
 
 
-def _inject(layers: nn.ModuleList, context: InjectionContext, config: HyperNetworkConfig) -> list[list[GeneratedLoRALinear]]:
+def _inject(
+    layers: nn.ModuleList, context: InjectionContext, config: HyperNetworkConfig
+) -> list[list[GeneratedLoRALinear]]:
     """Hook the adapters in and swap query/value for LoRA linears; returns the LoRA linears per layer.
 
     An adapter hooks the output of its sub-layer's ``dropout``: in ``BertSelfOutput``/``BertOutput``
@@ -79,7 +83,8 @@ def _inject(layers: nn.ModuleList, context: InjectionContext, config: HyperNetwo
     lora_modules = []
     for i, layer in enumerate(layers):
         if config.use_adapters:
-            layer.attention.output.dropout.register_forward_hook(AdapterHook(context, STACK, i, ADAPTER_AFTER_ATTENTION))
+            attention_hook = AdapterHook(context, STACK, i, ADAPTER_AFTER_ATTENTION)
+            layer.attention.output.dropout.register_forward_hook(attention_hook)
             layer.output.dropout.register_forward_hook(AdapterHook(context, STACK, i, ADAPTER_AFTER_FFN))
         linears = []
         if config.use_lora:
@@ -92,8 +97,8 @@ def _inject(layers: nn.ModuleList, context: InjectionContext, config: HyperNetwo
     return lora_modules
 
 
-class HyperLoaderEncoderModel(PlainEncoderTagger):
-    """HyperLoader (adapters + LoRA from a weight source) on a frozen BERT-family encoder.
+class WeightSourceEncoderTagger(PlainEncoderTagger):
+    """A frozen BERT-family encoder with adapters + LoRA from a weight source (HyperLoader's by default).
 
     ``source`` defaults to :class:`EncoderHyperNetworkSource`. ``source_at`` says where the
     source's tensors sit in the state dict, as the checkpoints of the first encoder release
@@ -103,9 +108,8 @@ class HyperLoaderEncoderModel(PlainEncoderTagger):
     (``static``) nests the source there, after the heads. ``model.source`` is the source either way;
     with ``""`` the model and the source hold the same tensors, so change one in place (e.g.
     ``.data = ...`` to grow ``task_embeddings``) rather than assigning a new Parameter to one side.
+    ``method`` is the registry name checkpoints record.
     """
-
-    method = "hyperloader"
 
     def __init__(
         self,
@@ -115,6 +119,7 @@ class HyperLoaderEncoderModel(PlainEncoderTagger):
         tasks: Sequence[TaskSpec],
         *,
         max_length: int | None = None,
+        method: str = "hyperloader",
         source: WeightSource | None = None,
         source_at: str = "",
     ) -> None:
@@ -122,6 +127,7 @@ class HyperLoaderEncoderModel(PlainEncoderTagger):
             # Before the heads: a seeded model draws the same initial weights as ever.
             source = EncoderHyperNetworkSource(config, n_tasks=len(tasks), spec=encoder_stack_spec(backbone))
         super().__init__(config, backbone, tokenizer, tasks, max_length=max_length)
+        self.method = method
         for p in backbone.parameters():
             p.requires_grad_(False)
         for module in backbone.modules():
@@ -151,13 +157,9 @@ class HyperLoaderEncoderModel(PlainEncoderTagger):
         self._modules["heads"] = self._modules.pop("heads")  # heads after the source, as saved
 
     # -- weights ------------------------------------------------------------------------------------
-    def generate(self, task: str) -> GeneratedWeights:
-        """One source pass: every layer's adapters, LayerNorms and LoRA factors for ``task``."""
-        return self.source(self._task_id(task))[STACK]
-
     def _cached(self, index: int) -> tuple[GeneratedWeights, dict[str, Tensor] | None]:
         # Keyed by the parameters' in-place versions too: an optimizer step can never leave it stale.
-        key = tuple(p._version for p in self.parameters() if p.requires_grad)
+        key = parameter_versions(p for p in self.parameters() if p.requires_grad)
         entry = self._cache.get(index)
         if entry is None or entry[0] != key:
             weights = self.source(index)[STACK].detached()

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from hlcli.errors import UsageError
-from hlcli.methods.common import help_field
+from hlcli.methods.common import check_flags, check_positive_ints, help_field
 
 POSITIONS: tuple[str, ...] = (
     "adapter_ffn",  # 0: adapter after the feed-forward sub-layer
@@ -65,41 +65,29 @@ class HyperNetworkConfig:
     reduction_factor: int = help_field("Adapter bottleneck = d_model / reduction_factor.", default=32)
     lora_rank: int = help_field("Rank r of the generated LoRA updates.", default=8)
     lora_alpha: float = help_field("LoRA alpha; the update is scaled by alpha / rank.", default=8.0)
-    use_adapters: bool = help_field("Generate adapters after the feed-forward and self-attention sub-layers.", default=True)
+    use_adapters: bool = help_field(
+        "Generate adapters after the feed-forward and self-attention sub-layers.", default=True
+    )
     use_lora: bool = help_field("Generate LoRA updates of the attention q and v projections.", default=True)
     use_layer_norm: bool = help_field(
         "Generate the post-adapter layer norm (conditional LN); only meaningful with adapters.", default=True
     )
 
     def __post_init__(self) -> None:
-        for name in (
-            "task_embedding_dim",
-            "layer_embedding_dim",
-            "position_embedding_dim",
-            "projector_hidden_dim",
-            "hyper_dim",
-            "reduction_factor",
-            "lora_rank",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UsageError(f"{name} must be a positive integer, got {value!r}")
+        check_positive_ints(
+            self, "task_embedding_dim", "layer_embedding_dim", "position_embedding_dim", "projector_hidden_dim",
+            "hyper_dim", "reduction_factor", "lora_rank",
+        )  # fmt: skip
         if isinstance(self.lora_alpha, bool) or not isinstance(self.lora_alpha, (int, float)) or self.lora_alpha <= 0:
             raise UsageError(f"lora_alpha must be a positive number, got {self.lora_alpha!r}")
         self.lora_alpha = float(self.lora_alpha)
-        for name in ("use_adapters", "use_lora", "use_layer_norm"):
-            if not isinstance(getattr(self, name), bool):
-                raise UsageError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        check_flags(self, "use_adapters", "use_lora", "use_layer_norm")
         if not (self.use_adapters or self.use_lora):
             raise UsageError("use_adapters and use_lora are both off: the hypernetwork would generate nothing")
 
     @property
     def lora_scaling(self) -> float:
         return self.lora_alpha / self.lora_rank
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
 
 
 @dataclass
@@ -151,6 +139,24 @@ class GeneratedWeights:
         return GeneratedWeights(**values)
 
 
+def _generated_positions(
+    config: HyperNetworkConfig, n_positions: int, used_positions: Sequence[int] | None
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(adapter positions, LoRA positions) a hypernetwork generates: the used ones of each enabled kind."""
+    if used_positions is None:
+        used_positions = range(n_positions)
+    used = sorted(set(used_positions))
+    if any(not 0 <= p < n_positions for p in used):
+        raise UsageError(f"used positions {used} outside the {n_positions}-row position table")
+    adapter_positions = tuple(p for p in used if p in ADAPTER_POSITIONS) if config.use_adapters else ()
+    lora_positions = tuple(p for p in used if p in LORA_POSITIONS) if config.use_lora else ()
+    if config.use_adapters and adapter_positions != ADAPTER_POSITIONS:
+        raise UsageError(f"adapters need positions {ADAPTER_POSITIONS}, got {adapter_positions}")
+    if not adapter_positions + lora_positions:
+        raise UsageError("the hypernetwork has no position to generate weights for")
+    return adapter_positions, lora_positions
+
+
 class HyperNetwork(nn.Module):
     """Generates one stack's adapter, LoRA and layer-norm weights from a task embedding.
 
@@ -171,7 +177,9 @@ class HyperNetwork(nn.Module):
     ) -> None:
         super().__init__()
         if n_layers < 1 or d_model < 1 or attn_inner_dim < 1:
-            raise UsageError(f"bad stack shape: n_layers={n_layers}, d_model={d_model}, attn_inner_dim={attn_inner_dim}")
+            raise UsageError(
+                f"bad stack shape: n_layers={n_layers}, d_model={d_model}, attn_inner_dim={attn_inner_dim}"
+            )
         if not 1 <= n_positions <= len(POSITIONS):
             raise UsageError(f"n_positions must be in 1..{len(POSITIONS)}, got {n_positions}")
         bottleneck = d_model // config.reduction_factor
@@ -182,18 +190,8 @@ class HyperNetwork(nn.Module):
             )
         self.config = config
         self.n_layers, self.d_model, self.inner_dim, self.bottleneck = n_layers, d_model, attn_inner_dim, bottleneck
-        if used_positions is None:
-            used_positions = range(n_positions)
-        used = sorted(set(used_positions))
-        if any(not 0 <= p < n_positions for p in used):
-            raise UsageError(f"used positions {used} outside the {n_positions}-row position table")
-        self.adapter_positions = tuple(p for p in used if p in ADAPTER_POSITIONS) if config.use_adapters else ()
-        self.lora_positions = tuple(p for p in used if p in LORA_POSITIONS) if config.use_lora else ()
-        if config.use_adapters and self.adapter_positions != ADAPTER_POSITIONS:
-            raise UsageError(f"adapters need positions {ADAPTER_POSITIONS}, got {self.adapter_positions}")
+        self.adapter_positions, self.lora_positions = _generated_positions(config, n_positions, used_positions)
         rows = self.adapter_positions + self.lora_positions
-        if not rows:
-            raise UsageError("the hypernetwork has no position to generate weights for")
         self.register_buffer("_rows", torch.tensor(rows, dtype=torch.long), persistent=False)
 
         self.layer_embeddings = nn.Embedding(n_layers, config.layer_embedding_dim)
@@ -242,7 +240,9 @@ class HyperNetwork(nn.Module):
     def embed(self, task_embedding: Tensor) -> Tensor:
         """Projected embeddings of every (layer, generated position): ``[L, P, hyper_dim]``."""
         if task_embedding.dim() != 1 or task_embedding.shape[0] != self.config.task_embedding_dim:
-            raise ValueError(f"task_embedding must have shape [{self.config.task_embedding_dim}], got {tuple(task_embedding.shape)}")
+            raise ValueError(
+                f"task_embedding must have shape [{self.config.task_embedding_dim}], got {tuple(task_embedding.shape)}"
+            )
         n_rows = self._rows.shape[0]
         layers = self.layer_embeddings.weight  # [L, e]
         positions = self.position_embeddings(self._rows)  # [P, e]

@@ -1,9 +1,12 @@
-"""HyperLoader on T5 (``HyperLoaderT5Model``): a :class:`~hlcli.methods.plain.t5.PlainT5Tagger`
-on a frozen T5 whose blocks get task-conditioned adapters, LoRA updates and layer norms from a
-weight source (by default the hypernetworks; ``static`` and ``unipelt`` pass a
-:class:`~hlcli.methods.hyperloader.weight_source.StaticWeightSource`).
+"""``WeightSourceT5Tagger``: a :class:`~hlcli.methods.plain.t5.PlainT5Tagger` on a frozen T5 whose
+blocks get their adapters, LoRA updates and layer norms from a weight source.
 
-Trainable: the weight source (``source``: task embeddings + both hypernetworks) and T5's own
+The model of ``hyperloader``, ``hyperformer`` and ``lora-only`` (source: the hypernetworks, the
+config saying which modules they generate) and of ``static`` and ``unipelt`` on T5 (source: a
+:class:`~hlcli.methods.hyperloader.weight_source.StaticWeightSource`). ``method`` (the registry
+name checkpoints record) is given at construction.
+
+Trainable: the weight source (``source``: e.g. task embeddings + both hypernetworks) and T5's own
 layer norms; everything else, shared embeddings and ``lm_head`` included, is frozen.
 
 Weights per forward: training (and any forward with autograd on) generates every weight of the
@@ -21,19 +24,19 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import Tensor
 
+from hlcli.compat import parameter_versions
 from hlcli.methods.base import TaskSpec
 from hlcli.methods.hyperloader.config import HyperLoaderConfig
 from hlcli.methods.hyperloader.context import InjectionContext
 from hlcli.methods.hyperloader.hypernetwork import GeneratedWeights
-from hlcli.methods.hyperloader.t5 import inject_t5, is_t5_layer_norm, merge_lora, t5_stack_specs
+from hlcli.methods.hyperloader.t5 import inject_t5, is_t5_layer_norm, merge_lora, place_attention, t5_stack_specs
 from hlcli.methods.hyperloader.weight_source import HyperNetworkSource, WeightSource
 from hlcli.methods.plain.t5 import PlainT5Tagger
 
 
-class HyperLoaderT5Model(PlainT5Tagger):
-    """Multi-task SentT' tagger on a frozen T5 conditioned by generated weights."""
-
-    method = "hyperloader"
+class WeightSourceT5Tagger(PlainT5Tagger):
+    """Multi-task SentT' tagger on a frozen T5 whose adapter / LoRA / layer-norm weights come from
+    ``source`` (default: a :class:`HyperNetworkSource`, i.e. HyperLoader's generated weights)."""
 
     def __init__(
         self,
@@ -42,10 +45,12 @@ class HyperLoaderT5Model(PlainT5Tagger):
         tokenizer,
         tasks: Sequence[TaskSpec],
         *,
+        method: str = "hyperloader",
         source: WeightSource | None = None,
     ) -> None:
-        # The task is in the generated weights, not in the input.
+        # The task is in the source's weights, not in the input.
         super().__init__(config, backbone_model, tokenizer, tasks, task_prefix=False)
+        self.method = method
         for name, parameter in self.backbone.named_parameters():
             parameter.requires_grad_(is_t5_layer_norm(name))
         self.stack_specs = t5_stack_specs(backbone_model.config, config)
@@ -53,14 +58,17 @@ class HyperLoaderT5Model(PlainT5Tagger):
         self._context = InjectionContext()
         self._lora_modules = inject_t5(self.backbone, self._context, config)
         self._cache: tuple[Any, dict[str, GeneratedWeights], dict[str, Tensor] | None] | None = None
+        place_attention(self.backbone)
 
-    def generated_weights(self, task: str, *, use_cache: bool) -> tuple[dict[str, GeneratedWeights], dict[str, Tensor] | None]:
+    def generated_weights(
+        self, task: str, *, use_cache: bool
+    ) -> tuple[dict[str, GeneratedWeights], dict[str, Tensor] | None]:
         """Weights of ``task`` per stack, plus merged q/v weights when served from the cache."""
         task_id = self.task_id(task)
         if not use_cache:
             return self.source(task_id), None
         parameters = list(self.source.parameters())
-        key = (task_id, parameters[0].device, parameters[0].dtype, tuple(p._version for p in parameters))
+        key = (task_id, parameters[0].device, parameters[0].dtype, parameter_versions(parameters))
         if self._cache is None or self._cache[0] != key:
             with torch.no_grad():
                 weights = {name: w.detached() for name, w in self.source(task_id).items()}
@@ -70,9 +78,11 @@ class HyperLoaderT5Model(PlainT5Tagger):
     def invalidate_cache(self) -> None:
         self._cache = None
 
-    def _apply(self, fn, *args, **kwargs):  # .to() / .half(): cached tensors would be stale
-        self._cache = None
-        return super()._apply(fn, *args, **kwargs)
+    def _apply(self, fn, *args, **kwargs):
+        self._cache = None  # .to() / .half(): cached tensors would be stale
+        result = super()._apply(fn, *args, **kwargs)
+        place_attention(self.backbone)  # the kernel choice for the device the model is now on
+        return result
 
     @contextlib.contextmanager
     def using_task(self, task: str, *, use_cache: bool | None = None) -> Iterator[None]:

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from transformers import AttentionInterface, AttentionMaskInterface
-from transformers.models.t5.modeling_t5 import T5LayerCrossAttention, T5LayerFF, T5LayerSelfAttention
 
+from hlcli.compat import attention_function, attention_implementation, register_attention, t5_sublayer_kind
 from hlcli.methods.hyperloader.context import AdapterHook, InjectionContext, LoRALookup
 from hlcli.methods.hyperloader.hypernetwork import GeneratedWeights, HyperNetworkConfig
 from hlcli.methods.hyperloader.lora import GeneratedLoRALinear, lora_delta_weight
@@ -31,35 +30,43 @@ DECODER_POSITIONS = (0, 1, 2, 3, 4, 5)
 
 # T5's attention always carries an additive position bias, which SDPA takes as a float mask. On
 # CUDA, torch then picks cuDNN's fused attention, which took 4-5 ms per call forward and as much
-# backward on an H200 (issue 10: 107 ms of a 394 ms T5-base step; 174 ms with it off). This
-# implementation is transformers' own "sdpa" with cuDNN ruled out, so the memory-efficient kernel
-# (or flash / math) runs instead; on a CPU it is "sdpa" unchanged. Flipping the global flag
-# around the call costs two C calls (``sdpa_kernel`` costs ~0.1 ms per entry on a CPU).
+# backward on an H200 (issue 10: 107 ms of a 394 ms T5-base step; 174 ms with it off). So these
+# models' attention is "sdpa" (this implementation calls exactly it) with cuDNN ruled out, and the
+# memory-efficient kernel (or flash / math) runs instead; on a CPU nothing changes.
+#
+# How cuDNN is ruled out: once per model, when it is placed on a CUDA device (:func:`place_attention`,
+# called from the model's ``_apply``, i.e. ``.to()`` / ``.cuda()``), by switching torch's cuDNN SDPA
+# flag off for the process. torch has no per-call or per-thread switch (``sdpa_kernel`` sets the same
+# global flags), so flipping it off and back on around every call, as this module once did, raced
+# between threads: one thread's call could run with the flag another had just set. Off once and never
+# back on is the same for every thread; the flag is left alone as long as no such model is on CUDA.
+# The price: once one is, every SDPA call of the process (other models included) skips cuDNN too.
 BIASED_ATTENTION = "hlcli_sdpa_no_cudnn"
-_SDPA = AttentionInterface()["sdpa"]
+_SDPA = attention_function("sdpa")
 
 
 def biased_sdpa_attention(module: nn.Module, query: Tensor, key: Tensor, value: Tensor, attention_mask, **kwargs):
-    if not query.is_cuda or not torch.backends.cuda.cudnn_sdp_enabled():
-        return _SDPA(module, query, key, value, attention_mask, **kwargs)
-    torch.backends.cuda.enable_cudnn_sdp(False)
-    try:
-        return _SDPA(module, query, key, value, attention_mask, **kwargs)
-    finally:
-        torch.backends.cuda.enable_cudnn_sdp(True)
+    """transformers' "sdpa" (the one entry every T5 attention of these models goes through)."""
+    return _SDPA(module, query, key, value, attention_mask, **kwargs)
 
 
-AttentionInterface.register(BIASED_ATTENTION, biased_sdpa_attention)
-# The masks must be built as for "sdpa": transformers builds no mask at all for a name it has no
-# mask function for (every padding token would be attended to).
-AttentionMaskInterface.register(BIASED_ATTENTION, AttentionMaskInterface()["sdpa"])
+register_attention(BIASED_ATTENTION, biased_sdpa_attention, masks_as="sdpa")
 
 
 def use_biased_attention(backbone: nn.Module) -> None:
     """Route every T5 attention of ``backbone`` through :func:`biased_sdpa_attention` when it
     would use SDPA (an "eager" backbone stays eager: same results either way, but eager was chosen)."""
-    if backbone.config._attn_implementation in ("sdpa", BIASED_ATTENTION):
+    if attention_implementation(backbone.config) in ("sdpa", BIASED_ATTENTION):
         backbone.set_attn_implementation(BIASED_ATTENTION)
+
+
+def place_attention(backbone: nn.Module) -> None:
+    """The model's kernel choice, made when it is placed on a device (see the comment above): on
+    CUDA with :data:`BIASED_ATTENTION`, cuDNN's fused SDPA is switched off for the process."""
+    if attention_implementation(backbone.config) != BIASED_ATTENTION:
+        return
+    if any(p.is_cuda for p in backbone.parameters()) and torch.backends.cuda.cudnn_sdp_enabled():
+        torch.backends.cuda.enable_cudnn_sdp(False)
 
 
 def t5_stack_specs(config, hn: HyperNetworkConfig) -> dict[str, StackSpec]:
@@ -83,33 +90,37 @@ def is_t5_layer_norm(parameter_name: str) -> bool:
     return parameter_name.endswith("layer_norm.weight")
 
 
-def inject_t5(backbone: nn.Module, context: InjectionContext, hn: HyperNetworkConfig) -> dict[str, list[list[GeneratedLoRALinear]]]:
+LoRAModules = dict[str, list[list[GeneratedLoRALinear]]]  # per stack, per layer: the LoRA linears in slot order
+
+
+def inject_t5(backbone: nn.Module, context: InjectionContext, hn: HyperNetworkConfig) -> LoRAModules:
     """Hook adapters and swap q/v for LoRA linears in every block of both stacks.
 
     Returns, per stack, the LoRA linears per layer in LoRA-slot order (what merging needs).
     """
     use_biased_attention(backbone)
-    lora_modules: dict[str, list[list[GeneratedLoRALinear]]] = {}
+    lora_modules: LoRAModules = {}
     for stack_name in STACKS:
         stack = getattr(backbone, stack_name)
         lora_modules[stack_name] = []
         for layer, block in enumerate(stack.block):
             linears: list[GeneratedLoRALinear] = []
             for sub in block.layer:
-                if isinstance(sub, T5LayerFF) and hn.use_adapters:
+                kind = t5_sublayer_kind(sub)
+                if kind == "feed_forward" and hn.use_adapters:
                     sub.DenseReluDense.register_forward_hook(AdapterHook(context, stack_name, layer, 0))
-                elif isinstance(sub, T5LayerSelfAttention):
+                elif kind == "self_attention":
                     if hn.use_adapters:
                         sub.SelfAttention.register_forward_hook(AdapterHook(context, stack_name, layer, 1))
                     if hn.use_lora:
                         linears += _swap_qv(sub.SelfAttention, context, stack_name, layer, (2, 3))
-                elif isinstance(sub, T5LayerCrossAttention) and hn.use_lora:
+                elif kind == "cross_attention" and hn.use_lora:
                     linears += _swap_qv(sub.EncDecAttention, context, stack_name, layer, (4, 5))
             lora_modules[stack_name].append(linears)
     return lora_modules
 
 
-def merge_lora(weights: dict[str, GeneratedWeights], lora_modules: dict[str, list[list[GeneratedLoRALinear]]]) -> dict[str, Tensor] | None:
+def merge_lora(weights: dict[str, GeneratedWeights], lora_modules: LoRAModules) -> dict[str, Tensor] | None:
     """``W0 + (α/r)·B A`` for every LoRA slot of every layer, per stack (None when LoRA is off)."""
     merged: dict[str, Tensor] = {}
     for stack_name, layers in lora_modules.items():
@@ -121,7 +132,9 @@ def merge_lora(weights: dict[str, GeneratedWeights], lora_modules: dict[str, lis
     return merged or None
 
 
-def _swap_qv(attention: nn.Module, context: InjectionContext, stack: str, layer: int, positions: tuple[int, int]) -> list[GeneratedLoRALinear]:
+def _swap_qv(
+    attention: nn.Module, context: InjectionContext, stack: str, layer: int, positions: tuple[int, int]
+) -> list[GeneratedLoRALinear]:
     swapped = []
     for attr, position in zip(("q", "v"), positions):
         module = GeneratedLoRALinear(getattr(attention, attr), LoRALookup(context, stack, layer, position))

@@ -34,5 +34,6 @@ class SentTLimits:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 8:
                 raise UsageError(f"{name} must be an integer >= 8, got {value!r}")
-        if isinstance(self.max_words, bool) or not isinstance(self.max_words, int) or not 1 <= self.max_words <= MAX_WORDS:
+        words = self.max_words
+        if isinstance(words, bool) or not isinstance(words, int) or not 1 <= words <= MAX_WORDS:
             raise UsageError(f"max_words must be in 1..{MAX_WORDS}, got {self.max_words!r}")

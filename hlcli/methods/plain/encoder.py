@@ -177,11 +177,17 @@ class PlainEncoderTagger(TaggingModel):
             raise HLError(f"empty batch for task {task!r}", expected="at least one sentence")
         return self._pad(rows)
 
-    def loss(self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0, reduction: str = "mean") -> torch.Tensor:
+    def loss(
+        self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0, reduction: str = "mean"
+    ) -> torch.Tensor:
         logits = self(task, batch["input_ids"], batch["attention_mask"])
         labels = batch["labels"]
         total = F.cross_entropy(
-            logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX, label_smoothing=label_smoothing, reduction="sum"
+            logits.flatten(0, 1).float(),
+            labels.flatten(),
+            ignore_index=IGNORE_INDEX,
+            label_smoothing=label_smoothing,
+            reduction="sum",
         )
         if reduction == "sum":  # over labelled words: the authors' summed loss, on an encoder's word labels
             return total
@@ -227,7 +233,9 @@ def _subtoken_counts(tokenizer: Any, sentences: list[list[str]]) -> list[list[in
     nonempty = [i for i, s in enumerate(sentences) if s]
     if not nonempty:
         return counts
-    encoded = tokenizer([sentences[i] for i in nonempty], is_split_into_words=True, add_special_tokens=False, verbose=False)
+    encoded = tokenizer(
+        [sentences[i] for i in nonempty], is_split_into_words=True, add_special_tokens=False, verbose=False
+    )
     for row, i in enumerate(nonempty):
         for w in encoded.word_ids(row):
             if w is not None:

@@ -2,8 +2,8 @@
 
 SentT' (see :mod:`hlcli.sentt`) turns a sentence into a text-to-text pair; this class holds the
 whole seq2seq side: collate (windows of ``max_words``, never truncated), teacher-forced loss on
-target tokens only, constrained decoding for :meth:`predict` and full-vocabulary greedy
-decoding for :meth:`generate_unconstrained`.
+target tokens only, constrained decoding for :meth:`predict` (:mod:`hlcli.decoding`, whose
+``greedy_generate`` is the full-vocabulary reference decoder the benchmarks compare with).
 
 Methods change the T5 through two hooks: :meth:`using_task` (a context the backbone runs in;
 HyperLoader puts the task's generated weights in place there) and :meth:`input_prefix` (text put
@@ -23,7 +23,8 @@ from torch import Tensor
 
 from hlcli import sentt
 from hlcli.data.example import Example
-from hlcli.decoding import constrained_decode, greedy_decode
+from hlcli.compat import t5_decoder_output_scale
+from hlcli.decoding import constrained_decode
 from hlcli.errors import HLError, UsageError, unknown_name
 from hlcli.methods.base import TaggingModel, TaskSpec
 from hlcli.methods.plain.config import SentTLimits
@@ -111,7 +112,9 @@ class PlainT5Tagger(TaggingModel):
         """Teacher-forced logits ``[batch, target_len, vocab]``."""
         return self.backbone.lm_head(self._decoder_states(task, batch, use_cache=use_cache))
 
-    def loss(self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0, reduction: str = "mean") -> Tensor:
+    def loss(
+        self, task: str, batch: dict[str, Any], *, label_smoothing: float = 0.0, reduction: str = "mean"
+    ) -> Tensor:
         labels = batch["labels"].flatten()
         positions = batch.get("target_positions")
         if positions is None:  # a batch not made by collate
@@ -122,22 +125,22 @@ class PlainT5Tagger(TaggingModel):
         logits = self.backbone.lm_head(states)
         # "sum": the authors' label_smoothed_nll_loss, (1 - ε)·nll + ε/V·Σ_v -log p_v summed over the
         # batch's target tokens (the same per-token formula as PyTorch's label_smoothing).
-        return F.cross_entropy(logits.float(), labels.index_select(0, positions), label_smoothing=label_smoothing, reduction=reduction)
+        targets = labels.index_select(0, positions)
+        return F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing, reduction=reduction)
 
     def _decoder_states(self, task: str, batch: dict[str, Any], *, use_cache: bool | None = None) -> Tensor:
         """Last decoder states, scaled as ``T5ForConditionalGeneration`` scales them before ``lm_head``."""
-        config = self.backbone.config
         with self.using_task(task, use_cache=use_cache):
-            encoded = self.backbone.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            encoder = self.backbone.encoder
+            encoded = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
             hidden = self.backbone.decoder(
                 input_ids=self.backbone.prepare_decoder_input_ids_from_labels(batch["labels"]),
                 encoder_hidden_states=encoded,
                 encoder_attention_mask=batch["attention_mask"],
                 use_cache=False,
             ).last_hidden_state
-        if getattr(config, "scale_decoder_outputs", config.tie_word_embeddings):
-            hidden = hidden * config.d_model**-0.5
-        return hidden
+        scale = t5_decoder_output_scale(self.backbone.config)
+        return hidden * scale if scale != 1.0 else hidden
 
     # -- inference ---------------------------------------------------------------------------
     def predict(self, task: str, sentences: Sequence[Sequence[str]], *, batch_size: int = 32) -> list[list[str]]:
@@ -155,18 +158,3 @@ class PlainT5Tagger(TaggingModel):
             )
         return [sentt.sbio_to_bio(sentence) for sentence in labels]
 
-    def generate_unconstrained(self, task: str, sentences: Sequence[Sequence[str]], *, batch_size: int = 32) -> list[list[str]]:
-        """Reference-style decoding (full-vocabulary greedy, weights regenerated at every step)."""
-        self.task_id(task)
-        with self.evaluating():
-            labels = greedy_decode(
-                self.backbone,
-                self.tokenizer,
-                sentences,
-                self._labels[task][:-2],
-                batch_size=batch_size,
-                max_words=self.method_config.max_words,
-                scope=lambda: self.using_task(task, use_cache=False),
-                prefix=self.input_prefix(task),
-            )
-        return [sentt.sbio_to_bio(sentence) for sentence in labels]

@@ -9,6 +9,7 @@ prefix-tuning, no gates; T5's layer norms train, as in HyperLoader.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 from hlcli.backbones import Backbone
@@ -19,10 +20,11 @@ from hlcli.methods.unipelt.config import UniPELTConfig
 
 
 def build_unipelt(config: UniPELTConfig, backbone: Backbone, tasks: Sequence[TaskSpec]) -> TaggingModel:
-    from hlcli.methods.ablations.static import static_t5_model
+    from hlcli.methods.static.model import static_t5_model
     from hlcli.methods.unipelt.encoder import UniPELTEncoderModel
 
-    return build_for_backbone("unipelt", config, backbone, tasks, t5=static_t5_model, encoder=UniPELTEncoderModel)
+    t5 = functools.partial(static_t5_model, method="unipelt")
+    return build_for_backbone("unipelt", config, backbone, tasks, t5=t5, encoder=UniPELTEncoderModel)
 
 
 register_method(

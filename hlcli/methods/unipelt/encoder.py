@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hlcli.compat import bert_attention_result
 from hlcli.errors import UsageError
 from hlcli.methods.base import TaskSpec
 from hlcli.methods.plain.encoder import PlainEncoderTagger
@@ -102,7 +103,9 @@ class PrefixSelfAttention(nn.Module):
         self.context, self.layer = context, layer
         self.gate = _gate(base.query.in_features, gated)
 
-    def forward(self, hidden_states: Tensor, attention_mask: Tensor | None = None, **kwargs: Any) -> tuple[Tensor, None]:
+    def forward(
+        self, hidden_states: Tensor, attention_mask: Tensor | None = None, **kwargs: Any
+    ) -> tuple[Tensor, None]:
         B, T, _ = hidden_states.shape
         shape = (B, T, self.num_attention_heads, self.attention_head_size)
         q, k, v = (proj(hidden_states).view(shape).transpose(1, 2) for proj in (self.query, self.key, self.value))
@@ -116,7 +119,7 @@ class PrefixSelfAttention(nn.Module):
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attention_mask, dropout_p=self.dropout.p if self.training else 0.0
         )
-        return out.transpose(1, 2).reshape(B, T, -1), None
+        return bert_attention_result(out.transpose(1, 2).reshape(B, T, -1))
 
 
 def _extend_mask(mask: Tensor | None, n_prefix: int) -> Tensor | None:
@@ -153,7 +156,9 @@ class UniPELTEncoderModel(PlainEncoderTagger):
         hidden = backbone.config.hidden_size
         bottleneck = hidden // config.reduction_factor
         if bottleneck < 1:
-            raise UsageError(f"reduction_factor {config.reduction_factor} leaves no adapter bottleneck for hidden size {hidden}")
+            raise UsageError(
+                f"reduction_factor {config.reduction_factor} leaves no adapter bottleneck for hidden size {hidden}"
+            )
         self._context = _Context()
         layers = backbone.encoder.layer
         for i, layer in enumerate(layers):
@@ -169,7 +174,8 @@ class UniPELTEncoderModel(PlainEncoderTagger):
                         gated=config.use_gates,
                     ),
                 )
-            layer.output = GatedAdapterOutput(layer.output, self._context, bottleneck=bottleneck, gated=config.use_gates)
+            gated = config.use_gates
+            layer.output = GatedAdapterOutput(layer.output, self._context, bottleneck=bottleneck, gated=gated)
         self.prefix_encoder = (
             PrefixEncoder(
                 prefix_length=config.prefix_length,

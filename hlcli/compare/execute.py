@@ -1,0 +1,300 @@
+"""Training and scoring the planned runs (skipping finished ones), and collecting finished runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+
+from hlcli import runs
+from hlcli.compare.plan import ComparePlan, PlannedRun, final_runs, plan
+from hlcli.compare.results import RESULT_COLUMNS, CompareResult, records, tuning_frame
+from hlcli.compare.tune import TUNE_SPLIT, TuningPoint, choose
+from hlcli.io import atomic_write, write_json
+
+Log = Callable[[str], None]
+
+
+def compare(
+    *, collect_only: bool = False, tune_only: bool = False, log: Log | None = None, **options: Any
+) -> CompareResult:
+    """Train and evaluate every planned run that is not finished yet (none with ``collect_only``),
+    then collect all results into ``<output dir>/results.csv`` and ``results.json``.
+
+    With a ``[compare.tune]`` grid, every grid point is trained and scored on validation first
+    (``tuning.csv``/``tuning.json``: every point, its average validation F1, the chosen one), then
+    each tuned method's chosen point is trained over the seeds and scored on the split (not with
+    ``tune_only``: then nothing but the grid points is trained or tabled).
+
+    ``options`` are :func:`~hlcli.compare.plan.plan`'s: ``recipe`` and the optional ``methods``,
+    ``fractions``, ``tasks``, ``data_dir``, ``output_dir``, ``model``, ``max_steps``, ``seeds``, ``split``.
+    """
+    say = log or (lambda line: None)
+    the_plan = plan(**options)
+    result = CompareResult(
+        output_dir=the_plan.output_dir, split=the_plan.split, methods=the_plan.methods, fractions=the_plan.fractions,
+        tasks=the_plan.tasks, results=pd.DataFrame(columns=RESULT_COLUMNS), model=the_plan.model,
+    )
+    _run_all(the_plan.points, TUNE_SPLIT, result, collect_only=collect_only, say=say, prefix="tune ")
+    result.tuning, chosen = score_points(the_plan)
+    result.fixed = dict(the_plan.fixed)
+    result.grids = {method: tuned.spec for (method, _), tuned in the_plan.tuned.items()}
+    for (method, fraction), tuned in the_plan.tuned.items():
+        if (method, fraction) not in chosen:
+            points = [p for p in result.tuning if p.method == method and p.fraction == fraction]
+            scored = sum(p.val_avg_f1 is not None for p in points)
+            of = f"{scored} of {len(tuned.spec.points())} grid points scored"
+            result.missing.append(f"{method} (fraction {fraction:g}): tuning unfinished ({of})")
+    finals = [] if tune_only else _in_table_order(the_plan.runs + final_runs(the_plan, chosen), the_plan)
+    rows: list[dict[str, Any]] = []
+    for run in _run_all(finals, the_plan.split, result, collect_only=collect_only, say=say):
+        assert run.run_dir is not None
+        rows.extend(
+            _collect(run.run_dir, run.method, run.fraction, run.seed, run.tasks, the_plan.split, the_plan.model)
+        )
+    for run in the_plan.runs:
+        if run.unavailable is not None:
+            result.unavailable[run.method] = run.unavailable
+
+    result.results = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    the_plan.output_dir.mkdir(parents=True, exist_ok=True)
+    if not tune_only:  # (an earlier comparison's results stay)
+        with atomic_write(the_plan.output_dir / "results.csv") as handle:
+            result.results.to_csv(handle, index=False)
+        write_json(the_plan.output_dir / "results.json", records(result.results))
+    if result.tuning:
+        with atomic_write(the_plan.output_dir / "tuning.csv") as handle:
+            tuning_frame(result.tuning).to_csv(handle, index=False)
+        write_json(the_plan.output_dir / "tuning.json", [p.to_json() for p in result.tuning])
+    return result
+
+
+def _run_all(
+    todo: list[PlannedRun], split: str, result: CompareResult, *, collect_only: bool, say: Log, prefix: str = ""
+) -> list[PlannedRun]:
+    """Train and score (on ``split``) each run not finished yet; the runs that are finished now."""
+    done = []
+    todo = [r for r in todo if r.unavailable is None]
+    for index, run in enumerate(todo, 1):
+        assert run.config is not None and run.run_dir is not None
+        step = f"{prefix}[{index}/{len(todo)}] {run.label}"
+        stale = stale_revision(run.run_dir)
+        if stale is not None and collect_only:
+            result.missing.append(f"{run.label}: {stale}")
+            say(f"{step}: {stale}; left out (--collect-only: run without it to retrain)")
+            continue
+        if stale is not None:
+            aside = set_aside(run.run_dir, stale)
+            result.superseded.append(aside)
+            say(f"{step}: {stale}, so its scores are not this hlcli's: moved to {aside}, training again")
+        if is_finished(run.run_dir, split, run.tasks):
+            result.skipped.append(run.run_dir)
+            say(f"{step}: finished, skipped ({run.run_dir})")
+        elif collect_only:
+            result.missing.append(run.label)
+            say(f"{step}: not finished, left out (--collect-only)")
+            continue
+        else:
+            _train_and_evaluate(run, split, result, say=lambda line, s=step: say(f"{s}: {line}"))
+        done.append(run)
+    return done
+
+
+def score_points(the_plan: ComparePlan) -> tuple[list[TuningPoint], dict[tuple[str, float], dict[str, Any]]]:
+    """Every grid point with its validation scores (read from its runs' ``eval.json``), and each
+    tuned method's chosen setting (only where every point of its grid is scored)."""
+    points: list[TuningPoint] = []
+    chosen: dict[tuple[str, float], dict[str, Any]] = {}
+    for (method, fraction), tuned in the_plan.tuned.items():
+        mine = []
+        for setting in tuned.spec.points():
+            planned = [p for p in tuned.points if p.setting == setting]
+            first = planned[0].config
+            assert first is not None
+            tasks = [t for p in planned for t in p.tasks]
+            run_dirs = [p.run_dir for p in planned if p.run_dir is not None]
+            point = TuningPoint(method, fraction, setting, first.seed, first.max_steps, tasks, run_dirs)
+            for run in planned:
+                assert run.run_dir is not None
+                # A point trained with other modules is not scored (compare retrains it; --collect-only leaves it out).
+                scored = _scores(run.run_dir, TUNE_SPLIT) if stale_revision(run.run_dir) is None else {}
+                point.scores.update({t: float(scored[t]["f1"]) for t in run.tasks if t in scored and "f1" in scored[t]})
+            mine.append(point)
+        best = choose(mine)
+        if best is not None:
+            best.chosen = True
+            chosen[method, fraction] = best.setting
+        points.extend(mine)
+    return points, chosen
+
+
+def _in_table_order(planned: list[PlannedRun], the_plan: ComparePlan) -> list[PlannedRun]:
+    """Fractions as the recipe lists them, then methods in the comparison's order (stable within)."""
+    return sorted(planned, key=lambda r: (the_plan.fractions.index(r.fraction), the_plan.methods.index(r.method)))
+
+
+SUPERSEDED = "superseded"  # <compare dir>/superseded/: runs trained with an earlier module revision
+
+
+@dataclass(frozen=True)
+class StaleRun:
+    """A run folder trained with other modules than this hlcli's (:class:`hlcli.methods.ModuleRevision`)."""
+
+    method: str
+    recorded: int
+    current: int
+
+    def __str__(self) -> str:
+        return f"trained with {self.method} module revision {self.recorded}, this hlcli's is {self.current}"
+
+
+def stale_revision(run_dir: Path) -> StaleRun | None:
+    """How a run folder's checkpoints (any of them) differ from this hlcli's module revision, or None.
+
+    The revision is not part of the run's config hash (folder names stay), so an unchanged recipe
+    finds a folder trained before its method's modules changed: :func:`compare` never reuses,
+    resumes or tables such a run; it moves it to ``superseded/`` and trains the run again.
+    """
+    from hlcli.checkpoint import current_revision, read_checkpoint_config, recorded_revision
+    from hlcli.errors import HLError
+
+    for which in (runs.LAST, runs.BEST):
+        folder = runs.checkpoint_dir(run_dir, which)
+        if not runs.is_checkpoint_dir(folder):
+            continue
+        try:
+            config = read_checkpoint_config(folder)
+        except HLError:
+            continue  # a damaged checkpoint: training or scoring it reports that
+        recorded, current = recorded_revision(config), current_revision(config)
+        if recorded != current:
+            return StaleRun(config["method"], recorded, current)
+    return None
+
+
+def set_aside(run_dir: Path, stale: StaleRun) -> Path:
+    """Move a stale run to ``<compare dir>/superseded/<name>-rev<N>``: kept for contrast, never reused
+    or tabled (the run's own lock is taken first, so a run being trained is never moved)."""
+    folder = run_dir.parent.parent / SUPERSEDED
+    target, n = folder / f"{run_dir.name}-rev{stale.recorded}", 2
+    while target.exists():
+        target, n = folder / f"{run_dir.name}-rev{stale.recorded}-{n}", n + 1
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = runs.RunLock(run_dir).acquire()
+    try:
+        run_dir.rename(target)
+    finally:
+        lock.release()
+    return target
+
+
+def is_finished(run_dir: Path, split: str, tasks: Sequence[str]) -> bool:
+    """True when ``eval.json`` scores every task of the run on ``split``."""
+    scored = _scores(run_dir, split)
+    return all(task in scored and "f1" in scored[task] for task in tasks)
+
+
+def _scores(run_dir: Path, split: str) -> dict[str, Any]:
+    try:
+        scored = json.loads((run_dir / runs.EVAL).read_text(encoding="utf-8")).get(split, {}).get("tasks", {})
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return {}
+    return scored if isinstance(scored, dict) else {}
+
+
+def _train_and_evaluate(run: PlannedRun, split: str, result: CompareResult, *, say: Log) -> None:
+    from hlcli.evaluation import evaluate
+    from hlcli.training import train
+
+    assert run.config is not None and run.run_dir is not None
+    last = runs.checkpoint_dir(run.run_dir, runs.LAST)
+    if runs.is_checkpoint_dir(last):
+        steps = runs.checkpoint_step(last)
+        if steps < run.config.max_steps:
+            say(f"resuming at step {steps} ({run.run_dir})")
+            train(run.config, resume=True)
+            result.trained.append(run.run_dir)
+    else:
+        if run.run_dir.exists():
+            # Stopped before its first checkpoint: nothing to resume, start over.
+            shutil.rmtree(run.run_dir)
+        say(f"training {run.config.max_steps} steps ({run.run_dir})")
+        train(run.config)
+        result.trained.append(run.run_dir)
+    say(f"evaluating on {split}")
+    evaluate(run.run_dir, split=split, data_dir=run.config.data_dir, batch_size=run.config.eval_batch_size)
+    result.evaluated.append(run.run_dir)
+
+
+def _collect(
+    run_dir: Path, method: str, fraction: float, seed: int | None, tasks: Sequence[str], split: str, model: str | None
+) -> list[dict[str, Any]]:
+    from hlcli.checkpoint import read_checkpoint_config
+
+    scores = _scores(run_dir, split)
+    checkpoint, _ = runs.resolve_checkpoint(run_dir)
+    parameters = read_checkpoint_config(checkpoint).get("parameters", {})
+    return [
+        {
+            "method": method, "model": model, "fraction": fraction, "seed": seed, "task": task,
+            "f1": float(scores[task]["f1"]), "total": parameters.get("total"),
+            "trainable": parameters.get("trainable"), "run_dir": str(run_dir),
+        }
+        for task in tasks
+    ]
+
+
+@dataclass
+class RunStatus:
+    """Where one planned run stands (``hl compare --dry-run``)."""
+
+    run: PlannedRun
+    split: str  # the split it is scored on: val for grid points
+    # finished | to score | resume at step N | to train | to train again (module revision 1 → 2)
+    # | after tuning[: score]
+    state: str
+    steps_left: int
+
+
+def plan_status(**options: Any) -> tuple[ComparePlan, list[RunStatus]]:
+    """Every run the comparison needs (grid points, then final runs) and what is left of each.
+
+    The final runs of a method whose grid is not scored yet are planned at its first point (the
+    count and steps are the same at any point) and marked "after tuning".
+    """
+    the_plan = plan(**options)
+    statuses = [_status(run, TUNE_SPLIT) for run in the_plan.points]
+    _, chosen = score_points(the_plan)
+    points = {p.run_dir for p in the_plan.points}
+    for run in _in_table_order(the_plan.runs + final_runs(the_plan, chosen), the_plan):
+        if run.unavailable is None:
+            statuses.append(_status(run, the_plan.split))
+    waiting = {key: tuned.spec.points()[0] for key, tuned in the_plan.tuned.items() if key not in chosen}
+    for run in final_runs(the_plan, waiting):
+        reused = run.run_dir in points
+        assert run.config is not None
+        state = "after tuning: score" if reused else "after tuning"
+        run.setting, run.run_dir = None, None  # the point is not chosen yet: neither is shown
+        statuses.append(RunStatus(run, the_plan.split, state, 0 if reused else run.config.max_steps))
+    return the_plan, statuses
+
+
+def _status(run: PlannedRun, split: str) -> RunStatus:
+    assert run.config is not None and run.run_dir is not None
+    stale = stale_revision(run.run_dir)
+    if stale is not None:
+        again = f"to train again (module revision {stale.recorded} → {stale.current})"
+        return RunStatus(run, split, again, run.config.max_steps)
+    if is_finished(run.run_dir, split, run.tasks):
+        return RunStatus(run, split, "finished", 0)
+    last = runs.checkpoint_dir(run.run_dir, runs.LAST)
+    if runs.is_checkpoint_dir(last):
+        step = runs.checkpoint_step(last)
+        if step >= run.config.max_steps:
+            return RunStatus(run, split, "to score", 0)
+        return RunStatus(run, split, f"resume at step {step}", run.config.max_steps - step)
+    return RunStatus(run, split, "to train", run.config.max_steps)
