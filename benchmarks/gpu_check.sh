@@ -113,7 +113,7 @@ step 60 "hl evaluate" $PY -m hlcli evaluate "$RUN" --tasks atis --batch-size 256
 
 $PY - "$DATA" "$N_TAG" "$WORK/atis_test.txt" <<'EOF'
 import sys
-from hlcli.data.corpora import load_split
+from hlcli.data.tasks import load_split
 data, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 examples = load_split("atis", "test", data_dir=data)
 with open(out, "w", encoding="utf-8") as f:

@@ -93,9 +93,20 @@ def import_graph() -> dict[str, dict[str, int]]:
                 targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
             for target in targets:
                 owner = _owner(target, modules) if target.split(".")[0] == PACKAGE else None
-                if owner is not None and owner != name:
-                    graph[name].setdefault(owner, node.lineno)
+                for imported in _with_parents(owner, name) if owner is not None else ():
+                    graph[name].setdefault(imported, node.lineno)
     return graph
+
+
+def _with_parents(owner: str, importer: str) -> list[str]:
+    """``owner`` and the packages above it that importing it runs: importing ``a.b.c`` runs
+    ``a/b/__init__.py`` first, so a package's eager imports tie its importers to them too. The
+    importer's own packages are already running, and the root package's ``__init__`` only names
+    its lazy API (it imports nothing when run), so neither is an edge."""
+    chain = [owner]
+    while "." in chain[-1]:
+        chain.append(chain[-1].rpartition(".")[0])
+    return [m for m in chain[:-1] if m != importer and not importer.startswith(m + ".")]
 
 
 def strongly_connected(graph: dict[str, dict[str, int]]) -> list[list[str]]:

@@ -41,9 +41,12 @@ score, collect), :mod:`~hlcli.compare.collect` (no recipe), :mod:`~hlcli.compare
 (the paper's published tables) and :mod:`~hlcli.compare.param_counts` (parameter counts, ``--params``).
 """
 
-from hlcli.compare.collect import collect_runs
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from hlcli.compare.facts import SINGLE_TASK_MARK
-from hlcli.compare.execute import RunStatus, StaleRun, compare, is_finished, plan_status, score_points, stale_revision
 from hlcli.compare.plan import (
     COMPARE_KEYS,
     COMPARE_SECTION,
@@ -76,6 +79,30 @@ from hlcli.compare.results import (
     tuning_frame,
 )
 from hlcli.compare.tune import TuneSpec, TuningPoint, choose, tune_spec
+
+# Running a comparison (execute: training, evaluation, adapt) and collecting runs (collect, on
+# execute) are imported on first use (PEP 562): hl evaluate imports hlcli.compare.bootstrap for its
+# intervals, which runs this file, and evaluation must not import what imports evaluation.
+_LAZY = {
+    **dict.fromkeys(["collect_runs"], "hlcli.compare.collect"),
+    **dict.fromkeys(["RunStatus", "StaleRun", "compare", "is_finished", "plan_status", "score_points",
+                     "stale_revision"], "hlcli.compare.execute"),
+}
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports them
+    from hlcli.compare.collect import collect_runs  # noqa: F401
+    from hlcli.compare.execute import (  # noqa: F401
+        RunStatus, StaleRun, compare, is_finished, plan_status, score_points, stale_revision,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'hlcli.compare' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
 
 __all__ = [
     "AVERAGE", "COMPARE_KEYS", "COMPARE_SECTION", "OUTPUT_FORMATS",

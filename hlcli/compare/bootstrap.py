@@ -3,7 +3,7 @@
 Micro-F1 only depends on three sums over sentences: true-positive chunks, predicted chunks and
 gold chunks (F1 = 2·TP / (predicted + gold), which equals seqeval's 2PR/(P+R)). So each sentence
 is reduced once to its ``(tp, predicted, gold)`` counts with seqeval's own ``get_entities`` (the
-same lenient conlleval chunking :data:`hlcli.evaluation.SEQEVAL_MODE` scores with), and a
+same lenient conlleval chunking :data:`hlcli.scoring.SEQEVAL_MODE` scores with), and a
 resample of sentences is a vector of how often each sentence was drawn: its F1 comes from one
 matrix product. 1,000 resamples of mTOD's 8,621 test sentences take well under a second, where
 re-running seqeval per resample takes minutes. See docs/bootstrap.md.

@@ -207,23 +207,25 @@ def _scores(run_dir: Path, split: str) -> dict[str, Any]:
 
 
 def _train_and_evaluate(run: PlannedRun, split: str, result: CompareResult, *, say: Log) -> None:
+    from hlcli.adapt import setup_for
     from hlcli.evaluation import evaluate
     from hlcli.training import train
 
     assert run.config is not None and run.run_dir is not None
+    setup = setup_for(run.config)  # None unless the recipe's runs were made by hl adapt
     last = runs.checkpoint_dir(run.run_dir, runs.LAST)
     if runs.is_checkpoint_dir(last):
         steps = runs.checkpoint_step(last)
         if steps < run.config.max_steps:
             say(f"resuming at step {steps} ({run.run_dir})")
-            train(run.config, resume=True)
+            train(run.config, resume=True, setup=setup)
             result.trained.append(run.run_dir)
     else:
         if run.run_dir.exists():
             # Stopped before its first checkpoint: nothing to resume, start over.
             shutil.rmtree(run.run_dir)
         say(f"training {run.config.max_steps} steps ({run.run_dir})")
-        train(run.config)
+        train(run.config, setup=setup)
         result.trained.append(run.run_dir)
     say(f"evaluating on {split}")
     evaluate(run.run_dir, split=split, data_dir=run.config.data_dir, batch_size=run.config.eval_batch_size)

@@ -140,10 +140,12 @@ def known_methods() -> list[str]:
 
 
 def registered_methods() -> list[str]:
-    """The methods in the order they were registered (the built-ins in :data:`BUILTIN_METHOD_MODULES`'
-    order): the column order of ``hl compare``'s tables (:func:`hlcli.compare.facts.method_order`)."""
+    """The built-in methods in :data:`BUILTIN_METHOD_MODULES`' order, then any other registered method
+    alphabetically: the column order of ``hl compare``'s tables (:func:`hlcli.compare.facts.method_order`).
+    Fixed by that tuple, not by which module happened to register first."""
     _load_builtins()
-    return list(_REGISTRY)
+    builtin = [module.rpartition(".")[2].replace("_", "-") for module in BUILTIN_METHOD_MODULES]
+    return [m for m in builtin if m in _REGISTRY] + sorted(m for m in _REGISTRY if m not in builtin)
 
 
 def method_entry(name: str) -> MethodEntry:
@@ -182,6 +184,8 @@ def build_model(
         raise UsageError(f"duplicate task names: {', '.join(names)}")
     loaded = load_backbone(backbone)
     model = entry.build(config, loaded, list(tasks))
+    if not model.method:  # a plugin's build may return a plain tagger: it is this method's model
+        model.method = method
     if model.method != method:  # the model states its method at construction; checkpoints record it
         raise TypeError(f"the build function of method {method!r} made a {model.method or 'method-less'!r} model")
     model.backbone_name = backbone
