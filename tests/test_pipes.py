@@ -47,6 +47,17 @@ def test_compare_params_piped_is_not_cut_at_80_columns():
     assert max(len(line) for line in lines) > 80 and all(line.rstrip()[-1] in "┓┃┩│┤┘" for line in lines)
 
 
+def test_an_exported_columns_does_not_cut_a_piped_table():
+    # A real process, COLUMNS in its environment from the start (as `export COLUMNS` in a shell, or
+    # pytest-xdist's workers): rich takes it as a fixed width when the console is built, which cut
+    # the piped table at 80 columns; it must size a terminal only.
+    env = {**os.environ, "COLUMNS": "80"}
+    done = subprocess.run([sys.executable, "-m", "hlcli", "compare", "--params"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    header = next(line for line in _table_lines(done.stdout) if line.startswith("┃"))
+    assert "paper trainable" in header and len(header) > 80
+
+
 def test_evaluate_title_and_paths_are_never_wrapped(tmp_path, tiny_run, toy_tasks):
     run = tmp_path / ("a-long-run-folder-name-" * 5 + "end")  # the checkpoint path is > 150 characters
     result = invoke("train", "--tasks", toy_tasks("flights"), *tiny_run, "--max-steps", 2, "--output-dir", run)

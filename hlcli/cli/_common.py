@@ -26,8 +26,15 @@ class OutputConsole(Console):
     ``hl compare --paper | cat`` dropped whole columns. Off a terminal this console is
     :data:`PIPE_WIDTH` wide: tables do not expand, so each is printed at its natural width, and
     text lines are not wrapped. The check is made at every print, because the stream may change
-    (``CliRunner`` swaps ``sys.stdout``). An explicit ``width=`` is kept as given.
+    (``CliRunner`` swaps ``sys.stdout``). An explicit ``width=`` is kept as given; an exported
+    ``COLUMNS`` sizes a terminal only (rich fixes it as the width at construction, which cut
+    ``COLUMNS=80 hl compare --params | cat`` to 80 columns).
     """
+
+    def __init__(self, *args, width: int | None = None, **kwargs) -> None:
+        super().__init__(*args, width=width, **kwargs)
+        if width is None:
+            self._width = None  # rich's size still reads COLUMNS, at every print, for a terminal
 
     @property
     def size(self):  # type: ignore[override]

@@ -29,7 +29,14 @@ from hlcli.methods.base import TaskSpec
 from hlcli.methods.hyperloader.config import HyperLoaderConfig
 from hlcli.methods.hyperloader.context import InjectionContext
 from hlcli.methods.hyperloader.hypernetwork import GeneratedWeights
-from hlcli.methods.hyperloader.t5 import inject_t5, is_t5_layer_norm, merge_lora, place_attention, t5_stack_specs
+from hlcli.methods.hyperloader.t5 import (
+    cudnn_ruled_out,
+    inject_t5,
+    is_t5_layer_norm,
+    merge_lora,
+    needs_cudnn_ruled_out,
+    t5_stack_specs,
+)
 from hlcli.methods.hyperloader.weight_source import HyperNetworkSource, WeightSource
 from hlcli.methods.plain.t5 import PlainT5Tagger
 
@@ -58,7 +65,7 @@ class WeightSourceT5Tagger(PlainT5Tagger):
         self._context = InjectionContext()
         self._lora_modules = inject_t5(self.backbone, self._context, config)
         self._cache: tuple[Any, dict[str, GeneratedWeights], dict[str, Tensor] | None] | None = None
-        place_attention(self.backbone)
+        self._rule_out_cudnn = needs_cudnn_ruled_out(self.backbone)
 
     def generated_weights(
         self, task: str, *, use_cache: bool
@@ -81,7 +88,7 @@ class WeightSourceT5Tagger(PlainT5Tagger):
     def _apply(self, fn, *args, **kwargs):
         self._cache = None  # .to() / .half(): cached tensors would be stale
         result = super()._apply(fn, *args, **kwargs)
-        place_attention(self.backbone)  # the kernel choice for the device the model is now on
+        self._rule_out_cudnn = needs_cudnn_ruled_out(self.backbone)  # the choice for its new device
         return result
 
     @contextlib.contextmanager
@@ -91,5 +98,6 @@ class WeightSourceT5Tagger(PlainT5Tagger):
         if use_cache and not allowed:
             raise RuntimeError("the weight cache is for inference only (eval mode, no autograd)")
         weights, merged = self.generated_weights(task, use_cache=allowed if use_cache is None else use_cache)
-        with self._context.active(weights, merged):
+        kernels = cudnn_ruled_out() if self._rule_out_cudnn else contextlib.nullcontext()
+        with self._context.active(weights, merged), kernels:
             yield

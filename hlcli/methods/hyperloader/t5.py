@@ -14,6 +14,10 @@ models in one process never see each other's weights.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from typing import Iterator
+
 import torch
 from torch import Tensor, nn
 
@@ -34,13 +38,15 @@ DECODER_POSITIONS = (0, 1, 2, 3, 4, 5)
 # models' attention is "sdpa" (this implementation calls exactly it) with cuDNN ruled out, and the
 # memory-efficient kernel (or flash / math) runs instead; on a CPU nothing changes.
 #
-# How cuDNN is ruled out: once per model, when it is placed on a CUDA device (:func:`place_attention`,
-# called from the model's ``_apply``, i.e. ``.to()`` / ``.cuda()``), by switching torch's cuDNN SDPA
-# flag off for the process. torch has no per-call or per-thread switch (``sdpa_kernel`` sets the same
-# global flags), so flipping it off and back on around every call, as this module once did, raced
-# between threads: one thread's call could run with the flag another had just set. Off once and never
-# back on is the same for every thread; the flag is left alone as long as no such model is on CUDA.
-# The price: once one is, every SDPA call of the process (other models included) skips cuDNN too.
+# How cuDNN is ruled out: torch has only a process-wide flag (``sdpa_kernel`` sets the same global
+# flags), so the choice is scoped to the model's own work. Whether a model needs it is decided once,
+# when it is placed on a device (``_apply``: ``.to()`` / ``.cuda()``); each forward / generate of a
+# model on CUDA then runs inside :func:`cudnn_ruled_out`, which switches the flag off for as long as
+# one such scope is open in any thread (a counter under a lock, so overlapping threads cannot leave
+# it off or turn it back on under each other) and restores the user's setting when the last closes.
+# The backward pass needs no scope: the kernel picked in forward records its own backward. Before,
+# the flag was switched off for good at placement, and every later model of the process (another
+# method in the same ``hl compare``) ran without cuDNN too: results depended on run order.
 BIASED_ATTENTION = "hlcli_sdpa_no_cudnn"
 _SDPA = attention_function("sdpa")
 
@@ -60,13 +66,36 @@ def use_biased_attention(backbone: nn.Module) -> None:
         backbone.set_attn_implementation(BIASED_ATTENTION)
 
 
-def place_attention(backbone: nn.Module) -> None:
-    """The model's kernel choice, made when it is placed on a device (see the comment above): on
-    CUDA with :data:`BIASED_ATTENTION`, cuDNN's fused SDPA is switched off for the process."""
+def needs_cudnn_ruled_out(backbone: nn.Module) -> bool:
+    """The model's kernel choice, made when it is placed on a device (see the comment above)."""
     if attention_implementation(backbone.config) != BIASED_ATTENTION:
-        return
-    if any(p.is_cuda for p in backbone.parameters()) and torch.backends.cuda.cudnn_sdp_enabled():
-        torch.backends.cuda.enable_cudnn_sdp(False)
+        return False
+    return any(p.is_cuda for p in backbone.parameters())
+
+
+class _CudnnScopes:
+    """Open :func:`cudnn_ruled_out` scopes of the process, and the flag they found."""
+
+    lock = threading.Lock()
+    open = 0
+    found: bool = True
+
+
+@contextlib.contextmanager
+def cudnn_ruled_out() -> Iterator[None]:
+    """cuDNN's fused SDPA off while any such scope is open (any thread); the user's setting after."""
+    with _CudnnScopes.lock:
+        if _CudnnScopes.open == 0:
+            _CudnnScopes.found = torch.backends.cuda.cudnn_sdp_enabled()
+            torch.backends.cuda.enable_cudnn_sdp(False)
+        _CudnnScopes.open += 1
+    try:
+        yield
+    finally:
+        with _CudnnScopes.lock:
+            _CudnnScopes.open -= 1
+            if _CudnnScopes.open == 0:
+                torch.backends.cuda.enable_cudnn_sdp(_CudnnScopes.found)
 
 
 def t5_stack_specs(config, hn: HyperNetworkConfig) -> dict[str, StackSpec]:
