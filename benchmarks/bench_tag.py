@@ -292,7 +292,7 @@ def profile(runs: dict) -> None:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     common.setup(args)
-    from hlcli.evaluation import score
+    from hlcli.scoring import score
 
     tokenizer = common.load_tokenizer(args.tokenizer)
     train_examples = load_split(TASK, "train", data_dir=args.data_dir)

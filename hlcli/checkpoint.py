@@ -36,10 +36,6 @@ from hlcli.methods import build_model
 from hlcli.methods.base import TaggingModel, TaskSpec
 from hlcli.revisions import current_revision, recorded_revision, remember_revision, trained_revision
 
-# The file names are the run folder layout's (hlcli.runs: one place); hl adapt and hl export import them from here.
-WEIGHTS_FILE = runs.MODEL_WEIGHTS
-CONFIG_FILE = runs.MODEL_CONFIG
-CARD_FILE = runs.MODEL_CARD
 FORMAT_VERSION = 1
 
 
@@ -118,16 +114,16 @@ def write_model_files(
     """
     config = checkpoint_config(model, metrics=metrics, extra=extra)
     tensors = {name: t.detach().to("cpu").contiguous() for name, t in model.trainable_state_dict().items()}
-    save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": "pt", "method": model.method})
-    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (folder / CARD_FILE).write_text(model_card(config), encoding="utf-8")
+    save_file(tensors, str(folder / runs.MODEL_WEIGHTS), metadata={"format": "pt", "method": model.method})
+    (folder / runs.MODEL_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (folder / runs.MODEL_CARD).write_text(model_card(config), encoding="utf-8")
 
 
 def read_checkpoint_config(folder: str | os.PathLike) -> dict[str, Any]:
-    path = Path(folder) / CONFIG_FILE
+    path = Path(folder) / runs.MODEL_CONFIG
     if not path.is_file():
         raise HLError("not a checkpoint folder", path=folder,
-                      expected=f"a folder with {CONFIG_FILE} and {WEIGHTS_FILE}")
+                      expected=f"a folder with {runs.MODEL_CONFIG} and {runs.MODEL_WEIGHTS}")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -147,7 +143,7 @@ RUN_KEYS = ("method", "model", "tasks", "method_overrides", "fraction", "seed")
 def check_run_config(folder: str | os.PathLike, run_config: dict[str, Any]) -> None:
     """Refuse a checkpoint of a run folder whose config disagrees with the run's ``config.json``
     (an edited or copied-in file): the error names the checkpoint's ``config.json``."""
-    path = Path(folder) / CONFIG_FILE
+    path = Path(folder) / runs.MODEL_CONFIG
     config = read_checkpoint_config(folder)
     train_config = (config.get("extra") or {}).get("train_config") or {}
     pairs = [("method", config["method"], run_config.get("method"))]
@@ -180,9 +176,9 @@ def load_model(
     run_config = _run_config(folder)
     if run_config is not None:
         check_run_config(folder, run_config)
-    weights_path = folder / WEIGHTS_FILE
+    weights_path = folder / runs.MODEL_WEIGHTS
     if not weights_path.is_file():
-        raise HLError(f"checkpoint has no {WEIGHTS_FILE}", path=folder)
+        raise HLError(f"checkpoint has no {runs.MODEL_WEIGHTS}", path=folder)
     tasks = [TaskSpec(t["name"], list(t["types"])) for t in config["tasks"]]
     try:
         model = build_model(
@@ -192,14 +188,14 @@ def load_model(
             overrides=config["method_config"],
         )
     except HLError as error:  # an unknown method or option: say which file names it
-        error.path = error.path or str(folder / CONFIG_FILE)
+        error.path = error.path or str(folder / runs.MODEL_CONFIG)
         raise
     recorded = config["backbone"].get("fingerprint", {})
     actual = fingerprint(model.backbone.config)
     different = sorted(k for k in set(recorded) | set(actual) if recorded.get(k) != actual.get(k))
     if different:
         detail = ", ".join(f"{k}: {recorded.get(k)!r} != {actual.get(k)!r}" for k in different)
-        raise HLError(f"backbone does not match the checkpoint ({detail})", path=folder / CONFIG_FILE)
+        raise HLError(f"backbone does not match the checkpoint ({detail})", path=folder / runs.MODEL_CONFIG)
     try:
         tensors = load_file(str(weights_path))
     except Exception as error:  # safetensors raises its own error types for corrupt files
@@ -243,7 +239,7 @@ def load_trainable(
         for name, tensor in tensors.items():
             parameters[name].copy_(tensor.to(parameters[name].dtype))
     model.invalidate_cache()
-    remember_revision(model, Path(path).parent / CONFIG_FILE)
+    remember_revision(model, Path(path).parent / runs.MODEL_CONFIG)
 
 
 def refresh_card(checkpoint: Path, run_dir: Path | None) -> None:
@@ -253,7 +249,7 @@ def refresh_card(checkpoint: Path, run_dir: Path | None) -> None:
     except HLError:  # a checkpoint not written by hlcli.checkpoint (a plugin's, a test's): its card is its own
         return
     name = Path(run_dir).name if run_dir is not None else None
-    with atomic_write(Path(checkpoint) / CARD_FILE) as handle:
+    with atomic_write(Path(checkpoint) / runs.MODEL_CARD) as handle:
         handle.write(model_card(config, scores=run_scores(run_dir, checkpoint), name=name))
 
 

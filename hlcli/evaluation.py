@@ -25,7 +25,7 @@ from hlcli.data.tasks import load_split
 from hlcli.errors import unknown_name
 from hlcli.io import atomic_write, locked, write_json
 from hlcli.methods.base import TaggingModel
-from hlcli.scoring import SEQEVAL_MODE, conll_lines, score, score_per_label  # noqa: F401 - also imported from here
+from hlcli.scoring import SEQEVAL_MODE, conll_lines, score, score_per_label
 
 # Keys of a task's bootstrap interval in the scores (hl evaluate --ci).
 CI_KEYS = ("ci95_low", "ci95_high")

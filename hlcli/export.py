@@ -35,7 +35,7 @@ from safetensors.torch import save_file
 from hlcli import runs
 from hlcli.adapt import ADAPTABLE, WHY_NOT
 from hlcli.card import model_card
-from hlcli.checkpoint import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, checkpoint_config, load_model, read_checkpoint_config
+from hlcli.checkpoint import checkpoint_config, load_model, read_checkpoint_config
 from hlcli.errors import UsageError, unknown_name
 from hlcli.io import atomic_dir
 from hlcli.methods.base import TaggingModel, TaskSpec
@@ -79,18 +79,18 @@ def export_task(run: str | Path, *, task: str, output: str | Path, merge_lora: b
     config = checkpoint_config(static, metrics=metrics, extra=extra)
     config["backbone_tensors"] = sorted(backbone)
     with atomic_dir(output) as tmp:
-        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "method": static.method})
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        save_file(tensors, str(tmp / runs.MODEL_WEIGHTS), metadata={"format": "pt", "method": static.method})
+        (tmp / runs.MODEL_CONFIG).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         merged_note = " (LoRA merged into q/v)" if merge else ""
         card = model_card(config).replace(
             "\n## Tasks", f"\nExported by `hl export` from `{checkpoint}`: {full.method}'s weights for task "
             f"`{task}`, generated once and stored as plain tensors{merged_note}.\n\n## Tasks", 1)
-        (tmp / CARD_FILE).write_text(card, encoding="utf-8")
-    return ExportResult(output, task, merge, len(tensors), (output / WEIGHTS_FILE).stat().st_size)
+        (tmp / runs.MODEL_CARD).write_text(card, encoding="utf-8")
+    return ExportResult(output, task, merge, len(tensors), (output / runs.MODEL_WEIGHTS).stat().st_size)
 
 
 # What a hub folder holds: the checkpoint's weights and config, the card, and the run's scores.
-HUB_FILES = (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE)
+HUB_FILES = (runs.MODEL_WEIGHTS, runs.MODEL_CONFIG, runs.MODEL_CARD)
 
 
 @dataclass
@@ -118,13 +118,14 @@ def export_hub(run: str | Path, *, output: str | Path, task: str | None = None, 
         scores = {split: {**record, "tasks": {t: v for t, v in record.get("tasks", {}).items() if t == task}}
                   for split, record in scores.items()}  # fmt: skip
         config = read_checkpoint_config(output)
-        (output / CARD_FILE).write_text(model_card(config, scores=scores, name=f"{name}-{task}"), encoding="utf-8")
+        card = model_card(config, scores=scores, name=f"{name}-{task}")
+        (output / runs.MODEL_CARD).write_text(card, encoding="utf-8")
     else:
         config = read_checkpoint_config(checkpoint)
         with atomic_dir(output) as tmp:
-            for file in (WEIGHTS_FILE, CONFIG_FILE):
+            for file in (runs.MODEL_WEIGHTS, runs.MODEL_CONFIG):
                 shutil.copyfile(checkpoint / file, tmp / file)
-            (tmp / CARD_FILE).write_text(model_card(config, scores=scores, name=name), encoding="utf-8")
+            (tmp / runs.MODEL_CARD).write_text(model_card(config, scores=scores, name=name), encoding="utf-8")
     return HubExport(output, sorted(p.name for p in output.iterdir()), sorted(scores))
 
 
@@ -137,14 +138,8 @@ def _check_empty(output: Path, *, option: str) -> None:
 @torch.no_grad()
 def _generate(model: TaggingModel, task: str):
     """``(weights per stack, merged q/v per stack or None)``: what the model's inference cache holds."""
-    from hlcli.methods.hyperloader.encoder import STACK
-    from hlcli.methods.hyperloader.model import WeightSourceT5Tagger
-
     model.eval()
-    if isinstance(model, WeightSourceT5Tagger):
-        return model.generated_weights(task, use_cache=True)
-    weights, merged = model._cached(model.task_index[task])
-    return {STACK: weights}, merged
+    return model.generated_weights(task, use_cache=True)  # T5 and encoder models alike
 
 
 def _static_model(full: TaggingModel, task: str, *, use_lora: bool) -> TaggingModel:
@@ -177,7 +172,7 @@ def _merged_qv(full: TaggingModel, merged: dict[str, torch.Tensor]) -> dict[str,
     """Backbone q/v weight name → ``W0 + (α/r)·B A`` for every LoRA linear of the full model."""
     names = {id(module): name for name, module in full.named_modules()}
     out = {}
-    for stack, layers in full._lora_modules.items():
+    for stack, layers in full.lora_modules.items():
         for layer, linears in enumerate(layers):
             for slot, linear in enumerate(linears):
                 out[f"{names[id(linear)]}.weight"] = merged[stack][layer, slot].detach().to("cpu").contiguous()

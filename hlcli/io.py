@@ -20,9 +20,13 @@ import stat
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from hlcli.errors import HLError
+
+# Where a long call (train, adapt, compare) sends its progress lines: one line of text per call
+# (the CLI prints each on stderr; a library caller may collect them, or pass nothing).
+Log = Callable[[str], None]
 
 WRITE_HINT = "check the path, its permissions and free space"
 # How safetensors (Rust) reports an OS error: "... No space left on device (os error 28)".

@@ -72,5 +72,5 @@ def test_backbones_and_methods_share_one_family_table():
     from hlcli import backbones
     from hlcli.methods import common
 
-    assert backbones.SEQ2SEQ_MODEL_TYPES is common.T5_MODEL_TYPES
+    assert backbones.T5_MODEL_TYPES is common.T5_MODEL_TYPES
     assert not set(common.T5_MODEL_TYPES) & set(common.ENCODER_MODEL_TYPES)

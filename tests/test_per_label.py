@@ -10,7 +10,7 @@ from seqeval.metrics import classification_report
 
 from _cli import invoke
 from conftest import TINY_RUN
-from hlcli.evaluation import conll_lines, score, score_per_label
+from hlcli.scoring import conll_lines, score, score_per_label
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

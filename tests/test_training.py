@@ -16,7 +16,8 @@ from _faults import ctrl_c_at, loss_at, on_training_loss
 from hlcli import runs
 from hlcli.config import TrainConfig, load_config, read_config
 from hlcli.errors import HLError, UsageError
-from hlcli.evaluation import evaluate, score
+from hlcli.evaluation import evaluate
+from hlcli.scoring import score
 from hlcli.training import resume_config, train
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -16,10 +15,11 @@ from hlcli.compare.execute import _collect, is_finished, stale_revision
 from hlcli.config import TrainConfig, read_config
 from hlcli.data.corpora import CORPORA
 from hlcli.errors import HLError
+from hlcli.io import Log
 
 
 def collect_runs(
-    *, runs_dir: str | Path = "runs", split: str = "test", log: Callable[[str], None] | None = None
+    *, runs_dir: str | Path = "runs", split: str = "test", log: Log | None = None
 ) -> CompareResult:
     """Every run under ``runs_dir`` scored on ``split``, grouped into tables by fraction and backbone.
 

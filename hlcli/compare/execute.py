@@ -6,7 +6,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -14,9 +14,8 @@ from hlcli import runs
 from hlcli.compare.plan import ComparePlan, PlannedRun, final_runs, plan
 from hlcli.compare.results import RESULT_COLUMNS, CompareResult, records, tuning_frame
 from hlcli.compare.tune import TUNE_SPLIT, TuningPoint, choose
-from hlcli.io import atomic_write, write_json
+from hlcli.io import Log, atomic_write, write_json
 
-Log = Callable[[str], None]
 
 
 def compare(
@@ -159,7 +158,8 @@ def stale_revision(run_dir: Path) -> StaleRun | None:
     finds a folder trained before its method's modules changed: :func:`compare` never reuses,
     resumes or tables such a run; it moves it to ``superseded/`` and trains the run again.
     """
-    from hlcli.checkpoint import current_revision, read_checkpoint_config, recorded_revision
+    from hlcli.checkpoint import read_checkpoint_config
+    from hlcli.revisions import current_revision, recorded_revision
     from hlcli.errors import HLError
 
     for which in (runs.LAST, runs.BEST):

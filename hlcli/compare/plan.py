@@ -291,7 +291,6 @@ def config_hash(config: TrainConfig) -> str:
 
 
 def _encoder_only(model: str) -> bool:
-    from hlcli.backbones import load_backbone_config
-    from hlcli.methods.common import T5_MODEL_TYPES
+    from hlcli.backbones import T5_MODEL_TYPES, load_backbone_config
 
     return load_backbone_config(model).model_type not in T5_MODEL_TYPES

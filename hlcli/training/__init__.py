@@ -26,6 +26,7 @@ from hlcli import runs
 from hlcli.config import TrainConfig, read_config
 from hlcli.defaults import resolve_defaults
 from hlcli.errors import HLError, UsageError
+from hlcli.io import Log
 from hlcli.methods.base import TaggingModel
 from hlcli.training import checkpoints, consumers, prepare, report
 from hlcli.training.loop import StepResult, TrainState
@@ -35,7 +36,6 @@ from hlcli.training.signals import Interrupted, signals_interrupt
 __all__ = ["train", "resume_config", "scored_checkpoint", "TrainResult", "TrainState", "StepResult", "ModelSetup",
            "Interrupted"]
 
-Log = Callable[[str], None]
 
 
 @dataclass

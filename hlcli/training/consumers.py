@@ -17,13 +17,13 @@ from accelerate.utils import broadcast_object_list
 from hlcli import runs
 from hlcli.data.example import Example
 from hlcli.errors import HLError
+from hlcli.io import Log
 from hlcli.sampler import TaskSampler
 from hlcli.training import checkpoints, report
 from hlcli.training.loop import Loop, NonFinite, StepResult, TrainState, training_steps
 from hlcli.training.signals import Interrupted, StopRequest
 from hlcli.training.validate import summary, validate
 
-Log = Callable[[str], None]
 
 
 @dataclass

@@ -24,13 +24,13 @@ from hlcli.config import TrainConfig, save_config
 from hlcli.data.example import Example
 from hlcli.data.tasks import label_types, load_split
 from hlcli.errors import HLError, UsageError
+from hlcli.io import Log
 from hlcli.methods import build_model, method_config
 from hlcli.methods.base import TaggingModel, TaskSpec
 from hlcli.sampler import TaskSampler
 from hlcli.training import report
 from hlcli.training.loop import Loop, LossModule, batches
 
-Log = Callable[[str], None]
 Groups = list[dict[str, Any]]  # optimizer parameter groups: [{"params": [...], "lr": x}, ...]
 # Builds the model and its optimizer groups (requires_grad already set) from the specs of the tasks to
 # train (labels read from the data), instead of build_model and param_groups: hl adapt's derived model.

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from hlcli.config import TrainConfig
 from hlcli.errors import UsageError
+from hlcli.io import Log
 
 # The step-rate estimate is printed once, after this many optimizer steps of the process (the
 # first step, with its one-off costs, is not counted).
@@ -25,7 +26,7 @@ def backbone_family(model: Any) -> str:
     By the backbone's ``model_type``; a model without a known backbone is an encoder-style model
     when it has per-task heads (which is what ``head_lr`` is for).
     """
-    from hlcli.methods.common import ENCODER_MODEL_TYPES, T5_MODEL_TYPES
+    from hlcli.backbones import ENCODER_MODEL_TYPES, T5_MODEL_TYPES
 
     backbone = getattr(model, "backbone", None)
     model_type = getattr(getattr(backbone, "config", None), "model_type", None)
@@ -55,7 +56,7 @@ class DurationEstimate:
     """Times the optimizer steps themselves (not validation or checkpoints) and, once
     :data:`ESTIMATE_AFTER` steps are measured, reports the time the rest of the run will take."""
 
-    def __init__(self, *, max_steps: int, report: Callable[[str], None], after: int = ESTIMATE_AFTER) -> None:
+    def __init__(self, *, max_steps: int, report: Log, after: int = ESTIMATE_AFTER) -> None:
         self.max_steps, self.after, self._report = max_steps, after, report
         self._busy = 0.0
         self._timed = -1  # the first step is not timed

@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
-Log = Callable[[str], None]
+from hlcli.io import Log
 
 
 class Interrupted(KeyboardInterrupt):

@@ -34,7 +34,7 @@ from hlcli.methods.common import encoder_layers
 from hlcli.methods.hyperloader.context import AdapterHook, InjectionContext, LoRALookup
 from hlcli.methods.hyperloader.hypernetwork import POSITIONS, GeneratedWeights, HyperNetwork, HyperNetworkConfig
 from hlcli.methods.hyperloader.lora import GeneratedLoRALinear
-from hlcli.methods.hyperloader.t5 import merge_lora
+from hlcli.methods.hyperloader.t5 import LoRAModules, merge_lora
 from hlcli.methods.hyperloader.weight_source import StackSpec, WeightSource
 from hlcli.methods.plain.encoder import PlainEncoderTagger
 
@@ -167,6 +167,22 @@ class WeightSourceEncoderTagger(PlainEncoderTagger):
             self._cache[index] = entry
         return entry[1], entry[2]
 
+    def generated_weights(
+        self, task: str, *, use_cache: bool
+    ) -> tuple[dict[str, GeneratedWeights], dict[str, Tensor] | None]:
+        """Weights of ``task`` per stack (one, :data:`STACK`), plus merged q/v when served from the
+        cache: the same interface as :meth:`WeightSourceT5Tagger.generated_weights`."""
+        index = self._task_id(task)
+        if not use_cache:
+            return {STACK: self.source(index)[STACK]}, None
+        weights, merged = self._cached(index)
+        return {STACK: weights}, merged
+
+    @property
+    def lora_modules(self) -> LoRAModules:
+        """Stack → per layer, the generated-LoRA linears (query, value) in slot order."""
+        return self._lora_modules
+
     def invalidate_cache(self) -> None:
         self._cache.clear()
 
@@ -180,10 +196,6 @@ class WeightSourceEncoderTagger(PlainEncoderTagger):
         Training (or any pass that needs gradients) generates the weights afresh; an inference
         pass reuses the task's cached weights, with LoRA merged into query/value.
         """
-        index = self._task_id(task)
-        if self.training or torch.is_grad_enabled():
-            weights, merged = self.source(index)[STACK], None
-        else:
-            weights, merged = self._cached(index)
-        with self._context.active({STACK: weights}, merged):
+        weights, merged = self.generated_weights(task, use_cache=not (self.training or torch.is_grad_enabled()))
+        with self._context.active(weights, merged):
             return super().forward(task, input_ids, attention_mask)

@@ -30,6 +30,7 @@ from hlcli.methods.hyperloader.config import HyperLoaderConfig
 from hlcli.methods.hyperloader.context import InjectionContext
 from hlcli.methods.hyperloader.hypernetwork import GeneratedWeights
 from hlcli.methods.hyperloader.t5 import (
+    LoRAModules,
     cudnn_ruled_out,
     inject_t5,
     is_t5_layer_norm,
@@ -81,6 +82,11 @@ class WeightSourceT5Tagger(PlainT5Tagger):
                 weights = {name: w.detached() for name, w in self.source(task_id).items()}
                 self._cache = (key, weights, merge_lora(weights, self._lora_modules))
         return self._cache[1], self._cache[2]
+
+    @property
+    def lora_modules(self) -> LoRAModules:
+        """Stack → per layer, the generated-LoRA linears (q, v; cross-attention q, v) in slot order."""
+        return self._lora_modules
 
     def invalidate_cache(self) -> None:
         self._cache = None
