@@ -303,11 +303,6 @@ def _has_type(value: Any, accepted: tuple[type, ...]) -> bool:
     return isinstance(value, accepted)
 
 
-def fields_help() -> dict[str, str]:
-    """Field name → help text (for docs and ``--help``)."""
-    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(TrainConfig)}
-
-
 def read_recipe(path: str | Path) -> dict[str, Any]:
     """Read a whole TOML recipe into a plain dict (including tables of other commands)."""
     path = Path(path)

@@ -89,10 +89,6 @@ def export_task(run: str | Path, *, task: str, output: str | Path, merge_lora: b
     return ExportResult(output, task, merge, len(tensors), (output / runs.MODEL_WEIGHTS).stat().st_size)
 
 
-# What a hub folder holds: the checkpoint's weights and config, the card, and the run's scores.
-HUB_FILES = (runs.MODEL_WEIGHTS, runs.MODEL_CONFIG, runs.MODEL_CARD)
-
-
 @dataclass
 class HubExport:
     folder: Path

@@ -120,3 +120,31 @@ def test_closed_stdout_exits_1_without_a_message(data_dir):
         stderr = process.stderr.read()
         assert process.wait(timeout=120) == 1, args
         assert stderr == b"", (args, stderr)
+
+
+def test_compare_format_without_output_prints_only_that_format_on_stdout():
+    # `hl compare --paper --format json | jq`: stdout is the JSON document and nothing else.
+    result = invoke("compare", "--paper", "--format", "json")
+    assert result.exit_code == 0, result.output
+    tables = json.loads(result.stdout)["tables"]
+    assert [t["fraction"] for t in tables] == [1.0, 0.1, 0.2]
+    assert tables[1]["paper"]["HyperLoader (T5) [229M/6M]"]["Average"] == 0.8331  # Table 4, 10 %
+
+    result = invoke("compare", "--paper", "--format", "markdown")
+    assert result.exit_code == 0 and result.stdout.startswith("**The paper's Table 3 as published")
+    assert "┃" not in result.stdout  # no rich table beside it
+
+
+def test_compare_csv_has_a_row_per_published_cell_with_the_best_recomputed():
+    import io
+
+    import pandas as pd
+
+    result = invoke("compare", "--paper", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    cells = pd.read_csv(io.StringIO(result.stdout))
+    assert len(cells) == 3 * 8 * 5 and set(cells["source"]) == {"paper"}  # tables x (7 datasets + Average) x columns
+    hyperloader = cells[(cells["fraction"] == 0.1) & (cells["method"] == "paper:hyperloader")]
+    assert dict(zip(hyperloader["dataset"], hyperloader["f1"]))["mTOP"] == 0.8114
+    for _, row in cells.groupby(["fraction", "dataset"]):
+        assert set(row.loc[row["best"], "f1"]) == {row["f1"].max()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -69,9 +70,10 @@ PaperOption = Annotated[bool, typer.Option(
 OutputOption = Annotated[Optional[Path], typer.Option("--output", "-o", help=(
     "Also write the tables here (.md, .tex; .csv one row per cell with intervals and p-values; .json everything)."
 ))]  # fmt: skip
-FormatOption = Annotated[
-    Optional[str], typer.Option("--format", help="markdown | latex | csv | json (default: from --output's extension).")
-]
+FormatOption = Annotated[Optional[str], typer.Option("--format", help=(
+    "markdown | latex | csv | json: of --output (default: from its extension); without --output, "
+    "printed on stdout instead of the tables."
+))]  # fmt: skip
 PlotOption = Annotated[Optional[Path], typer.Option(
     "--plot", help="Draw Figure 2 (average F1 vs. % trainable parameters) to this PNG."
 )]  # fmt: skip
@@ -138,10 +140,8 @@ def compare_command(
     """``hl compare`` (its help: :data:`COMPARE_HELP`); ``settings``: the options of :data:`SETTINGS_HELP`."""
     from hlcli.compare import output_format
 
-    if output is not None:
-        output_format(output, fmt)  # a bad --output/--format fails before hours of training
-    elif fmt is not None:
-        raise UsageError("--format needs --output")
+    if output is not None or fmt is not None:
+        output_format(output or "", fmt)  # a bad --output/--format fails before hours of training
     # What every recipe mode (--dry-run, training) takes from the command line; None: the recipe's.
     selection = dict(
         recipe=recipe, methods=parse_list(methods) or None, fractions=fraction or None,
@@ -161,7 +161,7 @@ def compare_command(
         if result is None:  # no finished runs, --paper: the paper's own tables
             from hlcli.compare import published_tables
 
-            _print_tables(published_tables(), None)
+            _show(published_tables(), None, output=output, fmt=fmt, paper=paper)
             _write(None, output, fmt, paper)
             return
     else:
@@ -205,14 +205,14 @@ def _report(result, *, trained: bool, tune_only: bool, paper: bool, output: Path
         if not any(published(f) for f in result.fractions):
             unavailable = unavailable_message(result.fractions)
             err_console.print(f"[yellow]--paper:[/] {unavailable}", highlight=False, soft_wrap=True)
-    _print_tables(result.tables(paper=paper), result)
+    _show(result.tables(paper=paper), result, output=output, fmt=fmt, paper=paper)
     for line in result.stale:
         err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
     if trained:
         count = len(result.superseded)
         again = f" ({count} again: made with an earlier module revision, kept in superseded/)" if count else ""
         results = result.output_dir / ("tuning.csv" if tune_only else "results.csv")
-        console.print(
+        (console if fmt is None or output is not None else err_console).print(  # stdout: only the --format text
             f"{len(result.trained)} trained{again}, {len(result.skipped)} skipped (finished), "
             f"{len(result.missing)} missing; results: {results}",
             highlight=False,
@@ -305,6 +305,18 @@ def _write(result, output: Path | None, fmt: str | None, paper: bool) -> None:
             from hlcli.compare.render import tuning_csv_path
 
             console.print(f"grid points: {tuning_csv_path(output)}", highlight=False, soft_wrap=True)
+
+
+def _show(tables, result, *, output: Path | None, fmt: str | None, paper: bool) -> None:
+    """The tables on stdout: rich tables, or with ``--format`` and no ``--output`` that format's text
+    alone (``hl compare --paper --format json | jq``; anything else goes to stderr)."""
+    if fmt is not None and output is None:
+        from hlcli.compare import render_output
+
+        sys.stdout.write(render_output(result, fmt, paper=paper))
+        sys.stdout.flush()
+        return
+    _print_tables(tables, result)
 
 
 def _print_tables(tables, result) -> None:

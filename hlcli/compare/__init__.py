@@ -63,6 +63,7 @@ from hlcli.compare.render import (
     footnotes,
     output_format,
     published_tables,
+    render_output,
     to_latex,
     to_markdown,
     write_output,
@@ -110,6 +111,6 @@ __all__ = [
     "ComparisonTable", "PlannedRun", "RunStatus", "StaleRun", "TuneSpec", "TuningPoint", "choose", "collect_runs",
     "compare",
     "comparison_table", "config_hash", "final_runs", "footnotes", "format_count", "is_finished", "method_header",
-    "output_format", "plan", "plan_status", "plot_figure2", "published_tables", "read_compare_recipe",
+    "output_format", "plan", "plan_status", "plot_figure2", "published_tables", "read_compare_recipe", "render_output",
     "score_points", "stale_revision", "to_latex", "to_markdown", "tune_spec", "tuning_frame", "write_output",
 ]

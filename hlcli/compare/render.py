@@ -16,6 +16,7 @@ from hlcli.compare.results import (
     CompareResult,
     ComparisonTable,
     add_paper_columns,
+    best_of,
     missing,
     tuning_frame,
 )
@@ -95,32 +96,34 @@ def output_format(path: str | Path, fmt: str | None = None) -> str:
     return _EXTENSIONS[suffix]
 
 
+def render_output(result: CompareResult | None, fmt: str, *, paper: bool = False) -> str:
+    """The tables as ``fmt`` text: Markdown/LaTeX (with footnotes), one row per cell (CSV) or
+    everything (JSON). ``result=None``: the paper's published tables alone."""
+    tables = published_tables() if result is None else result.tables(paper=paper)
+    if fmt == "markdown":
+        notes = "".join(f"\n{line}\n" for line in footnotes(result, tables))
+        text = "\n".join(to_markdown(t) for t in tables) + notes
+        return text + ("\n" + tuning_markdown(result) if result is not None and result.tuning else "")
+    if fmt == "latex":
+        notes = "".join(f"% {_latex_escape(line)}\n" for line in footnotes(result, tables))
+        return "\n".join(to_latex(t) for t in tables) + notes
+    if fmt == "csv":
+        return cell_frame(tables).to_csv(index=False)
+    data = result.to_json(paper=paper) if result is not None else {"tables": [t.to_json() for t in tables]}
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
 def write_output(
     result: CompareResult | None, path: str | Path, *, fmt: str | None = None, paper: bool = False
 ) -> str:
-    """Write the tables (Markdown/LaTeX), one row per cell (CSV) or everything (JSON) to ``path``.
-
-    ``result=None`` writes the paper's published tables alone. Returns the format.
-    """
+    """Write :func:`render_output` to ``path`` (a CSV of a tuned comparison gets its grid points
+    beside it, :func:`tuning_csv_path`). Returns the format."""
     fmt = output_format(path, fmt)
-    tables = published_tables() if result is None else result.tables(paper=paper)
     with atomic_write(path) as handle:
-        if fmt == "markdown":
-            notes = "".join(f"\n{line}\n" for line in footnotes(result, tables))
-            handle.write("\n".join(to_markdown(t) for t in tables) + notes)
-            if result is not None and result.tuning:
-                handle.write("\n" + tuning_markdown(result))
-        elif fmt == "latex":
-            notes = "".join(f"% {_latex_escape(line)}\n" for line in footnotes(result, tables))
-            handle.write("\n".join(to_latex(t) for t in tables) + notes)
-        elif fmt == "csv":
-            cell_frame(tables).to_csv(handle, index=False)
-            if result is not None and result.tuning:  # every grid point, beside the cells
-                with atomic_write(tuning_csv_path(path)) as points:
-                    tuning_frame(result.tuning).to_csv(points, index=False)
-        else:
-            data = result.to_json(paper=paper) if result is not None else {"tables": [t.to_json() for t in tables]}
-            handle.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        handle.write(render_output(result, fmt, paper=paper))
+    if fmt == "csv" and result is not None and result.tuning:  # every grid point, beside the cells
+        with atomic_write(tuning_csv_path(path)) as points:
+            tuning_frame(result.tuning).to_csv(points, index=False)
     return fmt
 
 
@@ -147,18 +150,20 @@ def tuning_markdown(result: CompareResult) -> str:
 
 
 def cell_frame(tables: list[ComparisonTable]) -> pd.DataFrame:
-    """One row per (table, dataset, method): mean, std, seeds, 95 % interval, p vs the best, marks, paper, Δ."""
+    """One row per (table, dataset, method): mean, std, seeds, 95 % interval, p vs the best, marks, Δ
+    paper; then, with the paper's columns in the table, one row per published cell (``source``
+    "paper", method ``paper:<column>``, best recomputed among the published columns)."""
     rows = []
     for table in tables:
         best, ties, delta = table.best(), table.tied(), table.delta_paper()
+        where = {"fraction": table.fraction, "model": table.model, "split": table.split}
         for row in table.scores.index:
             for method in table.scores.columns:
                 # A method that could not run (e.g. needs a decoder) has a column in no statistics frame.
                 stat = (lambda frame: None if frame is None or method not in frame.columns or row not in frame.index
                         or missing(frame.at[row, method]) else float(frame.at[row, method]))  # fmt: skip
                 rows.append({
-                    "fraction": table.fraction, "model": table.model, "split": table.split, "dataset": row,
-                    "method": method,
+                    **where, "dataset": row, "source": "ours", "method": method,
                     "f1": stat(table.scores), "std": stat(table.std), "seeds": table.seeds.get(method, 0),
                     "ci95_low": stat(table.stats.ci_low if table.stats else None),
                     "ci95_high": stat(table.stats.ci_high if table.stats else None),
@@ -166,8 +171,20 @@ def cell_frame(tables: list[ComparisonTable]) -> pd.DataFrame:
                     "best": method in best[row], "tied_with_best": method in ties.get(row, []),
                     "delta_paper": stat(delta),
                     "note": table.notes.get(method),
-                })
+                })  # fmt: skip
+        rows += _published_cells(table, where)
     return pd.DataFrame(rows)
+
+
+def _published_cells(table: ComparisonTable, where: dict) -> list[dict]:
+    if table.paper is None:
+        return []
+    best = best_of(table.paper)
+    return [
+        {**where, "dataset": row, "source": "paper", "method": key, "f1": float(table.paper.at[row, key]),
+         "best": key in best.get(row, [])}
+        for row in table.paper.index for key in table.paper.columns if not missing(table.paper.at[row, key])
+    ]  # fmt: skip
 
 
 def published_tables() -> list[ComparisonTable]:
