@@ -71,7 +71,7 @@ OutputOption = Annotated[Optional[Path], typer.Option("--output", "-o", help=(
     "Also write the tables here (.md, .tex; .csv one row per cell with intervals and p-values; .json everything)."
 ))]  # fmt: skip
 FormatOption = Annotated[
-    Optional[str], typer.Option("--format", help="markdown|latex|csv|json for --output (default: its suffix), or stdout.")
+    Optional[str], typer.Option("--format", help="markdown|latex|csv|json, for --output (default: suffix) or stdout")
 ]
 PlotOption = Annotated[Optional[Path], typer.Option(
     "--plot", help="Draw Figure 2 (average F1 vs. % trainable parameters) to this PNG."
