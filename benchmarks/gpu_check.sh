@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# GPU check of issue 10: one script, one call on a lent GPU machine, under 8 minutes.
+# GPU check of issues 10, 18 and 20: one script, one call on a lent GPU machine, about 10 minutes at most.
 #
 #   benchmarks/gpu_check.sh DATA_DIR TOKENIZER_DIR [--log FILE] [--work DIR] [--cpu-dry-run]
 #
-# DATA_DIR holds the corpora (atis/, snips/, mtop/ at least); TOKENIZER_DIR the T5 tokenizer.
+# DATA_DIR holds the corpora (the seven of ../shared/data; atis/ alone for --cpu-dry-run);
+# TOKENIZER_DIR the T5 tokenizer.
 # Steps, each under its own `timeout` (seconds in brackets), all output appended to the log:
 #   1. a T5-base-shaped backbone with random weights, saved with the tokenizer          [60]
 #   2. hl train: 300 steps, bf16, atis,snips,mtop at 10 %, batch 32 (steps/s from the log) [150]
@@ -11,7 +12,12 @@
 #   4. hl tag: 512 ATIS test sentences from a text file                                [45]
 #   5. bench_train_step.py: dispatch counts [40], ATIS batches of 32 [50], 128/128 tokens (MFU) [40]
 #   6. bench_tag.py: hl tag against the reference decoder, 512 sentences               [90]
-# Worst case 535 s of timeouts; a run that works takes far less. CUDA is required (the
+#   7. attention kernels: a HyperLoader T5 forward+backward under the profiler: no cuDNN fused
+#      attention, and torch's cuDNN flag as it was before (issue 20: scoped, not process-wide) [45]
+#   8. hl train of recipes/paper-table4.toml's settings (all seven tasks at 10 %, batch 128,
+#      summed loss), bf16, 300 steps (issue 18)                                            [120]
+# Worst case 700 s of timeouts, above one device call's 600 s (the log under $OUT comes back
+# even then); a run that works takes far less. CUDA is required (the
 # script stops at once without it) except with --cpu-dry-run, which runs the same steps on a
 # CPU with a micro shape and tiny sizes, to check the script itself (timeouts times
 # $TIMEOUT_SCALE, default 10 there).
@@ -22,7 +28,7 @@
 # repository root on the development machine:
 #   echo /.gpu/ >> .git/info/exclude
 #   mkdir -p .gpu/data .gpu/whl
-#   cp -r ../shared/data/atis ../shared/data/snips ../shared/data/mtop .gpu/data/   # ~7 MiB
+#   cp -r ../shared/data/* .gpu/data/   # the seven corpora, ~29 MiB (step 8 trains on all of them)
 #   cp -r ../shared/tokenizers/t5 .gpu/t5                                            # ~3 MiB
 #   python -m pip wheel --no-deps -w .gpu/whl seqeval==1.2.2   # pure Python; needs numpy, scikit-learn (there)
 # then one device `run` with carry [".gpu"] and the command
@@ -46,8 +52,10 @@ while [ $# -gt 0 ]; do
         *) usage ;;
     esac
 done
-for need in "$DATA/atis" "$DATA/snips" "$DATA/mtop" "$TOKENIZER"; do
-    [ -e "$need" ] || { echo "$0: $need: not found (DATA_DIR needs atis/, snips/, mtop/; TOKENIZER_DIR a T5 tokenizer)" >&2; exit 1; }
+CORPORA=(atis snips mtop mit_movie mit_movie_trivia mit_restaurant mtod)
+[ $DRY = 1 ] && CORPORA=(atis)
+for need in "${CORPORA[@]/#/$DATA/}" "$TOKENIZER"; do
+    [ -e "$need" ] || { echo "$0: $need: not found (DATA_DIR needs ${CORPORA[*]}; TOKENIZER_DIR a T5 tokenizer)" >&2; exit 1; }
 done
 DATA=$(cd "$DATA" && pwd) TOKENIZER=$(cd "$TOKENIZER" && pwd)
 cd "$(dirname "$0")/.."
@@ -57,10 +65,12 @@ mkdir -p "$WORK" "$(dirname "$LOG")"
 
 if [ $DRY = 1 ]; then
     DEVICE=cpu DTYPE=fp32 PRECISION=no SHAPE=micro STEPS=3 FRACTION=0.01 N_TAG=16 REPEATS=2 LENGTHS=16/16 TAGS=atis
+    TABLE4=(--tasks atis --fraction 0.01 --batch-size 8)
     THREADS=(--threads 1)
     SCALE=${TIMEOUT_SCALE:-10}  # a shared development CPU is far slower than the GPU machine's
 else
     DEVICE=cuda DTYPE=bf16 PRECISION=bf16 SHAPE=t5-base STEPS=300 FRACTION=0.1 N_TAG=512 REPEATS=10 LENGTHS=128/128 TAGS=atis,snips,mtop
+    TABLE4=(--fraction 0.1)  # the recipe's own tasks (all seven) and batch 128
     THREADS=()
     SCALE=${TIMEOUT_SCALE:-1}
     if ! $PY -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
@@ -95,8 +105,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 BACKBONE=$WORK/backbone RUN=$WORK/run
 step 60 "backbone" $PY - "$SHAPE" "$TOKENIZER" "$BACKBONE" <<'EOF'
 import sys
-sys.path.insert(0, "benchmarks")
-import _common as common
+from benchmarks import _common as common
 shape, tokenizer_dir, out = sys.argv[1:]
 tokenizer = common.load_tokenizer(tokenizer_dir)
 common.t5_backbone(shape, tokenizer).save_pretrained(out)
@@ -137,6 +146,36 @@ step 40 "bench_train_step $LENGTHS" $PY -m benchmarks.bench_train_step "${COMMON
     --models hyperloader,peft_lora --json "$WORK/train_step_128.json"
 step 90 "bench_tag" $PY -m benchmarks.bench_tag "${COMMON[@]}" --train-steps 0 --reference-stop gold --n-sentences $N_TAG \
     --batch-size 256 --repeats 1 --work-dir "$WORK/tagwork" --json "$WORK/tag.json"
+
+step 45 "attention kernels" $PY - "$BACKBONE" "$DEVICE" <<'EOF'
+import sys
+import torch
+from torch.profiler import ProfilerActivity, profile
+from hlcli.data.example import Example
+from hlcli.methods import build_model
+from hlcli.methods.base import TaskSpec
+backbone, device = sys.argv[1:]
+before = torch.backends.cuda.cudnn_sdp_enabled()
+model = build_model("hyperloader", backbone=backbone, tasks=[TaskSpec("ner", ["LOC", "PER"])])
+model = model.to(device, torch.bfloat16 if device == "cuda" else torch.float32).train()
+example = Example("ner", ("John", "lives", "in", "Paris"), ("B-PER", "O", "O", "B-LOC"))
+batch = {k: v.to(device) for k, v in model.collate("ner", [example] * 8).items()}
+activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+with profile(activities=activities) as prof:
+    model.loss("ner", batch).backward()
+    if device == "cuda":
+        torch.cuda.synchronize()
+names = sorted({e.name for e in prof.events() if "attention" in e.name.lower()})
+print("attention ops:", names)
+print("cuDNN SDPA flag before / after:", before, torch.backends.cuda.cudnn_sdp_enabled())
+assert not [n for n in names if "cudnn" in n.lower()], "cuDNN fused attention ran"
+assert torch.backends.cuda.cudnn_sdp_enabled() == before, "the flag was left changed"
+EOF
+
+step 120 "hl train paper-table4" $PY -m hlcli train --recipe recipes/paper-table4.toml --model "$BACKBONE" "${TABLE4[@]}" \
+    --max-steps $STEPS --warmup-steps 30 --eval-every $STEPS --checkpoint-every $STEPS --max-val-examples 64 \
+    --mixed-precision $PRECISION --data-dir "$DATA" --output-dir "$WORK/run-table4" --no-progress
+[ -e "$WORK/run-table4/train.log" ] && { log "-- $WORK/run-table4/train.log"; cat "$WORK/run-table4/train.log" >>"$LOG"; }
 
 for f in "$WORK"/*.json; do [ -e "$f" ] && { log "-- $(basename "$f")"; cat "$f" >>"$LOG"; }; done
 log "# gpu_check done $(date -u +%FT%TZ): $FAILED step(s) failed; log $LOG"
