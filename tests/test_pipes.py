@@ -148,3 +148,18 @@ def test_compare_csv_has_a_row_per_published_cell_with_the_best_recomputed():
     assert dict(zip(hyperloader["dataset"], hyperloader["f1"]))["mTOP"] == 0.8114
     for _, row in cells.groupby(["fraction", "dataset"]):
         assert set(row.loc[row["best"], "f1"]) == {row["f1"].max()}
+
+
+def test_compare_params_format_prints_the_counts_for_scripts():
+    result = invoke("compare", "--params", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = {(r["method"], r["backbone"]): r for r in json.loads(result.stdout)}
+    assert rows[("hyperloader", "t5-base")]["total"] == 229_640_304  # the paper's count, as in the table
+    assert rows[("full-finetune", "t5-base")]["paper total"] is None  # no published figure: null, not NaN
+    csv = invoke("compare", "--params", "--format", "csv")
+    assert csv.exit_code == 0 and csv.stdout.splitlines()[0].startswith("method,backbone,total,trainable")
+    assert len(csv.stdout.splitlines()) == len(rows) + 1
+    refused = invoke("compare", "--params", "--format", "latex")
+    assert refused.exit_code == 2 and "csv, json or markdown" in refused.output
+    both = invoke("compare", "--params", "--paper", "--format", "json")  # two documents on one stdout: refused
+    assert both.exit_code == 2 and not both.stdout

@@ -10,8 +10,6 @@ parameter counts (``--params``) printed alone.
 
 from __future__ import annotations
 
-import math
-import numbers
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -141,6 +139,9 @@ def compare_command(
 
     if output is not None or fmt is not None:
         output_format(output or "", fmt)  # a bad --output/--format fails before hours of training
+    if fmt is not None and output is None and params and (recipe is not None or paper):
+        raise UsageError("--format without --output prints one document on stdout, and --params is another",
+                         expected="--params alone, or --output FILE for the comparison's tables")
     # What every recipe mode (--dry-run, training) takes from the command line; None: the recipe's.
     selection = dict(
         recipe=recipe, methods=parse_list(methods) or None, fractions=fraction or None,
@@ -154,7 +155,7 @@ def compare_command(
         return
     if recipe is None:
         if params and not paper:  # --params alone
-            _print_parameter_table(selection["methods"])
+            _print_parameter_table(selection["methods"], fmt=fmt)
             return
         result = _collected(runs_dir, split=split or "test", paper=paper)
         if result is None:  # no finished runs, --paper: the paper's own tables
@@ -356,12 +357,16 @@ def _print_tuning(result) -> None:
     console.print(table)
 
 
-def _print_parameter_table(methods: list[str] | None) -> None:
+def _print_parameter_table(methods: list[str] | None, *, fmt: str | None = None) -> None:
+    """``--params``: a rich table, or with ``--format`` (alone) csv / json / markdown text on stdout."""
     import pandas as pd
 
-    from hlcli.compare.param_counts import parameter_table
+    from hlcli.compare.param_counts import parameter_table, parameter_text
 
     frame = parameter_table(methods=methods)
+    if fmt is not None:
+        sys.stdout.write(parameter_text(frame, fmt))
+        return
     table = Table(title="Parameters for the seven tasks (ours beside the papers')", title_justify="left")
     rows = [[_cell(value) for value in row] for _, row in frame.iterrows()]
     for index, column in enumerate(frame.columns):
@@ -375,11 +380,9 @@ def _print_parameter_table(methods: list[str] | None) -> None:
 
 
 def _cell(value: object) -> str:
-    if isinstance(value, numbers.Integral):
-        return f"{int(value):,}"
-    if isinstance(value, numbers.Real):
-        return "" if math.isnan(value) else f"{float(value):.2f}"
-    return "" if value is None else escape(str(value))
+    from hlcli.compare.param_counts import format_count_cell
+
+    return escape(format_count_cell(value))
 
 
 def register(app: typer.Typer) -> None:

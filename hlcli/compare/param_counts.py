@@ -14,6 +14,9 @@ from each method's registry entry (``MethodEntry.paper``).
 
 from __future__ import annotations
 
+import json
+import math
+import numbers
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -97,3 +100,28 @@ def parameter_table(*, methods: Sequence[str] | None = None, backbones: Sequence
             share = round(100 * trainable / total, 2)
             rows.append([method, backbone, total, trainable, share, paper_total, paper_trainable])
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def format_count_cell(value: object) -> str:
+    """A cell of :func:`parameter_table` as printed: counts with thousands separators, percentages
+    with two decimals, a missing paper figure empty."""
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if isinstance(value, numbers.Real):
+        return "" if math.isnan(value) else f"{float(value):.2f}"
+    return "" if value is None else str(value)
+
+
+def parameter_text(frame, fmt: str) -> str:
+    """:func:`parameter_table` as csv, json (records; a missing figure is null) or markdown text."""
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    records = [{k: (None if format_count_cell(v) == "" else v) for k, v in row.items()}
+               for row in frame.to_dict(orient="records")]  # fmt: skip
+    if fmt == "json":
+        return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(frame.columns) + " |", "|" + " --- |" * len(frame.columns)]
+        lines += ["| " + " | ".join(format_count_cell(v) for v in row.values()) + " |" for row in records]
+        return "\n".join(lines) + "\n"
+    raise UsageError(f"--params prints csv, json or markdown, not {fmt}", expected="--format csv|json|markdown")
