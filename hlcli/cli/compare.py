@@ -58,6 +58,9 @@ TuneOnlyOption = Annotated[bool, typer.Option("--tune-only", help=(
     "Train and score only the grid points of \\[compare.tune] "
     "(e.g. to widen a grid whose best point is at its edge before the final runs)."
 ))]  # fmt: skip
+JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, help=(
+    "Runs trained at a time, each in a process of its own with a share of the torch threads (default 1)."
+))]  # fmt: skip
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help=(
     "Train nothing: list every planned run (grid points of \\[compare.tune] too), "
     "whether it is finished, to resume or to train, and the steps left."
@@ -124,6 +127,7 @@ def compare_command(
     split: SplitOption = None,
     collect_only: CollectOnlyOption = False,
     tune_only: TuneOnlyOption = False,
+    jobs: JobsOption = 1,
     dry_run: DryRunOption = False,
     paper: PaperOption = False,
     output: OutputOption = None,
@@ -165,7 +169,7 @@ def compare_command(
             _write(None, output, fmt, paper)
             return
     else:
-        result = _compared(selection, seeds=_seeds(seeds), collect_only=collect_only, tune_only=tune_only)
+        result = _compared(selection, seeds=_seeds(seeds), collect_only=collect_only, tune_only=tune_only, jobs=jobs)
     _report(result, trained=recipe is not None, tune_only=tune_only, paper=paper, output=output, fmt=fmt)
     _draw(result, plot=plot, curves=curves)
     if params:
@@ -175,11 +179,11 @@ def compare_command(
 with_settings(compare_command, command_settings(SETTINGS_HELP), before="seeds")
 
 
-def _compared(selection: dict[str, Any], *, seeds: list[int] | None, collect_only: bool, tune_only: bool):
+def _compared(selection: dict[str, Any], *, seeds: list[int] | None, collect_only: bool, tune_only: bool, jobs: int):
     """Mode ``--recipe``: train (or collect) every planned run of the recipe, then table them."""
     from hlcli.compare import compare
 
-    return compare(**selection, seeds=seeds, collect_only=collect_only, tune_only=tune_only, log=log_line)
+    return compare(**selection, seeds=seeds, collect_only=collect_only, tune_only=tune_only, jobs=jobs, log=log_line)
 
 
 def _collected(runs_dir: Path, *, split: str, paper: bool):

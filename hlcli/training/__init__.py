@@ -37,7 +37,6 @@ __all__ = ["train", "resume_config", "scored_checkpoint", "TrainResult", "TrainS
            "Interrupted"]
 
 
-
 @dataclass
 class TrainResult:
     """What a finished run reports; everything is also in the run folder."""

@@ -25,7 +25,6 @@ from hlcli.training.signals import Interrupted, StopRequest
 from hlcli.training.validate import summary, validate
 
 
-
 @dataclass
 class RunContext:
     """What the consumers share: the loop, its state, and where and to whom they report."""

@@ -1,0 +1,60 @@
+"""``hl compare --jobs N``: the runs trained N at a time in worker processes give the scores of one
+at a time, and a run that fails in a worker stops the comparison with its name."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from _cli import invoke
+from conftest import save_tiny_t5
+from hlcli.errors import HLError
+
+SMOKE = Path(__file__).resolve().parent.parent / "recipes" / "smoke.toml"
+
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def tiny_t5(tmp_path_factory, t5_tokenizer_path) -> str:
+    return save_tiny_t5(tmp_path_factory.mktemp("tiny-t5"), t5_tokenizer_path, num_layers=1)
+
+
+def _compare(out: Path, tiny_t5: str, data_dir, *extra: str):
+    args = ["compare", "--recipe", SMOKE, "--model", tiny_t5, "--data-dir", data_dir, "--output-dir", out, "--seeds", "1,2"]
+    return invoke(*args, *extra)
+
+
+def test_two_jobs_train_every_run_with_the_scores_of_one_at_a_time(tmp_path, tiny_t5, data_dir):
+    # 2 methods x 2 seeds on the smoke recipe: once one run at a time (in this process, one torch
+    # thread), once two worker processes (one thread each, from this process's one).
+    one = _compare(tmp_path / "one", tiny_t5, data_dir)
+    assert one.exit_code == 0, one.output
+    two = _compare(tmp_path / "two", tiny_t5, data_dir, "--jobs", "2")
+    assert two.exit_code == 0, two.output
+    assert "training 4 runs, 2 at a time, 1 torch thread(s) each" in two.stderr
+    assert "4 trained, 0 skipped (finished), 0 missing" in two.stdout
+    columns = ["method", "seed", "task", "f1", "trainable"]
+    first, second = (pd.read_csv(tmp_path / name / "results.csv")[columns] for name in ("one", "two"))
+    assert len(first) == 8 and first.sort_values(columns[:3]).reset_index(drop=True).equals(
+        second.sort_values(columns[:3]).reset_index(drop=True)
+    )  # the same F1 to the last digit: each run keeps its seed and thread count in its own process
+    again = _compare(tmp_path / "two", tiny_t5, data_dir, "--jobs", "2")  # finished runs are reused
+    assert again.exit_code == 0 and "0 trained, 4 skipped (finished)" in again.stdout, again.output
+
+
+def test_a_run_that_fails_in_a_worker_stops_the_comparison_naming_it(tmp_path, tiny_t5, data_dir):
+    from hlcli.compare.jobs import train_in_processes
+    from hlcli.compare.plan import plan
+
+    planned = plan(recipe=SMOKE, model=tiny_t5, data_dir=data_dir, output_dir=tmp_path / "cmp").runs
+    broken = dataclasses.replace(planned[0], config=dataclasses.replace(planned[0].config, data_dir=str(tmp_path / "none")))
+    said: list[str] = []
+    with pytest.raises(HLError) as failed:
+        list(train_in_processes([("[1/1] broken", broken)], "val", jobs=2, say=said.append))
+    assert f"{broken.label}: " in str(failed.value) and "not found" in str(failed.value)
+    assert failed.value.path == str(broken.run_dir)
+    assert said[0] == "training 1 runs, 1 at a time, 1 torch thread(s) each"
