@@ -243,7 +243,10 @@ for stage, argv in enumerate(stages):
             code = 0
         except SystemExit as exit:
             code = exit.code or 0
-    Path(f"{prefix}.{stage}.code").write_text(str(code))
+    # Written aside and renamed: the test reads the file as soon as it exists, and under load an
+    # open-then-write left it empty for a moment (seen once under pytest -n 2).
+    Path(f"{prefix}.{stage}.code.tmp").write_text(str(code))
+    Path(f"{prefix}.{stage}.code.tmp").replace(f"{prefix}.{stage}.code")
 """
 
 
