@@ -106,7 +106,10 @@ def _run_all(
         else:
             _record(result, run, train_and_score(run, split, say=lambda line, s=step: say(f"{s}: {line}")))
         done.append(run)
-    if queued:
+    if len(queued) == 1:  # nothing to run beside it: here, with all of this process's threads
+        (step, run), = queued
+        _record(result, run, train_and_score(run, split, say=lambda line: say(f"{step}: {line}")))
+    elif queued:
         for run, trained in train_in_processes(queued, split, jobs=jobs, say=say):
             _record(result, run, trained)
     return done
@@ -174,8 +177,8 @@ def stale_revision(run_dir: Path) -> StaleRun | None:
     resumes or tables such a run; it moves it to ``superseded/`` and trains the run again.
     """
     from hlcli.checkpoint import read_checkpoint_config
-    from hlcli.revisions import current_revision, recorded_revision
     from hlcli.errors import HLError
+    from hlcli.revisions import current_revision, recorded_revision
 
     for which in (runs.LAST, runs.BEST):
         folder = runs.checkpoint_dir(run_dir, which)
