@@ -58,3 +58,13 @@ def test_a_run_that_fails_in_a_worker_stops_the_comparison_naming_it(tmp_path, t
     assert f"{broken.label}: " in str(failed.value) and "not found" in str(failed.value)
     assert failed.value.path == str(broken.run_dir)
     assert said[0] == "training 1 runs, 1 at a time, 1 torch thread(s) each"
+
+
+def test_jobs_must_be_a_positive_count():
+    from hlcli.compare import compare
+    from hlcli.errors import UsageError
+
+    with pytest.raises(UsageError, match="jobs=0"):
+        compare(recipe=SMOKE, jobs=0)
+    refused = invoke("compare", "--recipe", SMOKE, "--jobs", "0")
+    assert refused.exit_code == 2 and "--jobs" in refused.output

@@ -14,6 +14,7 @@ from hlcli.compare.jobs import train_and_score, train_in_processes
 from hlcli.compare.plan import ComparePlan, PlannedRun, final_runs, plan
 from hlcli.compare.results import RESULT_COLUMNS, CompareResult, records, tuning_frame
 from hlcli.compare.tune import TUNE_SPLIT, TuningPoint, choose
+from hlcli.errors import UsageError
 from hlcli.io import Log, atomic_write, write_json
 
 
@@ -34,6 +35,8 @@ def compare(
     ``options`` are :func:`~hlcli.compare.plan.plan`'s: ``recipe`` and the optional ``methods``,
     ``fractions``, ``tasks``, ``data_dir``, ``output_dir``, ``model``, ``max_steps``, ``seeds``, ``split``.
     """
+    if not isinstance(jobs, int) or jobs < 1:
+        raise UsageError(f"jobs={jobs!r}", expected="a positive number of runs trained at a time")
     say = log or (lambda line: None)
     the_plan = plan(**options)
     result = CompareResult(
