@@ -59,7 +59,7 @@ TuneOnlyOption = Annotated[bool, typer.Option("--tune-only", help=(
     "(e.g. to widen a grid whose best point is at its edge before the final runs)."
 ))]  # fmt: skip
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, help=(
-    "Runs trained at a time, each in a process of its own with a share of the torch threads (default 1)."
+    "Runs trained at a time, each in a process of its own with a share of the torch threads."
 ))]  # fmt: skip
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help=(
     "Train nothing: list every planned run (grid points of \\[compare.tune] too), "
