@@ -4,6 +4,8 @@ at a time, and a run that fails in a worker stops the comparison with its name."
 from __future__ import annotations
 
 import dataclasses
+import signal
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -68,3 +70,40 @@ def test_jobs_must_be_a_positive_count():
         compare(recipe=SMOKE, jobs=0)
     refused = invoke("compare", "--recipe", SMOKE, "--jobs", "0")
     assert refused.exit_code == 2 and "--jobs" in refused.output
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_stops_every_worker_after_it_saves_and_the_same_command_resumes(tmp_path, tiny_t5, data_dir):
+    """Ctrl-C reaches only ``hl compare`` (its workers run in sessions of their own); it stops each
+    worker once, which saves ``checkpoints/last`` and exits, so nothing is left training and holding
+    a run's lock, and the same command resumes both runs from where they stopped."""
+    from filelock import FileLock
+
+    from _processes import hl_process, wait_until
+    from hlcli import runs
+
+    out, log = tmp_path / "cmp", tmp_path / "hl.log"
+    args = ["compare", "--recipe", SMOKE, "--model", tiny_t5, "--data-dir", data_dir, "--output-dir", out,
+            "--seeds", "1,2", "--methods", "hyperloader", "--jobs", "2"]  # fmt: skip
+    process = hl_process(*args, "--max-steps", 100_000, log=log)
+    lasts = lambda: [runs.checkpoint_dir(r, runs.LAST) for r in sorted((out / "runs").glob("*"))]  # noqa: E731
+    wait_until(lambda: len(lasts()) == 2 and all(runs.is_checkpoint_dir(c) for c in lasts()), process, log,
+               "both workers' first checkpoints/last", timeout=240)  # fmt: skip
+    process.send_signal(signal.SIGINT)  # as a terminal's Ctrl-C: the workers are not in its session
+    assert process.wait(timeout=120) == 130, log.read_text()
+    text = log.read_text()
+    assert "Traceback" not in text and "interrupted" in text
+    stopped = {}
+    for run_dir in sorted((out / "runs").glob("*")):
+        step = runs.checkpoint_step(runs.checkpoint_dir(run_dir, runs.LAST))
+        train_log = (run_dir / runs.TRAIN_LOG).read_text()
+        assert f"interrupted (SIGTERM) at step {step}; checkpoints/last saved" in train_log, train_log
+        FileLock(str(run_dir / runs.LOCK), timeout=0).acquire()  # no worker left holding it (raises if one is)
+        stopped[run_dir.name] = step
+
+    again = tmp_path / "again.log"
+    resumed = hl_process(*args, "--max-steps", 100_000, log=again)  # the same command
+    wait_until(lambda: all(f"resuming at step {step} ({out / 'runs' / name})" in again.read_text()
+                           for name, step in stopped.items()), resumed, again, "both runs resumed", timeout=240)  # fmt: skip
+    resumed.send_signal(signal.SIGINT)
+    assert resumed.wait(timeout=120) == 130, again.read_text()

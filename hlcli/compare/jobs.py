@@ -9,17 +9,23 @@ thread) keeps each run's seeds, torch threads and stop signals its own, as one a
 ``tests/test_compare_jobs.py`` checks that the scores are those of one run at a time.
 
 Workers are started with ``spawn`` (no fork of a process that holds torch's thread pools), each
-with ``torch`` threads = the caller's // N (at least 1). Their log lines come back through a queue
-and go to the caller's log. A run that fails stops the comparison: the other workers get SIGTERM,
-which makes ``train`` save ``checkpoints/last`` at the next step, so ``hl compare`` run again
-resumes them.
+with ``torch`` threads = the caller's // N (at least 1), in a session of its own. Their log lines
+come back through a queue and go to the caller's log. Whatever stops the comparison (Ctrl-C,
+SIGTERM or SIGHUP to the caller, a run that fails) stops every worker once, by SIGTERM, which makes
+``train`` save ``checkpoints/last`` at the next step: ``hl compare`` run again resumes them
+(``tests/test_compare_jobs.py`` interrupts one). On Linux a worker also gets SIGTERM if the caller
+dies.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue as queue_module
 import shutil
+import signal
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from typing import Iterator
 
 from hlcli import runs
@@ -27,7 +33,7 @@ from hlcli.compare.plan import PlannedRun
 from hlcli.errors import HLError
 from hlcli.io import Log
 
-_LOG_LINES = None  # in a worker: the queue its log lines go back through
+_MESSAGES = None  # in a worker: the queue its log lines (and its process id) go back through
 
 
 def train_and_score(run: PlannedRun, split: str, *, say: Log) -> bool:
@@ -61,57 +67,103 @@ def train_and_score(run: PlannedRun, split: str, *, say: Log) -> bool:
 def train_in_processes(
     queued: list[tuple[str, PlannedRun]], split: str, *, jobs: int, say: Log
 ) -> Iterator[tuple[PlannedRun, bool]]:
-    """Train and score each ``(step label, run)`` in a pool of ``jobs`` worker processes; yields each
-    run with whether it trained (False: it was only scored), in the order given."""
+    """Train and score each ``(step label, run)`` in ``jobs`` worker processes; yields each run with
+    whether it trained (False: it was only scored), in the order given."""
     import torch
 
-    context = multiprocessing.get_context("spawn")
-    lines = context.Queue()
-    workers = min(jobs, len(queued))
-    threads = max(1, torch.get_num_threads() // workers)
-    say(f"training {len(queued)} runs, {workers} at a time, {threads} torch thread(s) each")
-    pool = context.Pool(workers, initializer=_start_worker, initargs=(lines, threads))
+    from hlcli.training.signals import signals_interrupt
+
+    count = min(jobs, len(queued))
+    threads = max(1, torch.get_num_threads() // count)
+    say(f"training {len(queued)} runs, {count} at a time, {threads} torch thread(s) each")
+    workers = _Workers(count, threads)
+    futures = [(run, workers.executor.submit(_train, step, run, split)) for step, run in queued]
     try:
-        pending = [(run, pool.apply_async(_train, (step, run, split))) for step, run in queued]
-        for run, handle in pending:
-            while not handle.ready():
-                _say_waiting(lines, say, timeout=0.2)
-            ok, value = handle.get()
-            _say_waiting(lines, say)
-            if not ok:
-                raise HLError(f"{run.label}: {value}", path=run.run_dir)
-            yield run, value
-        pool.close()
+        with signals_interrupt():  # SIGTERM / SIGHUP end the wait as Ctrl-C does: by an exception
+            for run, future in futures:
+                while not future.done():
+                    workers.pass_on(say, timeout=0.2)
+                ok, value = future.result()
+                workers.pass_on(say)
+                if not ok:
+                    raise HLError(f"{run.label}: {value}", path=run.run_dir)
+                yield run, value
     except BaseException:
-        pool.terminate()  # SIGTERM: each running train() saves checkpoints/last before it exits
+        for _, future in futures:
+            future.cancel()  # not started: never starts
+        workers.stop()
         raise
     finally:
-        pool.join()
-        _say_waiting(lines, say)
+        workers.executor.shutdown(wait=True, cancel_futures=True)
+        workers.pass_on(say)
 
 
-def _start_worker(lines, threads: int) -> None:
-    global _LOG_LINES
+class _Workers:
+    """The worker processes as the caller sees them: a pool, the queue their log lines and process
+    ids come back through, and the ids.
+
+    Each worker runs in a session of its own, so a terminal's Ctrl-C reaches only the caller, which
+    then stops every worker the same way, once (:meth:`stop`): two signals would abort a run's save.
+    """
+
+    def __init__(self, count: int, threads: int) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a process holding torch's thread pools
+        self.messages = context.Queue()
+        self.pids: set[int] = set()
+        self.executor = ProcessPoolExecutor(
+            count, mp_context=context, initializer=_start_worker, initargs=(self.messages, threads)
+        )
+
+    def pass_on(self, say: Log, timeout: float = 0.0) -> None:
+        """Say the workers' log lines: wait up to ``timeout`` for the first, then take what is there."""
+        try:
+            message = self.messages.get(timeout=timeout) if timeout else self.messages.get_nowait()
+            while True:
+                kind, value = message
+                if kind == "pid":
+                    self.pids.add(value)
+                else:
+                    say(value)
+                message = self.messages.get_nowait()
+        except queue_module.Empty:
+            pass
+
+    def stop(self) -> None:
+        """SIGTERM to every worker: one in ``train`` saves ``checkpoints/last`` at the next step and
+        returns; an idle one exits."""
+        self.pass_on(lambda line: None)  # the ids of workers started since the last look
+        for pid in self.pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def _start_worker(messages, threads: int) -> None:
+    global _MESSAGES
     import torch
 
-    _LOG_LINES = lines
+    os.setsid()  # a session of its own: signals come from the caller (_Workers.stop), not a terminal
+    _stop_with_parent()
+    _MESSAGES = messages
+    messages.put(("pid", os.getpid()))
     torch.set_num_threads(threads)
+
+
+def _stop_with_parent() -> None:
+    """On Linux a worker gets SIGTERM when the caller dies (even by SIGKILL), so it saves its run and
+    stops instead of training on alone; elsewhere it finishes its current run, then exits."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _train(step: str, run: PlannedRun, split: str) -> tuple[bool, bool | str]:
     """In a worker: ``(True, trained)``, or ``(False, what went wrong)`` as text (an exception
     object need not survive pickling back to the caller)."""
     try:
-        return True, train_and_score(run, split, say=lambda line: _LOG_LINES.put(f"{step}: {line}"))
+        return True, train_and_score(run, split, say=lambda line: _MESSAGES.put(("line", f"{step}: {line}")))
     except BaseException as error:  # noqa: BLE001 - reported by the caller, which stops the comparison
         return False, str(error) if isinstance(error, HLError) else f"{type(error).__name__}: {error}"
-
-
-def _say_waiting(lines, say: Log, timeout: float = 0.0) -> None:
-    """Pass on the workers' log lines: wait up to ``timeout`` for the first, then take what is there."""
-    try:
-        say(lines.get(timeout=timeout) if timeout else lines.get_nowait())
-        while True:
-            say(lines.get_nowait())
-    except queue_module.Empty:
-        pass
