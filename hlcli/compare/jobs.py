@@ -3,7 +3,7 @@
 
 A comparison is many independent runs (grid points, methods, seeds), and the small models of a CPU
 comparison use extra torch threads poorly, so N runs side by side, with a share of the threads
-each, keep the cores busier than one run at a time with all of them (2 cores, tiny T5: 1.55x,
+each, keep the cores busier than one run at a time with all of them (2 cores, tiny T5: 1.25-1.61x,
 ``benchmarks/bench_compare_jobs.py``, docs/PERFORMANCE.md §7). A process per run (not a
 thread) keeps each run's seeds, torch threads and stop signals its own, as one at a time:
 ``tests/test_compare_jobs.py`` checks that the scores are those of one run at a time.
