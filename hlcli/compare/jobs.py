@@ -143,7 +143,8 @@ def _start_worker(messages, threads: int) -> None:
     global _MESSAGES
     import torch
 
-    os.setsid()  # a session of its own: signals come from the caller (_Workers.stop), not a terminal
+    if hasattr(os, "setsid"):  # POSIX: a session of its own, signals come from the caller (_Workers.stop)
+        os.setsid()
     _stop_with_parent()
     _MESSAGES = messages
     messages.put(("pid", os.getpid()))
