@@ -4,6 +4,7 @@ at a time, and a run that fails in a worker stops the comparison with its name."
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import sys
 from pathlib import Path
@@ -107,3 +108,26 @@ def test_ctrl_c_stops_every_worker_after_it_saves_and_the_same_command_resumes(t
                            for name, step in stopped.items()), resumed, again, "both runs resumed", timeout=240)  # fmt: skip
     resumed.send_signal(signal.SIGINT)
     assert resumed.wait(timeout=120) == 130, again.read_text()
+
+
+def test_a_worker_that_is_killed_is_reported_with_its_run(tmp_path, tiny_t5, data_dir, monkeypatch):
+    """SIGKILL (as the out-of-memory killer sends) leaves no result: the comparison stops, naming the run."""
+    import hlcli.compare.jobs as jobs
+    from hlcli.compare.plan import plan
+
+    planned = plan(recipe=SMOKE, model=tiny_t5, data_dir=data_dir, output_dir=tmp_path / "cmp", max_steps=100_000,
+                   seeds=[1, 2]).runs  # fmt: skip
+    said: list[str] = []
+    killed: list[int] = []
+    pass_on = jobs._Workers.pass_on
+
+    def pass_on_then_kill(workers, say, timeout=0.0):  # once a worker trains, SIGKILL one worker, once
+        pass_on(workers, say, timeout)
+        if not killed and any("training 100000 steps" in line for line in said):
+            killed.append(min(workers.pids))
+            os.kill(killed[0], signal.SIGKILL)
+
+    monkeypatch.setattr(jobs._Workers, "pass_on", pass_on_then_kill)
+    with pytest.raises(HLError, match="ended without a result") as failed:
+        list(jobs.train_in_processes([(f"[{i}/2]", r) for i, r in enumerate(planned, 1)], "val", jobs=2, say=said.append))
+    assert len(killed) == 1 and all(run.label in str(failed.value) for run in planned)  # none finished

@@ -26,6 +26,7 @@ import shutil
 import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Iterator
 
 from hlcli import runs
@@ -68,7 +69,10 @@ def train_in_processes(
     queued: list[tuple[str, PlannedRun]], split: str, *, jobs: int, say: Log
 ) -> Iterator[tuple[PlannedRun, bool]]:
     """Train and score each ``(step label, run)`` in ``jobs`` worker processes; yields each run with
-    whether it trained (False: it was only scored), in the order given."""
+    whether it trained (False: it was only scored), as the runs finish.
+
+    At most ``jobs`` runs are handed to the pool at a time, so that nothing waits in its queue when
+    the comparison stops: a worker that stops its run then finds no other to start."""
     import torch
 
     from hlcli.training.signals import signals_interrupt
@@ -76,22 +80,29 @@ def train_in_processes(
     count = min(jobs, len(queued))
     threads = max(1, torch.get_num_threads() // count)
     say(f"training {len(queued)} runs, {count} at a time, {threads} torch thread(s) each")
-    workers = _Workers(count, threads)
-    futures = [(run, workers.executor.submit(_train, step, run, split)) for step, run in queued]
+    workers, todo, running = _Workers(count, threads), list(queued), {}
+    broken = False
     try:
         with signals_interrupt():  # SIGTERM / SIGHUP end the wait as Ctrl-C does: by an exception
-            for run, future in futures:
-                while not future.done():
-                    workers.pass_on(say, timeout=0.2)
-                ok, value = future.result()
-                workers.pass_on(say)
-                if not ok:
-                    raise HLError(f"{run.label}: {value}", path=run.run_dir)
-                yield run, value
+            while todo or running:
+                while todo and len(running) < count:
+                    step, run = todo.pop(0)
+                    running[workers.executor.submit(_train, step, run, split)] = run
+                for future in workers.wait_any(running, say):
+                    run = running.pop(future)
+                    try:
+                        ok, value = future.result()
+                    except BrokenProcessPool:  # a worker ended without a result; the pool stopped the others
+                        broken = True
+                        unfinished = ", ".join(r.label for r in [run, *running.values()] + [r for _, r in todo])
+                        raise HLError(f"a worker process ended without a result (killed? out of memory?); "
+                                      f"not finished: {unfinished}") from None
+                    if not ok:
+                        raise HLError(f"{run.label}: {value}", path=run.run_dir)
+                    yield run, value
     except BaseException:
-        for _, future in futures:
-            future.cancel()  # not started: never starts
-        workers.stop()
+        if not broken:  # (a broken pool has sent its own SIGTERM: a second one would abort a save)
+            workers.stop()
         raise
     finally:
         workers.executor.shutdown(wait=True, cancel_futures=True)
@@ -128,6 +139,15 @@ class _Workers:
         except queue_module.Empty:
             pass
 
+    def wait_any(self, running, say: Log) -> set:
+        """The futures of ``running`` that are done, once one is; log lines said meanwhile."""
+        while True:
+            done = {future for future in running if future.done()}
+            if done:
+                self.pass_on(say)
+                return done
+            self.pass_on(say, timeout=0.2)
+
     def stop(self) -> None:
         """SIGTERM to every worker: one in ``train`` saves ``checkpoints/last`` at the next step and
         returns; an idle one exits."""
@@ -135,7 +155,7 @@ class _Workers:
         for pid in self.pids:
             try:
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
+            except OSError:  # already gone
                 pass
 
 
