@@ -107,15 +107,19 @@ def _run_all(
         elif jobs > 1:
             queued.append((step, run))
         else:
-            _record(result, run, train_and_score(run, split, say=lambda line, s=step: say(f"{s}: {line}")))
+            _train_here(step, run, split, result, say)
         done.append(run)
     if len(queued) == 1:  # nothing to run beside it: here, with all of this process's threads
-        (step, run), = queued
-        _record(result, run, train_and_score(run, split, say=lambda line: say(f"{step}: {line}")))
+        _train_here(*queued[0], split, result, say)
     elif queued:
         for run, trained in train_in_processes(queued, split, jobs=jobs, say=say):
             _record(result, run, trained)
     return done
+
+
+def _train_here(step: str, run: PlannedRun, split: str, result: CompareResult, say: Log) -> None:
+    """Train and score ``run`` in this process, its log lines prefixed with its ``step`` label."""
+    _record(result, run, train_and_score(run, split, say=lambda line: say(f"{step}: {line}")))
 
 
 def _record(result: CompareResult, run: PlannedRun, trained: bool) -> None:
