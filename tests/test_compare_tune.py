@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from conftest import save_tiny_t5
 from hlcli.cli import app
 from hlcli.compare import TuningPoint, choose, final_runs, plan, read_compare_recipe
-from hlcli.compare.tune import format_value
+from hlcli.compare.tune import TuneSpec, format_value, grid_edges
 from hlcli.data.tasks import load_split
 from hlcli.errors import HLError
 
@@ -206,6 +206,46 @@ def test_the_choice_follows_the_validation_scores_on_disk(tuned, tmp_path):
     assert "to score" in rows[last.name] and "to train" in next(r for n, r in rows.items() if "-lr3e-3-seed7-" in n)
 
 
+def test_a_choice_at_the_grid_edge_is_flagged_in_the_warning_the_table_and_the_csv(tuned, tmp_path):
+    # A grid of three for HyperLoader, trained with --tune-only; then the scores on disk decide
+    # where the choice falls: at the grid's end (flagged), then inside it (not).
+    out, args, first = tuned
+    assert first.exit_code == 0, first.output
+    for folder in ("air", "voice"):  # (task paths are part of a run's settings: all three points train)
+        shutil.copytree(out / folder, tmp_path / folder)
+    recipe = tmp_path / "wide.toml"
+    recipe.write_text(RECIPE.replace("lr = [1e-4, 3e-3]", "lr = [3e-5, 1e-4, 3e-3]"), encoding="utf-8")
+    wide = ["compare", "--recipe", str(recipe), "--model", args[4], "--output-dir", str(tmp_path / "cmp")]
+    trained = CliRunner().invoke(app, [*wide, "--methods", "hyperloader", "--tune-only"])
+    assert trained.exit_code == 0, trained.output
+    assert "3 trained, 0 skipped" in trained.stdout
+    # --tune-only tables only the grid (no empty comparison table: no final run was made).
+    assert "Tuning: average validation F1" in trained.stdout and "Average" not in trained.stdout
+    runs = {Path(r).name.split("-tune-")[1].split("-seed")[0]: Path(r) for r in read_points(tmp_path)["run_dirs"]}
+
+    def set_val(lr: str, f1: float) -> None:
+        eval_json = runs[lr] / "eval.json"
+        scores = json.loads(eval_json.read_text())
+        scores["val"]["tasks"]["air"]["f1"] = scores["val"]["tasks"]["voice"]["f1"] = f1
+        eval_json.write_text(json.dumps(scores))
+
+    for lr, f1 in (("lr3e-5", 0.2), ("lr1e-4", 0.3), ("lr3e-3", 0.9)):
+        set_val(lr, f1)
+    collect = [*wide, "--methods", "hyperloader", "--collect-only", "--tune-only"]
+    at_edge = CliRunner().invoke(app, [*collect, "--output", str(tmp_path / "t.md")])
+    assert at_edge.exit_code == 0, at_edge.output
+    warning = "HyperLoader (fraction 0.5): the chosen point is at its grid's edge (lr 3e-3 is the grid's highest)"
+    assert warning in " ".join(at_edge.stderr.split()) and "widen the grid" in at_edge.stderr
+    points = read_points(tmp_path)
+    assert list(points["at_edge"].fillna("")) == ["", "", "lr 3e-3 is the grid's highest"]
+    assert "yes (grid edge)" in (tmp_path / "t.md").read_text()
+
+    set_val("lr1e-4", 0.95)  # now the middle of the grid wins: nothing to flag
+    inside = CliRunner().invoke(app, [*collect])
+    assert inside.exit_code == 0, inside.output
+    assert "warning" not in inside.stderr and read_points(tmp_path)["at_edge"].isna().all()
+
+
 # -- the rules, without training ---------------------------------------------------------------
 def point(f1: dict[str, float], lr: float) -> TuningPoint:
     return TuningPoint("hyperloader", 0.1, {"lr": lr}, 42, 10, ["atis", "snips"], [], scores=f1)
@@ -216,6 +256,22 @@ def test_choose_takes_the_best_average_and_the_first_listed_on_a_tie():
     assert choose([low, high, same]) is high  # 0.6 vs 0.6: the one listed first
     assert choose([same, high]) is same
     assert choose([low, point({"atis": 0.9}, 3e-4)]) is None  # a point not scored yet: no choice
+
+
+@pytest.mark.parametrize(
+    "grid, setting, edges",
+    [
+        ({"lr": (1e-4, 3e-4, 1e-3)}, {"lr": 1e-3}, ("lr 1e-3 is the grid's highest",)),
+        ({"lr": (3e-4, 1e-4, 1e-3)}, {"lr": 1e-4}, ("lr 1e-4 is the grid's lowest",)),  # by value, not by order
+        ({"lr": (1e-4, 3e-4, 1e-3)}, {"lr": 3e-4}, ()),
+        ({"lr": (1e-4, 1e-3)}, {"lr": 1e-3}, ()),  # two values: a choice between two, no inside to search
+        ({"lr": (1e-4, 3e-4, 1e-3), "warmup_steps": (0, 50, 100)}, {"lr": 3e-4, "warmup_steps": 0},
+         ("warmup_steps 0 is the grid's lowest",)),
+        ({"schedule": ("linear", "constant", "cosine")}, {"schedule": "linear"}, ()),  # not numbers: no ends
+    ],
+)
+def test_grid_edges(grid, setting, edges):
+    assert grid_edges(TuneSpec(grid), setting) == edges
 
 
 @pytest.mark.parametrize("value, text", [(3e-4, "3e-4"), (1e-4, "1e-4"), (2.5e-5, "2.5e-5"), (0.1, "0.1"), (10.0, "10"), (5, "5"), (True, "true")])

@@ -209,8 +209,9 @@ def _report(result, *, trained: bool, tune_only: bool, paper: bool, output: Path
         if not any(published(f) for f in result.fractions):
             unavailable = unavailable_message(result.fractions)
             err_console.print(f"[yellow]--paper:[/] {unavailable}", highlight=False, soft_wrap=True)
-    _show(result.tables(paper=paper), result, output=output, fmt=fmt, paper=paper)
-    for line in result.stale:
+    tables = [] if tune_only else result.tables(paper=paper)  # --tune-only: no final runs, only the grid
+    _show(tables, result, output=output, fmt=fmt, paper=paper)
+    for line in result.stale + result.edge_warnings():
         err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
     if trained:
         count = len(result.superseded)
@@ -324,7 +325,7 @@ def _show(tables, result, *, output: Path | None, fmt: str | None, paper: bool) 
 
 
 def _print_tables(tables, result) -> None:
-    from hlcli.compare import TUNED_ROW, footnotes
+    from hlcli.compare import TUNED_ROW, footnotes, tuning_footnote
 
     for table in tables:
         header, body = table.cells(bold=lambda text: f"[bold]{escape(text)}[/bold]")
@@ -339,7 +340,8 @@ def _print_tables(tables, result) -> None:
                 rich_table.add_section()
             rich_table.add_row(*row)
         console.print(rich_table)
-    for line in footnotes(result, tables):
+    notes = footnotes(result, tables) if tables else [tuning_footnote(result)] if result and result.grids else []
+    for line in notes:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     if result is not None and result.tuning:
         _print_tuning(result)
@@ -347,6 +349,7 @@ def _print_tables(tables, result) -> None:
 
 def _print_tuning(result) -> None:
     from hlcli.compare.facts import display_name
+    from hlcli.compare import EDGE_MARK
     from hlcli.compare.tune import describe
 
     table = Table(title="Tuning: average validation F1 of every grid point (chosen: ✓)", title_justify="left")
@@ -357,7 +360,7 @@ def _print_tuning(result) -> None:
         text = "—" if average is None else f"{average:.4f}"
         cells = [escape(display_name(point.method)), f"{point.fraction:g}", escape(describe(point.setting))]
         cells += [str(point.seed), str(point.steps), f"[bold]{text}[/bold]" if point.chosen else text]
-        table.add_row(*cells, "✓" if point.chosen else "")
+        table.add_row(*cells, ("✓ " + EDGE_MARK if point.at_edge else "✓") if point.chosen else "")
     console.print(table)
 
 

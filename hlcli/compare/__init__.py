@@ -66,11 +66,13 @@ from hlcli.compare.render import (
     render_output,
     to_latex,
     to_markdown,
+    tuning_footnote,
     write_output,
 )
 from hlcli.compare.results import (
     AVERAGE,
     RESULT_COLUMNS,
+    EDGE_MARK,
     TUNED_ROW,
     CompareResult,
     ComparisonTable,
@@ -79,7 +81,7 @@ from hlcli.compare.results import (
     method_header,
     tuning_frame,
 )
-from hlcli.compare.tune import TuneSpec, TuningPoint, choose, tune_spec
+from hlcli.compare.tune import TuneSpec, TuningPoint, choose, grid_edges, tune_spec
 
 # Running a comparison (execute: training, evaluation, adapt) and collecting runs (collect, on
 # execute) are imported on first use (PEP 562): hl evaluate imports hlcli.compare.bootstrap for its
@@ -106,11 +108,13 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "AVERAGE", "COMPARE_KEYS", "COMPARE_SECTION", "OUTPUT_FORMATS",
+    "AVERAGE", "COMPARE_KEYS", "COMPARE_SECTION", "EDGE_MARK", "OUTPUT_FORMATS",
     "RESULT_COLUMNS", "SINGLE_TASK_MARK", "TUNED_ROW", "ComparePlan", "CompareResult",
     "ComparisonTable", "PlannedRun", "RunStatus", "StaleRun", "TuneSpec", "TuningPoint", "choose", "collect_runs",
     "compare",
-    "comparison_table", "config_hash", "final_runs", "footnotes", "format_count", "is_finished", "method_header",
+    "comparison_table", "config_hash", "final_runs", "footnotes", "format_count", "grid_edges", "is_finished",
+    "method_header",
     "output_format", "plan", "plan_status", "plot_figure2", "published_tables", "read_compare_recipe", "render_output",
-    "score_points", "stale_revision", "to_latex", "to_markdown", "tune_spec", "tuning_frame", "write_output",
+    "score_points", "stale_revision", "to_latex", "to_markdown", "tune_spec", "tuning_footnote", "tuning_frame",
+    "write_output",
 ]

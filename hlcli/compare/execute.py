@@ -13,7 +13,7 @@ from hlcli import runs
 from hlcli.compare.jobs import train_and_score, train_in_processes
 from hlcli.compare.plan import ComparePlan, PlannedRun, final_runs, plan
 from hlcli.compare.results import RESULT_COLUMNS, CompareResult, records, tuning_frame
-from hlcli.compare.tune import TUNE_SPLIT, TuningPoint, choose
+from hlcli.compare.tune import TUNE_SPLIT, TuningPoint, choose, grid_edges
 from hlcli.errors import UsageError
 from hlcli.io import Log, atomic_write, write_json
 
@@ -151,6 +151,7 @@ def score_points(the_plan: ComparePlan) -> tuple[list[TuningPoint], dict[tuple[s
         best = choose(mine)
         if best is not None:
             best.chosen = True
+            best.at_edge = grid_edges(tuned.spec, best.setting)
             chosen[method, fraction] = best.setting
         points.extend(mine)
     return points, chosen

@@ -11,6 +11,7 @@ import pandas as pd
 from hlcli.compare.facts import SINGLE_TASK_MARK, display_name, is_single_task
 from hlcli.compare.results import (
     AVERAGE,
+    EDGE_MARK,
     TIE_MARK,
     TUNED_ROW,
     CompareResult,
@@ -141,7 +142,8 @@ def tuning_markdown(result: CompareResult) -> str:
         text = "—" if average is None else f"{average:.4f}"
         rows.append([
             display_name(point.method), f"{point.fraction:g}", describe(point.setting), str(point.seed),
-            str(point.steps), f"**{text}**" if point.chosen else text, "yes" if point.chosen else "",
+            str(point.steps), f"**{text}**" if point.chosen else text,
+            ("yes " + EDGE_MARK if point.at_edge else "yes") if point.chosen else "",
         ])
     header = ["Method", "Fraction", "Point", "Seed", "Steps", "Val avg F1", "Chosen"]
     align = _md_row(["---"] * 3 + ["---:"] * 3 + ["---"])
@@ -246,10 +248,13 @@ def tuning_footnote(result: CompareResult) -> str:
         grids.append(f"{display_name(method)}: {spec.describe()}{budget}")
     for (method, _), setting in result.fixed.items():
         grids.append(f"{display_name(method)}: {describe(setting)} (one value: not tuned)")
+    edge = f" {EDGE_MARK}: chosen at the end of its grid, so the best setting may lie beyond it." if any(
+        p.chosen and p.at_edge for p in result.tuning
+    ) else ""
     return (
         f"{TUNED_ROW}: each method's setting is the grid point with the highest average validation F1 over its "
         f"datasets (one run per point at the grid's budget; an exact tie, to {TIE_DECIMALS} decimals, goes to the "
         f"point listed first), then trained over the seeds and scored on {result.split}. Grids: "
-        + "; ".join(grids) + ". Every point: tuning.csv."
+        + "; ".join(grids) + f".{edge} Every point: tuning.csv."
     )
 

@@ -18,6 +18,7 @@ RESULT_COLUMNS = ["method", "model", "fraction", "seed", "task", "f1", "total", 
 AVERAGE = "Average"
 TUNED_ROW = "Tuned (val)"  # the row naming each tuned method's chosen setting
 TIE_MARK = "≈"  # not significantly worse than the row's best (paired bootstrap, p ≥ 0.05)
+EDGE_MARK = "(grid edge)"  # a tuned setting chosen at the end of its numeric grid
 
 
 @dataclass
@@ -51,7 +52,7 @@ class CompareResult:
             points = [p for p in self.tuning if p.method == method and p.fraction == fraction]
             best = next((p for p in points if p.chosen), None)
             if best is not None:
-                out[method] = describe(best.setting)
+                out[method] = describe(best.setting) + (f" {EDGE_MARK}" if best.at_edge else "")
             elif points:
                 out[method] = f"tuning: {sum(p.val_avg_f1 is not None for p in points)}/{len(points)} points"
             elif (method, fraction) in self.fixed:
@@ -59,6 +60,19 @@ class CompareResult:
             else:
                 out[method] = "not tuned"
         return out
+
+    def edge_warnings(self) -> list[str]:
+        """One line per tuned method whose chosen point is at the end of a numeric grid: the best
+        setting may lie beyond it (widen the grid; finished points are reused)."""
+        lines = []
+        for point in self.tuning:
+            if point.chosen and point.at_edge:
+                where = f"{display_name(point.method)} (fraction {point.fraction:g})"
+                lines.append(
+                    f"{where}: the chosen point is at its grid's edge ({'; '.join(point.at_edge)}): the best setting "
+                    "may lie beyond it; widen the grid in [compare.tune] and run again (finished points are reused)"
+                )
+        return lines
 
     def groups(self) -> list[tuple[float, str | None]]:
         """(fraction, backbone) of each table: the recipe's fractions, or what the runs hold."""
@@ -338,7 +352,7 @@ def tuning_frame(points: list[TuningPoint]) -> pd.DataFrame:
             "method": p.method, "fraction": p.fraction, "point": describe(p.setting),
             **{k: p.setting.get(k) for k in keys},
             "seed": p.seed, "steps": p.steps, "val_avg_f1": average, **{f"val_f1_{t}": p.scores.get(t) for t in tasks},
-            "chosen": p.chosen, "run_dirs": ";".join(str(d) for d in p.run_dirs),
+            "chosen": p.chosen, "at_edge": "; ".join(p.at_edge), "run_dirs": ";".join(str(d) for d in p.run_dirs),
         })
     return pd.DataFrame(rows)
 

@@ -145,6 +145,7 @@ class TuningPoint:
     run_dirs: list[Path]
     scores: dict[str, float] = field(default_factory=dict)  # task → validation F1
     chosen: bool = False
+    at_edge: tuple[str, ...] = ()  # chosen at the end of a numeric grid: "lr 3e-4 is the grid's highest"
 
     @property
     def val_avg_f1(self) -> float | None:
@@ -159,7 +160,7 @@ class TuningPoint:
             "method": self.method, "fraction": self.fraction, "setting": dict(self.setting),
             "point": describe(self.setting),
             "seed": self.seed, "steps": self.steps, "val_avg_f1": average, "val_f1": dict(self.scores),
-            "chosen": self.chosen, "run_dirs": [str(d) for d in self.run_dirs],
+            "chosen": self.chosen, "at_edge": list(self.at_edge), "run_dirs": [str(d) for d in self.run_dirs],
         }
 
 
@@ -171,3 +172,22 @@ def choose(points: list[TuningPoint]) -> TuningPoint | None:
         return None
     best = max(range(len(points)), key=lambda i: (round(averages[i], TIE_DECIMALS), -i))  # type: ignore[arg-type]
     return points[best]
+
+
+EDGE_MIN_VALUES = 3  # a two-value grid is a choice between two settings, not a search with an inside
+
+
+def grid_edges(spec: TuneSpec, setting: dict[str, Any]) -> tuple[str, ...]:
+    """Where ``setting`` sits at the end of a numeric grid (three or more numbers): the best value
+    may then lie beyond the grid, which a search over a wider range would show; e.g.
+    ``("lr 3e-4 is the grid's highest",)``. Empty where every numeric value is inside its grid."""
+    edges = []
+    for key, values in spec.grid.items():
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if len(numbers) < EDGE_MIN_VALUES or len(numbers) != len(values) or key not in setting:
+            continue
+        if setting[key] == max(numbers):
+            edges.append(f"{key} {format_value(setting[key])} is the grid's highest")
+        elif setting[key] == min(numbers):
+            edges.append(f"{key} {format_value(setting[key])} is the grid's lowest")
+    return tuple(edges)
