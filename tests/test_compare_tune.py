@@ -204,6 +204,10 @@ def test_the_choice_follows_the_validation_scores_on_disk(tuned, tmp_path):
     assert status.exit_code == 0, status.output
     rows = {line.split()[1]: line for line in status.stdout.splitlines() if "hyperloader-0.5-" in line and "test" in line}
     assert "to score" in rows[last.name] and "to train" in next(r for n, r in rows.items() if "-lr3e-3-seed7-" in n)
+    # A finished grid point shows its mean validation F1 (what the choice is made on); others "—".
+    grid = [line for line in status.stdout.splitlines() if last.name in line and "│ val" in line]
+    assert len(grid) == 1 and "finished" in grid[0] and grid[0].split()[-2] == "0.8500"
+    assert all(line.split()[-2] == "—" for line in status.stdout.splitlines() if "after tuning" in line)
 
 
 def test_a_choice_at_the_grid_edge_is_flagged_in_the_warning_the_table_and_the_csv(tuned, tmp_path):

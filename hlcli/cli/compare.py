@@ -246,10 +246,11 @@ def _print_status(**options) -> None:
     # method's tuning have no folder yet, and are named by their label.
     names = [s.run.run_dir.name if s.run.run_dir is not None else _waiting_name(s.run) for s in statuses]
     table.add_column("run", no_wrap=True, min_width=max([len(n) for n in names] + [3]))
-    for name in ("split", "state", "steps left"):
-        table.add_column(name, justify="right" if name == "steps left" else "left", no_wrap=True)
+    for name in ("split", "state", "steps left", "F1"):  # F1: finished runs, mean over the run's tasks
+        table.add_column(name, justify="left" if name in ("split", "state") else "right", no_wrap=True)
     for name, status in zip(names, statuses):
-        table.add_row(escape(name), status.split, status.state, f"{status.steps_left:,}")
+        f1 = "—" if status.f1 is None else f"{status.f1:.4f}"
+        table.add_row(escape(name), status.split, status.state, f"{status.steps_left:,}", f1)
     console.print(table)
     left = [s for s in statuses if s.state != "finished"]
     to_train = [s for s in left if s.steps_left > 0]

@@ -260,6 +260,7 @@ class RunStatus:
     # | after tuning[: score]
     state: str
     steps_left: int
+    f1: float | None = None  # finished runs: the mean F1 of its tasks on ``split`` (grid points: val)
 
 
 def plan_status(**options: Any) -> tuple[ComparePlan, list[RunStatus]]:
@@ -292,7 +293,8 @@ def _status(run: PlannedRun, split: str) -> RunStatus:
         again = f"to train again (module revision {stale.recorded} → {stale.current})"
         return RunStatus(run, split, again, run.config.max_steps)
     if is_finished(run.run_dir, split, run.tasks):
-        return RunStatus(run, split, "finished", 0)
+        scores = _scores(run.run_dir, split)
+        return RunStatus(run, split, "finished", 0, sum(float(scores[t]["f1"]) for t in run.tasks) / len(run.tasks))
     last = runs.checkpoint_dir(run.run_dir, runs.LAST)
     if runs.is_checkpoint_dir(last):
         step = runs.checkpoint_step(last)
