@@ -208,6 +208,8 @@ def test_the_choice_follows_the_validation_scores_on_disk(tuned, tmp_path):
     grid = [line for line in status.stdout.splitlines() if last.name in line and "│ val" in line]
     assert len(grid) == 1 and "finished" in grid[0] and grid[0].split()[-2] == "0.8500"
     assert all(line.split()[-2] == "—" for line in status.stdout.splitlines() if "after tuning" in line)
+    # What is left, as time at the pace of the runs already trained (hlcli.compare.pace).
+    assert "Time left at the pace measured" in status.stdout and "\n  hyperloader: 4 steps × " in status.stdout
 
 
 def test_a_choice_at_the_grid_edge_is_flagged_in_the_warning_the_table_and_the_csv(tuned, tmp_path):

@@ -238,7 +238,7 @@ def _draw(result, *, plot: Path | None, curves: Path | None) -> None:
 
 
 def _print_status(**options) -> None:
-    from hlcli.compare import plan_status
+    from hlcli.compare import pace_report, plan_status
 
     the_plan, statuses = plan_status(**options)
     table = Table(title=f"Planned runs of {the_plan.recipe} in {the_plan.output_dir}/runs", title_justify="left")
@@ -260,6 +260,8 @@ def _print_status(**options) -> None:
         f"{len(to_train)} to train or resume ({steps:,} steps), {len(left) - len(to_train)} to score only",
         highlight=False, soft_wrap=True,
     )
+    for line in pace_report(statuses):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _waiting_name(run) -> str:

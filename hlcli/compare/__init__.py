@@ -57,6 +57,7 @@ from hlcli.compare.plan import (
     plan,
     read_compare_recipe,
 )
+from hlcli.compare.pace import Pace, measured_pace, pace_report
 from hlcli.compare.plot import plot_figure2
 from hlcli.compare.render import (
     OUTPUT_FORMATS,
@@ -108,13 +109,11 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "AVERAGE", "COMPARE_KEYS", "COMPARE_SECTION", "EDGE_MARK", "OUTPUT_FORMATS",
-    "RESULT_COLUMNS", "SINGLE_TASK_MARK", "TUNED_ROW", "ComparePlan", "CompareResult",
-    "ComparisonTable", "PlannedRun", "RunStatus", "StaleRun", "TuneSpec", "TuningPoint", "choose", "collect_runs",
-    "compare",
-    "comparison_table", "config_hash", "final_runs", "footnotes", "format_count", "grid_edges", "is_finished",
-    "method_header",
-    "output_format", "plan", "plan_status", "plot_figure2", "published_tables", "read_compare_recipe", "render_output",
-    "score_points", "stale_revision", "to_latex", "to_markdown", "tune_spec", "tuning_footnote", "tuning_frame",
-    "write_output",
+    "AVERAGE", "COMPARE_KEYS", "COMPARE_SECTION", "EDGE_MARK", "OUTPUT_FORMATS", "RESULT_COLUMNS",
+    "SINGLE_TASK_MARK", "TUNED_ROW", "ComparePlan", "CompareResult", "ComparisonTable", "Pace", "PlannedRun",
+    "RunStatus", "StaleRun", "TuneSpec", "TuningPoint", "choose", "collect_runs", "compare", "comparison_table",
+    "config_hash", "final_runs", "footnotes", "format_count", "grid_edges", "is_finished", "measured_pace",
+    "method_header", "output_format", "pace_report", "plan", "plan_status", "plot_figure2", "published_tables",
+    "read_compare_recipe", "render_output", "score_points", "stale_revision", "to_latex", "to_markdown",
+    "tune_spec", "tuning_footnote", "tuning_frame", "write_output",
 ]
