@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hlcli.compare.curves import plot_curves, read_curve
+from hlcli.compare.curves import curve_label, plot_curves, read_curve
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -42,3 +42,14 @@ def test_plot_writes_one_png(tmp_path):
     curves = [read_curve(_run(tmp_path, f"r{i}", [1.0, 0.5, 0.4, 0.4, 0.4]), m, [t], 500) for i, (m, t) in enumerate([("a", "x"), ("b", "x"), ("b", "y")])]
     plot_curves(curves, tmp_path / "c.png")
     assert (tmp_path / "c.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_each_line_of_a_panel_is_labelled_by_what_tells_it_apart(tmp_path):
+    run = _run(tmp_path, "r", [1.0, 0.5])
+    multi = [read_curve(run, "hyperloader", ["atis", "snips"], 200, seed=s) for s in (42, 43, 44)]
+    assert [curve_label(c, multi) for c in multi] == ["seed 42", "seed 43", "seed 44"]  # (was "atis" three times)
+    single = [read_curve(run, "unipelt", [t], 200, seed=s) for s in (42, 43) for t in ("atis", "snips")]
+    assert [curve_label(c, single) for c in single] == ["atis, seed 42", "snips, seed 42", "atis, seed 43", "snips, seed 43"]
+    one_seed = single[:2]
+    assert [curve_label(c, one_seed) for c in one_seed] == ["atis", "snips"]
+    assert curve_label(multi[0], multi[:1]) is None

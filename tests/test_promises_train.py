@@ -91,8 +91,9 @@ def test_compare_curves_draws_and_judges_every_runs_validation_loss(finished, tm
         assert sorted(loss) == [1, 2, 3, 4, 5]
         # 5 steps: the last fifth is step 5, judged against step 4 (80 %).
         fall = (loss[4] - loss[5]) / loss[4]
+        seed = json.loads((run / runs.CONFIG).read_text())["seed"]
         assert _cells(result.stdout, method) == [
-            method, "mine", "5", f"{loss[4]:.4f}", f"{loss[5]:.4f}", f"{fall:.1%}", "yes" if fall < 0.02 else "no"]
+            method, "mine", str(seed), "5", f"{loss[4]:.4f}", f"{loss[5]:.4f}", f"{fall:.1%}", "yes" if fall < 0.02 else "no"]
 
 
 # -- --head-lr ----------------------------------------------------------------------------------------------

@@ -282,7 +282,7 @@ def _print_convergence(result, path: Path) -> None:
     plot_curves(found, path)
     title = f"Validation loss over the last fifth of each run (converged: fell < {CONVERGED_DROP:.0%})"
     table = Table(title=title, title_justify="left")
-    for name in ("method", "tasks", "steps", "val loss at 80 %", "best after", "fall", "converged"):
+    for name in ("method", "tasks", "seed", "steps", "val loss at 80 %", "best after", "fall", "converged"):
         table.add_column(name, justify="left" if name in ("method", "tasks") else "right")
     for curve in found:
         drop = curve.drop_over_last_part()
@@ -291,7 +291,8 @@ def _print_convergence(result, path: Path) -> None:
         tasks = "+".join(curve.tasks) if len(curve.tasks) < 3 else f"{len(curve.tasks)} tasks"
         losses = f"{start[-1]:.4f}" if start else "-", f"{min(after):.4f}" if after else "-"
         fall = "-" if drop is None else f"{drop:.1%}"
-        table.add_row(curve.method, tasks, str(curve.max_steps), *losses, fall, CONVERGED[curve.converged])
+        seed = "-" if curve.seed is None else str(curve.seed)
+        table.add_row(curve.method, tasks, seed, str(curve.max_steps), *losses, fall, CONVERGED[curve.converged])
     console.print(table)
     console.print(f"curves: {path}", highlight=False, soft_wrap=True)
 

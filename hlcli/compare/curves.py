@@ -29,6 +29,7 @@ class Curve:
     max_steps: int
     steps: list[int]
     val_loss: list[float]
+    seed: int | None = None
 
     def drop_over_last_part(self) -> float | None:
         """Relative fall of the validation loss over the last fifth (None: too few points)."""
@@ -54,11 +55,13 @@ def curves_of(result) -> list[Curve]:
     for method in result.methods:
         for run_dir in runs_of[runs_of["method"] == method]["run_dir"]:
             config = read_config(Path(run_dir) / runs.CONFIG)
-            curves.append(read_curve(run_dir, method, config.tasks, config.max_steps))
+            curves.append(read_curve(run_dir, method, config.tasks, config.max_steps, seed=config.seed))
     return curves
 
 
-def read_curve(run_dir: str | Path, method: str, tasks: Sequence[str], max_steps: int) -> Curve:
+def read_curve(
+    run_dir: str | Path, method: str, tasks: Sequence[str], max_steps: int, *, seed: int | None = None
+) -> Curve:
     """The curve of one run folder from its ``metrics.jsonl`` (the last record per step wins:
     a resumed run rewrites the steps after its checkpoint)."""
     points: dict[int, float] = {}
@@ -68,13 +71,25 @@ def read_curve(run_dir: str | Path, method: str, tasks: Sequence[str], max_steps
         if "eval" in record and "val_loss" in record["eval"]:
             points[int(record["step"])] = float(record["eval"]["val_loss"])
     steps = sorted(points)
-    return Curve(method, list(tasks), Path(run_dir), max_steps, steps, [points[s] for s in steps])
+    return Curve(method, list(tasks), Path(run_dir), max_steps, steps, [points[s] for s in steps], seed)
+
+
+def curve_label(curve: Curve, panel: Sequence[Curve]) -> str | None:
+    """A line's legend within its method's panel: its task where the panel's runs differ in tasks
+    (a single-task method), its seed where they differ in seeds; None for a panel of one line."""
+    parts = []
+    if len({tuple(c.tasks) for c in panel}) > 1:
+        parts.append("+".join(curve.tasks))
+    if len({c.seed for c in panel}) > 1:
+        parts.append(f"seed {curve.seed}")
+    return ", ".join(parts) or None
 
 
 def plot_curves(curves: Sequence[Curve], path: str | Path, *, title: str | None = None) -> None:
     """One small panel per method: validation loss against step, the last fifth shaded.
 
-    Single-task methods (several runs of one method) share a panel, one line per task.
+    The runs of a method share a panel, one line per run (per task for a single-task method, per
+    seed with several seeds), labelled by what tells them apart (:func:`curve_label`).
     """
     import matplotlib
 
@@ -87,8 +102,8 @@ def plot_curves(curves: Sequence[Curve], path: str | Path, *, title: str | None 
     figure, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.6 * rows), squeeze=False)
     for ax, method in zip(axes.flat, methods):
         mine = [curve for curve in curves if curve.method == method]
-        for curve in mine:
-            label = curve.tasks[0] if len(mine) > 1 else None
+        labels = [curve_label(curve, mine) for curve in mine]
+        for curve, label in zip(mine, labels):
             ax.plot(curve.steps, curve.val_loss, marker=".", linewidth=1, label=label)
         end = max(curve.max_steps for curve in mine)
         ax.axvspan(end * (1 - LAST_PART), end, color="0.9", zorder=0)
@@ -98,7 +113,7 @@ def plot_curves(curves: Sequence[Curve], path: str | Path, *, title: str | None 
         ax.set_xlabel("step", fontsize=8)
         ax.set_ylabel("val loss", fontsize=8)
         ax.tick_params(labelsize=7)
-        if len(mine) > 1:
+        if any(labels):
             ax.legend(fontsize=6)
     for ax in list(axes.flat)[len(methods):]:
         ax.axis("off")
