@@ -352,8 +352,8 @@ def _print_tables(tables, result) -> None:
 
 
 def _print_tuning(result) -> None:
-    from hlcli.compare.facts import display_name
     from hlcli.compare import EDGE_MARK
+    from hlcli.compare.facts import display_name
     from hlcli.compare.tune import describe
 
     table = Table(title="Tuning: average validation F1 of every grid point (chosen: ✓)", title_justify="left")

@@ -72,8 +72,8 @@ from hlcli.compare.render import (
 )
 from hlcli.compare.results import (
     AVERAGE,
-    RESULT_COLUMNS,
     EDGE_MARK,
+    RESULT_COLUMNS,
     TUNED_ROW,
     CompareResult,
     ComparisonTable,

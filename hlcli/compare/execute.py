@@ -220,8 +220,15 @@ def set_aside(run_dir: Path, stale: StaleRun) -> Path:
 
 def is_finished(run_dir: Path, split: str, tasks: Sequence[str]) -> bool:
     """True when ``eval.json`` scores every task of the run on ``split``."""
+    return mean_f1(run_dir, split, tasks) is not None
+
+
+def mean_f1(run_dir: Path, split: str, tasks: Sequence[str]) -> float | None:
+    """The mean F1 of ``tasks`` on ``split`` from the run's ``eval.json``; None unless every task is scored."""
     scored = _scores(run_dir, split)
-    return all(task in scored and "f1" in scored[task] for task in tasks)
+    if not all(task in scored and "f1" in scored[task] for task in tasks):
+        return None
+    return sum(float(scored[task]["f1"]) for task in tasks) / len(tasks)
 
 
 def _scores(run_dir: Path, split: str) -> dict[str, Any]:
@@ -292,9 +299,9 @@ def _status(run: PlannedRun, split: str) -> RunStatus:
     if stale is not None:
         again = f"to train again (module revision {stale.recorded} → {stale.current})"
         return RunStatus(run, split, again, run.config.max_steps)
-    if is_finished(run.run_dir, split, run.tasks):
-        scores = _scores(run.run_dir, split)
-        return RunStatus(run, split, "finished", 0, sum(float(scores[t]["f1"]) for t in run.tasks) / len(run.tasks))
+    f1 = mean_f1(run.run_dir, split, run.tasks)
+    if f1 is not None:
+        return RunStatus(run, split, "finished", 0, f1)
     last = runs.checkpoint_dir(run.run_dir, runs.LAST)
     if runs.is_checkpoint_dir(last):
         step = runs.checkpoint_step(last)

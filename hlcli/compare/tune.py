@@ -38,6 +38,7 @@ NOT_TUNABLE = (
 )
 TUNE_SPLIT = "val"
 TIE_DECIMALS = 12  # scores equal to 12 decimals are a tie (summation order aside, they are equal)
+EDGE_MIN_VALUES = 3  # a two-value grid is a choice between two settings, not a search with an inside
 
 
 @dataclass(frozen=True)
@@ -172,9 +173,6 @@ def choose(points: list[TuningPoint]) -> TuningPoint | None:
         return None
     best = max(range(len(points)), key=lambda i: (round(averages[i], TIE_DECIMALS), -i))  # type: ignore[arg-type]
     return points[best]
-
-
-EDGE_MIN_VALUES = 3  # a two-value grid is a choice between two settings, not a search with an inside
 
 
 def grid_edges(spec: TuneSpec, setting: dict[str, Any]) -> tuple[str, ...]:
