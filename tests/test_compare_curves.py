@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hlcli.compare.curves import curve_label, plot_curves, read_curve
+from hlcli.compare.curves import curve_label, line_style, plot_curves, read_curve
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -50,6 +50,9 @@ def test_each_line_of_a_panel_is_labelled_by_what_tells_it_apart(tmp_path):
     assert [curve_label(c, multi) for c in multi] == ["seed 42", "seed 43", "seed 44"]  # (was "atis" three times)
     single = [read_curve(run, "unipelt", [t], 200, seed=s) for s in (42, 43) for t in ("atis", "snips")]
     assert [curve_label(c, single) for c in single] == ["atis, seed 42", "snips, seed 42", "atis, seed 43", "snips, seed 43"]
+    # A colour per task and a line style per seed where both vary; a colour per seed otherwise.
+    assert [line_style(c, single) for c in single] == [("C0", "-"), ("C1", "-"), ("C0", "--"), ("C1", "--")]
+    assert [line_style(c, multi) for c in multi] == [("C0", "-"), ("C1", "-"), ("C2", "-")]
     one_seed = single[:2]
     assert [curve_label(c, one_seed) for c in one_seed] == ["atis", "snips"]
     assert curve_label(multi[0], multi[:1]) is None

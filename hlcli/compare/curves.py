@@ -17,6 +17,7 @@ from hlcli import runs
 
 CONVERGED_DROP = 0.02
 LAST_PART = 0.2
+LINE_STYLES = ("-", "--", ":", "-.")
 
 
 @dataclass
@@ -85,6 +86,17 @@ def curve_label(curve: Curve, panel: Sequence[Curve]) -> str | None:
     return ", ".join(parts) or None
 
 
+def line_style(curve: Curve, panel: Sequence[Curve]) -> tuple[str, str]:
+    """(colour, line style) of a line in its panel: with several tasks (UniPELT), a colour per task
+    and a line style per seed, so 7 tasks x 3 seeds stay readable; else a colour per seed."""
+    tasks = list(dict.fromkeys(tuple(c.tasks) for c in panel))
+    seeds = list(dict.fromkeys(c.seed for c in panel))
+    seed = seeds.index(curve.seed)
+    if len(tasks) > 1:
+        return f"C{tasks.index(tuple(curve.tasks)) % 10}", LINE_STYLES[seed % len(LINE_STYLES)]
+    return f"C{seed % 10}", "-"
+
+
 def plot_curves(curves: Sequence[Curve], path: str | Path, *, title: str | None = None) -> None:
     """One small panel per method: validation loss against step, the last fifth shaded.
 
@@ -104,7 +116,8 @@ def plot_curves(curves: Sequence[Curve], path: str | Path, *, title: str | None 
         mine = [curve for curve in curves if curve.method == method]
         labels = [curve_label(curve, mine) for curve in mine]
         for curve, label in zip(mine, labels):
-            ax.plot(curve.steps, curve.val_loss, marker=".", linewidth=1, label=label)
+            colour, style = line_style(curve, mine)
+            ax.plot(curve.steps, curve.val_loss, marker=".", linewidth=1, label=label, color=colour, linestyle=style)
         end = max(curve.max_steps for curve in mine)
         ax.axvspan(end * (1 - LAST_PART), end, color="0.9", zorder=0)
         verdicts = {curve.converged for curve in mine}
