@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -83,7 +84,9 @@ def test_compare_curves_draws_and_judges_every_runs_validation_loss(finished, tm
     png = tmp_path / "curves.png"
     result = invoke("compare", "--runs-dir", finished["hyperloader"].parent, "--split", "val", "--curves", png)
     assert result.exit_code == 0, result.output
-    assert png.read_bytes().startswith(PNG_MAGIC) and f"curves: {png}" in result.stdout
+    assert png.read_bytes().startswith(PNG_MAGIC) and f"curves: {png}; table: {png.with_suffix('.csv')}" in result.stdout
+    table = pd.read_csv(png.with_suffix(".csv"))  # the same table, for scripts and docs
+    assert sorted(table["method"]) == sorted(finished) and set(table["steps"]) == {5}
     assert "Validation loss over the last fifth of each run (converged: fell < 2%)" in result.stdout
     for method, run in finished.items():
         records = [json.loads(line) for line in (run / runs.METRICS).read_text().splitlines()]
@@ -92,6 +95,9 @@ def test_compare_curves_draws_and_judges_every_runs_validation_loss(finished, tm
         # 5 steps: the last fifth is step 5, judged against step 4 (80 %).
         fall = (loss[4] - loss[5]) / loss[4]
         seed = json.loads((run / runs.CONFIG).read_text())["seed"]
+        row = table[table["method"] == method].iloc[0]
+        assert row["val_loss_at_80"] == pytest.approx(loss[4]) and row["fall"] == pytest.approx(fall)
+        assert row["converged"] == (fall < 0.02) and Path(row["run_dir"]) == run
         assert _cells(result.stdout, method) == [
             method, "mine", str(seed), "5", f"{loss[4]:.4f}", f"{loss[5]:.4f}", f"{fall:.1%}", "yes" if fall < 0.02 else "no"]
 

@@ -78,7 +78,8 @@ PlotOption = Annotated[Optional[Path], typer.Option(
     "--plot", help="Draw Figure 2 (average F1 vs. % trainable parameters) to this PNG."
 )]  # fmt: skip
 CurvesOption = Annotated[Optional[Path], typer.Option("--curves", help=(
-    "Draw every run's validation-loss curve (one panel per method) to this PNG and print whether each run converged."
+    "Draw every run's validation-loss curve (one panel per method) to this PNG and print whether each run "
+    "converged (that table also in the PNG's name with .csv)."
 ))]  # fmt: skip
 ParamsOption = Annotated[bool, typer.Option(
     "--params", help="Also print the parameter-count table (T5-base/BERT-base vs. the paper)."
@@ -272,29 +273,26 @@ def _waiting_name(run) -> str:
     return f"{run.method}-{run.fraction:g}{task} seed {run.config.seed}"
 
 
-CONVERGED = {True: "yes", False: "no", None: "-"}
 
 
 def _print_convergence(result, path: Path) -> None:
-    from hlcli.compare.curves import CONVERGED_DROP, curves_of, plot_curves
+    """``--curves PATH``: the figure, and the convergence table on stdout and in PATH's ``.csv``."""
+    from hlcli.compare import curves
+    from hlcli.io import atomic_write
 
-    found = curves_of(result)
-    plot_curves(found, path)
-    title = f"Validation loss over the last fifth of each run (converged: fell < {CONVERGED_DROP:.0%})"
+    found = curves.curves_of(result)
+    curves.plot_curves(found, path)
+    frame = curves.convergence_frame(found)
+    with atomic_write(Path(path).with_suffix(".csv")) as handle:
+        frame.to_csv(handle, index=False)
+    title = f"Validation loss over the last fifth of each run (converged: fell < {curves.CONVERGED_DROP:.0%})"
     table = Table(title=title, title_justify="left")
-    for name in ("method", "tasks", "seed", "steps", "val loss at 80 %", "best after", "fall", "converged"):
+    for name in curves.CONVERGENCE_HEADER:
         table.add_column(name, justify="left" if name in ("method", "tasks") else "right")
-    for curve in found:
-        drop = curve.drop_over_last_part()
-        start = [loss for step, loss in zip(curve.steps, curve.val_loss) if step <= curve.max_steps * 0.8]
-        after = [loss for step, loss in zip(curve.steps, curve.val_loss) if step > curve.max_steps * 0.8]
-        tasks = "+".join(curve.tasks) if len(curve.tasks) < 3 else f"{len(curve.tasks)} tasks"
-        losses = f"{start[-1]:.4f}" if start else "-", f"{min(after):.4f}" if after else "-"
-        fall = "-" if drop is None else f"{drop:.1%}"
-        seed = "-" if curve.seed is None else str(curve.seed)
-        table.add_row(curve.method, tasks, seed, str(curve.max_steps), *losses, fall, CONVERGED[curve.converged])
+    for cells in curves.convergence_cells(frame):
+        table.add_row(*cells)
     console.print(table)
-    console.print(f"curves: {path}", highlight=False, soft_wrap=True)
+    console.print(f"curves: {path}; table: {Path(path).with_suffix('.csv')}", highlight=False, soft_wrap=True)
 
 
 def _seeds(value: str | None) -> list[int] | None:

@@ -11,13 +11,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from hlcli import runs
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CONVERGED_DROP = 0.02
 LAST_PART = 0.2
 LINE_STYLES = ("-", "--", ":", "-.")
+CONVERGENCE_COLUMNS = [
+    "method", "tasks", "seed", "steps", "val_loss_at_80", "best_after", "fall", "converged", "run_dir",
+]
+CONVERGENCE_HEADER = ("method", "tasks", "seed", "steps", "val loss at 80 %", "best after", "fall", "converged")
+VERDICT = {True: "yes", False: "no", None: "-"}
 
 
 @dataclass
@@ -32,14 +40,22 @@ class Curve:
     val_loss: list[float]
     seed: int | None = None
 
+    def loss_at_start(self) -> float | None:
+        """The validation loss last measured at or before 80 % of the run (None: not measured)."""
+        before = [loss for step, loss in zip(self.steps, self.val_loss) if step <= self.max_steps * (1 - LAST_PART)]
+        return before[-1] if before else None
+
+    def best_after_start(self) -> float | None:
+        """The lowest validation loss measured after 80 % of the run (None: not measured)."""
+        after = [loss for step, loss in zip(self.steps, self.val_loss) if step > self.max_steps * (1 - LAST_PART)]
+        return min(after) if after else None
+
     def drop_over_last_part(self) -> float | None:
         """Relative fall of the validation loss over the last fifth (None: too few points)."""
-        start = self.max_steps * (1 - LAST_PART)
-        before = [loss for step, loss in zip(self.steps, self.val_loss) if step <= start]
-        after = [loss for step, loss in zip(self.steps, self.val_loss) if step > start]
-        if not before or not after:
+        start, best = self.loss_at_start(), self.best_after_start()
+        if start is None or best is None:
             return None
-        return (before[-1] - min(after)) / before[-1]
+        return (start - best) / start
 
     @property
     def converged(self) -> bool | None:
@@ -58,6 +74,36 @@ def curves_of(result) -> list[Curve]:
             config = read_config(Path(run_dir) / runs.CONFIG)
             curves.append(read_curve(run_dir, method, config.tasks, config.max_steps, seed=config.seed))
     return curves
+
+
+def convergence_frame(curves: Sequence[Curve]) -> "pd.DataFrame":
+    """The convergence table, one row per run: method, tasks, seed, steps, the validation loss at
+    80 % and the best after it, their relative fall, converged (None: too few points), run_dir."""
+    import pandas as pd
+
+    rows = [
+        {
+            "method": c.method, "tasks": "+".join(c.tasks), "seed": c.seed, "steps": c.max_steps,
+            "val_loss_at_80": c.loss_at_start(), "best_after": c.best_after_start(), "fall": c.drop_over_last_part(),
+            "converged": c.converged, "run_dir": str(c.run_dir),
+        }
+        for c in curves
+    ]
+    return pd.DataFrame(rows, columns=CONVERGENCE_COLUMNS)
+
+
+def convergence_cells(frame: "pd.DataFrame") -> list[list[str]]:
+    """The convergence table as text, columns :data:`CONVERGENCE_HEADER` (7 tasks: "7 tasks")."""
+    def text(value, spec: str) -> str:
+        return "-" if value is None or value != value else format(value, spec)  # None, or pandas' NaN
+
+    cells = []
+    for row in frame.itertuples(index=False):
+        tasks = row.tasks if row.tasks.count("+") < 2 else f"{row.tasks.count('+') + 1} tasks"
+        seed = text(row.seed, ".0f")
+        losses = [text(row.val_loss_at_80, ".4f"), text(row.best_after, ".4f"), text(row.fall, ".1%")]
+        cells.append([row.method, tasks, seed, str(row.steps), *losses, VERDICT[row.converged]])
+    return cells
 
 
 def read_curve(
