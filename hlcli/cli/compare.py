@@ -78,8 +78,7 @@ PlotOption = Annotated[Optional[Path], typer.Option(
     "--plot", help="Draw Figure 2 (average F1 vs. % trainable parameters) to this PNG."
 )]  # fmt: skip
 CurvesOption = Annotated[Optional[Path], typer.Option("--curves", help=(
-    "Draw every run's validation-loss curve (one panel per method) to this PNG and print whether each run "
-    "converged (that table also in the PNG's name with .csv)."
+    "Draw every run's validation-loss curve to this PNG; print whether each converged (table also in its .csv)."
 ))]  # fmt: skip
 ParamsOption = Annotated[bool, typer.Option(
     "--params", help="Also print the parameter-count table (T5-base/BERT-base vs. the paper)."
