@@ -54,6 +54,11 @@ class HLError(Exception):
         return text
 
 
+class Diverged(HLError):
+    """Training met a non-finite loss or gradient: the run diverged (a grid point of ``hl compare``
+    is then recorded as diverged and left out of the choice, instead of stopping the comparison)."""
+
+
 class UsageError(HLError):
     """A bad option or option combination (exit code 2)."""
 

@@ -18,6 +18,7 @@
     │   │   └── rng.safetensors        torch (and CUDA) RNG states
     │   └── best/                same files, from the evaluation with the best select_best_by metric
     ├── predictions/<split>/<task>.jsonl   written by hl evaluate: {"tokens", "gold", "pred"} per sentence
+    ├── diverged.json            hl compare, a grid point whose training diverged: {"error": "non-finite ..."}
     └── eval.json                written by hl evaluate: {"<split>": {per-task and average scores}}
 
 Every checkpoint folder is written with :func:`hlcli.io.atomic_dir` (filled beside its final
@@ -44,7 +45,7 @@ from typing import Sequence
 
 from hlcli.data.corpora import task_fraction
 from hlcli.errors import HLError
-from hlcli.io import WriteError, atomic_write, clean_stale, complete_dir
+from hlcli.io import WriteError, atomic_write, clean_stale, complete_dir, write_json
 
 CONFIG = "config.json"
 TRAIN_LOG = "train.log"
@@ -54,6 +55,7 @@ LAST = "last"
 BEST = "best"
 PREDICTIONS = "predictions"
 EVAL = "eval.json"
+DIVERGED = "diverged.json"
 
 # Files inside a checkpoint folder: the model, as hlcli.checkpoint.save_model writes it ...
 MODEL_WEIGHTS = "model.safetensors"  # trainable tensors
@@ -350,4 +352,17 @@ def finished_config(folder: str | Path) -> dict | None:
         config = json.loads((Path(folder) / CONFIG).read_text(encoding="utf-8"))
         return config if checkpoint_step(checkpoint_dir(folder, LAST)) >= config["max_steps"] else None
     except (OSError, ValueError, KeyError, TypeError, HLError):
+        return None
+
+
+# -- a grid point that diverged (hl compare): recorded, so the comparison goes on without it ----------
+def mark_diverged(run_dir: Path, error: str) -> None:
+    write_json(Path(run_dir) / DIVERGED, {"error": error})
+
+
+def diverged(run_dir: Path) -> str | None:
+    """The error a diverged grid point stopped with (its ``diverged.json``); None for any other run."""
+    try:
+        return str(json.loads((Path(run_dir) / DIVERGED).read_text(encoding="utf-8"))["error"])
+    except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -12,6 +12,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from _faults import on_training_loss
 from conftest import save_tiny_t5
 from hlcli.cli import app
 from hlcli.compare import TuningPoint, choose, final_runs, plan, read_compare_recipe
@@ -250,6 +251,53 @@ def test_a_choice_at_the_grid_edge_is_flagged_in_the_warning_the_table_and_the_c
     inside = CliRunner().invoke(app, [*collect])
     assert inside.exit_code == 0, inside.output
     assert "warning" not in inside.stderr and read_points(tmp_path)["at_edge"].isna().all()
+
+
+def test_a_grid_point_that_diverges_is_left_out_and_the_tuning_goes_on(tuned, tmp_path, monkeypatch):
+    # The second model trained (HyperLoader at lr 3e-3) gets a NaN loss at its second step, as a
+    # too-high learning rate gives: the point is recorded as diverged, the others decide.
+    out, args, first = tuned
+    assert first.exit_code == 0, first.output
+    for folder in ("air", "voice"):
+        shutil.copytree(out / folder, tmp_path / folder)
+    recipe = tmp_path / "one.toml"
+    recipe.write_text(RECIPE.replace("seeds = [42, 7]", "seeds = [42]"), encoding="utf-8")
+    models: list[int] = []
+
+    def nan_in_the_second_model(model, calls):
+        if id(model) not in models:
+            models.append(id(model))
+        return torch.tensor(float("nan"), requires_grad=True) if models.index(id(model)) == 1 and calls == 2 else None
+
+    on_training_loss(monkeypatch, nan_in_the_second_model)
+    command = ["compare", "--recipe", str(recipe), "--model", args[4], "--output-dir", str(tmp_path / "cmp"),
+               "--methods", "hyperloader"]  # fmt: skip
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, result.output
+    points = read_points(tmp_path)
+    assert list(points["chosen"]) == [True, False]
+    message = "non-finite loss (nan) at step 2 on task 'air'"
+    assert points["diverged"].fillna("").tolist() == ["", message]
+    diverged_run = Path(points["run_dirs"].iloc[1])
+    assert json.loads((diverged_run / "diverged.json").read_text()) == {"error": message}
+    assert f"diverged ({message}): a grid point left out of the choice" in " ".join(result.stderr.split())
+    assert not (diverged_run / "eval.json").exists() and pd.isna(points["val_avg_f1"].iloc[1])
+    assert "diverged" in result.stdout  # the tuning table's score cell
+    assert len(pd.read_csv(tmp_path / "cmp" / "results.csv")) == 2  # the chosen point, scored on test
+    # Nothing left to do: the diverged point is not trained again, and --dry-run says why.
+    again = CliRunner().invoke(app, command)
+    assert again.exit_code == 0 and "0 trained, 3 skipped" in again.stdout, again.output
+    status = CliRunner().invoke(app, [*command, "--dry-run"])
+    row = next(line for line in status.stdout.splitlines() if diverged_run.name in line)
+    assert "diverged" in row and row.split()[-4] == "0"
+
+
+def test_every_point_diverged_means_no_choice():
+    first, second = point({"atis": 0.5, "snips": 0.5}, 1e-4), point({}, 1e-3)
+    second.diverged = "non-finite loss at step 3 on task 'atis'"
+    assert choose([first, second]) is first  # the diverged point is left out, not waited for
+    first.diverged = "non-finite gradient at step 9 on task 'snips'"
+    assert choose([first, second]) is None
 
 
 # -- the rules, without training ---------------------------------------------------------------

@@ -357,8 +357,7 @@ def _print_tuning(result) -> None:
     for name in ("method", "fraction", "point", "seed", "steps", "val avg F1", "chosen"):
         table.add_column(name, justify="left" if name in ("method", "point") else "right")
     for point in result.tuning:
-        average = point.val_avg_f1
-        text = "—" if average is None else f"{average:.4f}"
+        text = point.score_text()
         cells = [escape(display_name(point.method)), f"{point.fraction:g}", escape(describe(point.setting))]
         cells += [str(point.seed), str(point.steps), f"[bold]{text}[/bold]" if point.chosen else text]
         table.add_row(*cells, ("✓ " + EDGE_MARK if point.at_edge else "✓") if point.chosen else "")

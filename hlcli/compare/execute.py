@@ -51,6 +51,9 @@ def compare(
         if (method, fraction) not in chosen:
             points = [p for p in result.tuning if p.method == method and p.fraction == fraction]
             scored = sum(p.val_avg_f1 is not None for p in points)
+            if points and all(p.diverged for p in points):
+                result.missing.append(f"{method} (fraction {fraction:g}): every grid point diverged")
+                continue
             of = f"{scored} of {len(tuned.spec.points())} grid points scored"
             result.missing.append(f"{method} (fraction {fraction:g}): tuning unfinished ({of})")
     finals = [] if tune_only else _in_table_order(the_plan.runs + final_runs(the_plan, chosen), the_plan)
@@ -147,6 +150,7 @@ def score_points(the_plan: ComparePlan) -> tuple[list[TuningPoint], dict[tuple[s
                 # A point trained with other modules is not scored (compare retrains it; --collect-only leaves it out).
                 scored = _scores(run.run_dir, TUNE_SPLIT) if stale_revision(run.run_dir) is None else {}
                 point.scores.update({t: float(scored[t]["f1"]) for t in run.tasks if t in scored and "f1" in scored[t]})
+                point.diverged = point.diverged or runs.diverged(run.run_dir)
             mine.append(point)
         best = choose(mine)
         if best is not None:
@@ -219,8 +223,9 @@ def set_aside(run_dir: Path, stale: StaleRun) -> Path:
 
 
 def is_finished(run_dir: Path, split: str, tasks: Sequence[str]) -> bool:
-    """True when ``eval.json`` scores every task of the run on ``split``."""
-    return mean_f1(run_dir, split, tasks) is not None
+    """True when ``eval.json`` scores every task of the run on ``split``, or the run is a grid point
+    that diverged (nothing more to do for it: :func:`~hlcli.compare.jobs.train_and_score`)."""
+    return mean_f1(run_dir, split, tasks) is not None or runs.diverged(run_dir) is not None
 
 
 def mean_f1(run_dir: Path, split: str, tasks: Sequence[str]) -> float | None:
@@ -302,6 +307,8 @@ def _status(run: PlannedRun, split: str) -> RunStatus:
     f1 = mean_f1(run.run_dir, split, run.tasks)
     if f1 is not None:
         return RunStatus(run, split, "finished", 0, f1)
+    if runs.diverged(run.run_dir) is not None:
+        return RunStatus(run, split, "diverged", 0)
     last = runs.checkpoint_dir(run.run_dir, runs.LAST)
     if runs.is_checkpoint_dir(last):
         step = runs.checkpoint_step(last)

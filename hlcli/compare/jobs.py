@@ -31,16 +31,36 @@ from typing import Iterator
 
 from hlcli import runs
 from hlcli.compare.plan import PlannedRun
-from hlcli.errors import HLError
+from hlcli.errors import Diverged, HLError
 from hlcli.io import Log
 
 _MESSAGES = None  # in a worker: the queue its log lines (and its process id) go back through
 
 
 def train_and_score(run: PlannedRun, split: str, *, say: Log) -> bool:
-    """Train (or resume) ``run`` to its last step and score it on ``split``; whether it trained."""
-    from hlcli.adapt import setup_for
+    """Train (or resume) ``run`` to its last step and score it on ``split``; whether it trained.
+
+    A grid point whose training diverges (a non-finite loss or gradient) is recorded as diverged
+    (``diverged.json``) and not scored: the tuning goes on without it. Any other run that diverges
+    stops the comparison, as ``hl train`` stops."""
     from hlcli.evaluation import evaluate
+
+    assert run.config is not None and run.run_dir is not None
+    try:
+        trained = _train_or_resume(run, say)
+    except Diverged as error:
+        if not run.tuning:
+            raise
+        runs.mark_diverged(run.run_dir, error.message)  # (without the hint for hl train's user)
+        say(f"diverged ({error.message}): a grid point left out of the choice")
+        return True
+    say(f"evaluating on {split}")
+    evaluate(run.run_dir, split=split, data_dir=run.config.data_dir, batch_size=run.config.eval_batch_size)
+    return trained
+
+
+def _train_or_resume(run: PlannedRun, say: Log) -> bool:
+    from hlcli.adapt import setup_for
     from hlcli.training import train
 
     assert run.config is not None and run.run_dir is not None
@@ -60,8 +80,6 @@ def train_and_score(run: PlannedRun, split: str, *, say: Log) -> bool:
         say(f"training {run.config.max_steps} steps ({run.run_dir})")
         train(run.config, setup=setup)
         trained = True
-    say(f"evaluating on {split}")
-    evaluate(run.run_dir, split=split, data_dir=run.config.data_dir, batch_size=run.config.eval_batch_size)
     return trained
 
 

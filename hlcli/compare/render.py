@@ -138,8 +138,7 @@ def tuning_markdown(result: CompareResult) -> str:
     """Every grid point's average validation F1, the chosen one in bold."""
     rows = []
     for point in result.tuning:
-        average = point.val_avg_f1
-        text = "—" if average is None else f"{average:.4f}"
+        text = point.score_text()
         rows.append([
             display_name(point.method), f"{point.fraction:g}", describe(point.setting), str(point.seed),
             str(point.steps), f"**{text}**" if point.chosen else text,

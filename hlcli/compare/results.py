@@ -53,6 +53,8 @@ class CompareResult:
             best = next((p for p in points if p.chosen), None)
             if best is not None:
                 out[method] = describe(best.setting) + (f" {EDGE_MARK}" if best.at_edge else "")
+            elif points and all(p.diverged for p in points):
+                out[method] = "every point diverged"
             elif points:
                 out[method] = f"tuning: {sum(p.val_avg_f1 is not None for p in points)}/{len(points)} points"
             elif (method, fraction) in self.fixed:
@@ -352,7 +354,8 @@ def tuning_frame(points: list[TuningPoint]) -> pd.DataFrame:
             "method": p.method, "fraction": p.fraction, "point": describe(p.setting),
             **{k: p.setting.get(k) for k in keys},
             "seed": p.seed, "steps": p.steps, "val_avg_f1": average, **{f"val_f1_{t}": p.scores.get(t) for t in tasks},
-            "chosen": p.chosen, "at_edge": "; ".join(p.at_edge), "run_dirs": ";".join(str(d) for d in p.run_dirs),
+            "chosen": p.chosen, "diverged": p.diverged or "", "at_edge": "; ".join(p.at_edge),
+            "run_dirs": ";".join(str(d) for d in p.run_dirs),
         })
     return pd.DataFrame(rows)
 

@@ -146,6 +146,7 @@ class TuningPoint:
     run_dirs: list[Path]
     scores: dict[str, float] = field(default_factory=dict)  # task → validation F1
     chosen: bool = False
+    diverged: str | None = None  # the error of a run of this point whose training diverged
     at_edge: tuple[str, ...] = ()  # chosen at the end of a numeric grid: "lr 3e-4 is the grid's highest"
 
     @property
@@ -155,24 +156,32 @@ class TuningPoint:
             return None
         return sum(self.scores[t] for t in self.tasks) / len(self.tasks)
 
+    def score_text(self) -> str:
+        """The average validation F1 as tables print it: ``0.7722``, ``—`` (not scored), ``diverged``."""
+        average = self.val_avg_f1
+        return "diverged" if self.diverged else "—" if average is None else f"{average:.4f}"
+
     def to_json(self) -> dict[str, Any]:
         average = self.val_avg_f1
         return {
             "method": self.method, "fraction": self.fraction, "setting": dict(self.setting),
             "point": describe(self.setting),
             "seed": self.seed, "steps": self.steps, "val_avg_f1": average, "val_f1": dict(self.scores),
-            "chosen": self.chosen, "at_edge": list(self.at_edge), "run_dirs": [str(d) for d in self.run_dirs],
+            "chosen": self.chosen, "diverged": self.diverged, "at_edge": list(self.at_edge),
+            "run_dirs": [str(d) for d in self.run_dirs],
         }
 
 
 def choose(points: list[TuningPoint]) -> TuningPoint | None:
-    """The point with the highest average validation F1 (an exact tie: the one listed first);
-    None while any point is unscored, so no choice is ever made from part of a grid."""
-    averages = [p.val_avg_f1 for p in points]
-    if not points or any(a is None or math.isnan(a) for a in averages):
+    """The point with the highest average validation F1 (an exact tie: the one listed first),
+    diverged points left out; None while any other point is unscored, so no choice is ever made
+    from part of a grid, and None when every point diverged."""
+    candidates = [p for p in points if not p.diverged]
+    averages = [p.val_avg_f1 for p in candidates]
+    if not candidates or any(a is None or math.isnan(a) for a in averages):
         return None
-    best = max(range(len(points)), key=lambda i: (round(averages[i], TIE_DECIMALS), -i))  # type: ignore[arg-type]
-    return points[best]
+    best = max(range(len(candidates)), key=lambda i: (round(averages[i], TIE_DECIMALS), -i))  # type: ignore[arg-type]
+    return candidates[best]
 
 
 def grid_edges(spec: TuneSpec, setting: dict[str, Any]) -> tuple[str, ...]:

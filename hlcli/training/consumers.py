@@ -16,7 +16,7 @@ from accelerate.utils import broadcast_object_list
 
 from hlcli import runs
 from hlcli.data.example import Example
-from hlcli.errors import HLError
+from hlcli.errors import Diverged
 from hlcli.io import Log
 from hlcli.sampler import TaskSampler
 from hlcli.training import checkpoints, report
@@ -130,12 +130,12 @@ def save(run: RunContext, which: str) -> None:
     checkpoints.save(folder, run.loop.tagger, run.loop, run.sampler, run.state, run.metrics)
 
 
-def non_finite(error: NonFinite, run_dir: Path) -> HLError:
+def non_finite(error: NonFinite, run_dir: Path) -> Diverged:
     """The one-line error for a NaN/inf the loop found, naming the last good checkpoint."""
     last = runs.checkpoint_dir(run_dir, runs.LAST)
     kept = (f"{last} (step {runs.checkpoint_step(last)}) is the last good checkpoint"
             if runs.is_checkpoint_dir(last) else "no checkpoint was written yet")  # fmt: skip
-    return HLError(
+    return Diverged(
         f"non-finite {error.what} at step {error.step} on task {error.task!r}",
         hint=f"{kept}; lower --lr, use --mixed-precision no/bf16, or pass --skip-nonfinite to skip such batches",
     )

@@ -32,7 +32,7 @@ from torch import nn
 
 from hlcli.config import TrainConfig
 from hlcli.data.example import Example
-from hlcli.errors import HLError
+from hlcli.errors import Diverged
 from hlcli.methods.base import TaggingModel
 
 # With skip_nonfinite, give up when this many batches in a row are skipped: the run has diverged.
@@ -137,7 +137,7 @@ def training_steps(loop: Loop, state: TrainState, *, stop_requested: Callable[[]
     """Optimizer steps from ``state.step`` to ``config.max_steps``, one :class:`StepResult` each.
 
     ``state`` is advanced in place. Raises :class:`NonFinite` (at the next sync) unless
-    ``skip_nonfinite``, and an HLError after ``MAX_CONSECUTIVE_SKIPS`` skipped batches in a row.
+    ``skip_nonfinite``, and :class:`~hlcli.errors.Diverged` after ``MAX_CONSECUTIVE_SKIPS`` skipped batches in a row.
     """
     config, step_fn = loop.config, step_fn or optimizer_step
     pending: list[tuple[int, StepOutput]] = []
@@ -150,7 +150,7 @@ def training_steps(loop: Loop, state: TrainState, *, stop_requested: Callable[[]
             state.skipped_batches += 1
             consecutive_skips += 1
             if consecutive_skips >= MAX_CONSECUTIVE_SKIPS:
-                raise HLError(
+                raise Diverged(
                     f"{consecutive_skips} batches in a row gave a non-finite loss or gradient at step {step}",
                     hint="lower --lr or check the data",
                 )
