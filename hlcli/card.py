@@ -204,7 +204,8 @@ def _task_spec(task: str, entry: dict[str, Any] | None) -> str:
 
 # -- the scores of hl evaluate ------------------------------------------------------------------------
 def run_scores(run_dir: Path | None, checkpoint: Path) -> dict[str, Any]:
-    """Split → eval.json record, for the records of ``checkpoint`` (best, last) in ``run_dir``'s eval.json."""
+    """Split → eval.json record, for the records of ``checkpoint`` (best, last) in ``run_dir``'s eval.json
+    that scored the model now in it (same step; a record without a step, from before hlcli recorded it, counts)."""
     if run_dir is None:
         return {}
     try:
@@ -213,5 +214,7 @@ def run_scores(run_dir: Path | None, checkpoint: Path) -> dict[str, Any]:
         return {}
     if not isinstance(scores, dict):
         return {}
+    step = runs.step_of_checkpoint(checkpoint)
     return {split: record for split, record in scores.items()
-            if isinstance(record, dict) and Path(str(record.get("checkpoint", ""))).name == Path(checkpoint).name}
+            if isinstance(record, dict) and Path(str(record.get("checkpoint", ""))).name == Path(checkpoint).name
+            and record.get("step") in (None, step)}  # fmt: skip

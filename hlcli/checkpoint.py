@@ -31,7 +31,7 @@ from hlcli._version import version
 from hlcli.backbones import ALIASES, fingerprint
 from hlcli.card import model_card, run_scores
 from hlcli.errors import HLError
-from hlcli.io import atomic_dir, atomic_write, write_json
+from hlcli.io import WriteError, atomic_dir, atomic_write, write_json
 from hlcli.methods import build_model
 from hlcli.methods.base import TaggingModel, TaskSpec
 from hlcli.revisions import current_revision, recorded_revision, remember_revision, trained_revision
@@ -242,15 +242,28 @@ def load_trainable(
     remember_revision(model, Path(path).parent / runs.MODEL_CONFIG)
 
 
-def refresh_card(checkpoint: Path, run_dir: Path | None) -> None:
-    """Rewrite ``checkpoint``'s README.md with the scores ``hl evaluate`` recorded for it."""
+def refresh_card(checkpoint: Path, run_dir: Path | None, *, step: int | None = None) -> None:
+    """Rewrite ``checkpoint``'s README.md with the scores ``hl evaluate`` recorded for it.
+
+    ``step``: the step of the model that was scored. A run evaluated while it trains may have had
+    this checkpoint replaced meanwhile (the trainer swaps ``best``/``last`` whole): the folder then
+    holds another model, whose card is left as the trainer wrote it, and a folder that is gone is
+    never created again for the card alone."""
     try:
         config = read_checkpoint_config(checkpoint)
     except HLError:  # a checkpoint not written by hlcli.checkpoint (a plugin's, a test's): its card is its own
         return
+    if step is not None and runs.step_of_checkpoint(checkpoint) != step:
+        return
     name = Path(run_dir).name if run_dir is not None else None
-    with atomic_write(Path(checkpoint) / runs.MODEL_CARD) as handle:
-        handle.write(model_card(config, scores=run_scores(run_dir, checkpoint), name=name))
+    card = model_card(config, scores=run_scores(run_dir, checkpoint), name=name)
+    try:
+        with atomic_write(Path(checkpoint) / runs.MODEL_CARD, parents=False) as handle:
+            handle.write(card)
+    except WriteError:
+        if step is None or runs.step_of_checkpoint(checkpoint) == step:
+            raise
+        # replaced while the card was written: the new checkpoint keeps its own card
 
 
 # -- training state: optimizer, scheduler, sampler, grad scaler, RNGs (for ``hl train --resume``) ----

@@ -47,6 +47,7 @@ class EvalResult:
     predictions_dir: Path | None = None
     per_label: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     predictions: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
+    step: int | None = None  # the training step of the checkpoint scored (None: not written by hl train)
     average: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -65,6 +66,7 @@ class EvalResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "checkpoint": str(self.checkpoint),
+            "step": self.step,
             "split": self.split,
             "mode": self.mode,
             "tasks": self.scores,
@@ -105,6 +107,7 @@ def evaluate(
         raise unknown_name("split", split, SPLITS)
     checkpoint, run_dir = runs.resolve_checkpoint(run_or_checkpoint)
     data = _data_settings(checkpoint, run_dir, data_dir)
+    step = runs.step_of_checkpoint(checkpoint)  # (read first: a training run may replace the folder)
     if model is None:
         model = load_model(checkpoint)
     model.eval()
@@ -124,10 +127,12 @@ def evaluate(
         predictions[task] = [{"tokens": list(e.tokens), "gold": list(e.tags), "pred": p}
                              for e, p in zip(examples, pred)]  # fmt: skip
 
-    result = EvalResult(checkpoint=checkpoint, split=split, scores=scores, per_label=per_label, predictions=predictions)
+    result = EvalResult(
+        checkpoint=checkpoint, split=split, scores=scores, per_label=per_label, predictions=predictions, step=step
+    )
     if run_dir is not None:
         _write_run_files(result, run_dir)
-        refresh_card(checkpoint, run_dir)  # the model card shows the scores eval.json now holds
+        refresh_card(checkpoint, run_dir, step=step)  # the model card shows the scores eval.json now holds
     if output is not None:
         write_json(output, result.to_json())
     return result

@@ -60,10 +60,14 @@ def _about(error: OSError, temporary: str | os.PathLike) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+def atomic_write(
+    path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8", *, parents: bool = True
+) -> Iterator[IO]:
     """Write to a temporary file beside ``path`` and rename it into place on success.
 
-    ``path == "-"`` writes to stdout instead (nothing to make atomic there).
+    ``path == "-"`` writes to stdout instead (nothing to make atomic there). ``parents=False``: the
+    folder must exist (a missing one is a :class:`WriteError`, never created), for a file that
+    belongs inside a folder another process may replace (a checkpoint's model card).
     """
     if os.fspath(path) == "-":
         if "b" in mode:
@@ -73,7 +77,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         sys.stdout.flush()
         return
     target = Path(path)
-    _make_parent(target)
+    if parents:
+        _make_parent(target)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as error:  # permission denied, read-only file system: name the user's path

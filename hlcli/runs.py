@@ -294,6 +294,15 @@ def describe_checkpoint(checkpoint: str | Path) -> str:
     return step
 
 
+def step_of_checkpoint(folder: str | Path) -> int | None:
+    """:func:`checkpoint_step`, or None for a folder without a readable trainer state (gone, or not
+    written by ``hl train``)."""
+    try:
+        return checkpoint_step(folder)
+    except HLError:
+        return None
+
+
 def checkpoint_step(folder: str | Path) -> int:
     """The optimizer step a checkpoint folder was written at (its ``trainer_state.json``)."""
     path = Path(folder) / TRAINER_STATE

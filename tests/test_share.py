@@ -106,3 +106,43 @@ def test_base_model_is_the_backbones_hub_id():
     assert base_model({"name": "minilm"}) == "sentence-transformers/all-MiniLM-L6-v2"
     assert base_model({"name": "t5-base"}) == "t5-base"
     assert base_model({"name": "/models/tiny-t5"}) is None
+
+
+def test_a_checkpoint_replaced_while_it_was_scored_keeps_its_own_card(scored_run, monkeypatch):
+    """``hl evaluate`` of a run that is still training: the trainer swaps checkpoints/best whole
+    between the load and the card's rewrite. The new model's card must not get the old model's
+    scores, and a best/ that is gone for a moment must not be created again holding only a card
+    (the concurrency test caught "checkpoints/best/README.md: No such file or directory")."""
+    import json
+
+    import hlcli.checkpoint
+    import hlcli.evaluation
+
+    best = runs.checkpoint_dir(scored_run, runs.BEST)
+    scored_step = runs.checkpoint_step(best)
+    record = json.loads((scored_run / runs.EVAL).read_text())["val"]
+    assert record["step"] == scored_step  # eval.json names the model it scored
+    state = best / runs.TRAINER_STATE
+    trainer_card = "---\nlibrary_name: hlcli\n---\nthe trainer's card of a newer model\n"
+
+    def replaced_by_the_trainer(checkpoint, run_dir, **kwargs):  # the swap, then the real refresh
+        data = json.loads(state.read_text())
+        state.write_text(json.dumps({**data, "step": scored_step + 1}))
+        (best / "README.md").write_text(trainer_card)
+        return real_refresh(checkpoint, run_dir, **kwargs)
+
+    real_refresh = hlcli.checkpoint.refresh_card
+    monkeypatch.setattr(hlcli.evaluation, "refresh_card", replaced_by_the_trainer)
+    result = invoke("evaluate", scored_run, "--split", "test")
+    assert result.exit_code == 0, result.output
+    assert (best / "README.md").read_text() == trainer_card
+    # Refreshed later for the new model (its own evaluation), the card shows no score of the old one.
+    hlcli.checkpoint.refresh_card(best, scored_run)
+    meta, body = card_parts(best / "README.md")
+    assert "model-index" not in meta and "## Scores" not in body
+
+    # Gone while scored (between two renames of a swap): nothing is created for the card alone.
+    moved = best.with_name("best-aside")
+    best.rename(moved)
+    hlcli.checkpoint.refresh_card(best, scored_run, step=scored_step)
+    assert not best.exists()
