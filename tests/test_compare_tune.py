@@ -246,6 +246,8 @@ def test_a_choice_at_the_grid_edge_is_flagged_in_the_warning_the_table_and_the_c
     points = read_points(tmp_path)
     assert list(points["at_edge"].fillna("")) == ["", "", "lr 3e-3 is the grid's highest"]
     assert "yes (grid edge)" in (tmp_path / "t.md").read_text()
+    status = CliRunner().invoke(app, [*wide, "--methods", "hyperloader", "--dry-run"])  # before the finals start
+    assert status.exit_code == 0 and warning in " ".join(status.stderr.split()), status.output
 
     set_val("lr1e-4", 0.95)  # now the middle of the grid wins: nothing to flag
     inside = CliRunner().invoke(app, [*collect])

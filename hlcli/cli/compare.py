@@ -240,7 +240,7 @@ def _draw(result, *, plot: Path | None, curves: Path | None) -> None:
 def _print_status(**options) -> None:
     from hlcli.compare import pace_report, plan_status
 
-    the_plan, statuses = plan_status(**options)
+    the_plan, statuses, warnings = plan_status(**options)
     table = Table(title=f"Planned runs of {the_plan.recipe} in {the_plan.output_dir}/runs", title_justify="left")
     # The folder names the run (method, fraction, task, grid point, seed); runs waiting for their
     # method's tuning have no folder yet, and are named by their label.
@@ -262,6 +262,8 @@ def _print_status(**options) -> None:
     )
     for line in pace_report(statuses):
         console.print(line, highlight=False, markup=False, soft_wrap=True)
+    for line in warnings:  # before the final runs start: a choice at a grid's edge
+        err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 def _waiting_name(run) -> str:

@@ -12,7 +12,7 @@ import pandas as pd
 from hlcli import runs
 from hlcli.compare.jobs import train_and_score, train_in_processes
 from hlcli.compare.plan import ComparePlan, PlannedRun, final_runs, plan
-from hlcli.compare.results import RESULT_COLUMNS, CompareResult, records, tuning_frame
+from hlcli.compare.results import RESULT_COLUMNS, CompareResult, edge_warnings, records, tuning_frame
 from hlcli.compare.tune import TUNE_SPLIT, TuningPoint, choose, grid_edges
 from hlcli.errors import UsageError
 from hlcli.io import Log, atomic_write, write_json
@@ -275,15 +275,16 @@ class RunStatus:
     f1: float | None = None  # finished runs: the mean F1 of its tasks on ``split`` (grid points: val)
 
 
-def plan_status(**options: Any) -> tuple[ComparePlan, list[RunStatus]]:
-    """Every run the comparison needs (grid points, then final runs) and what is left of each.
+def plan_status(**options: Any) -> tuple[ComparePlan, list[RunStatus], list[str]]:
+    """Every run the comparison needs (grid points, then final runs), what is left of each, and the
+    warnings of the choices made so far (a point at its grid's edge: :func:`edge_warnings`).
 
     The final runs of a method whose grid is not scored yet are planned at its first point (the
     count and steps are the same at any point) and marked "after tuning".
     """
     the_plan = plan(**options)
     statuses = [_status(run, TUNE_SPLIT) for run in the_plan.points]
-    _, chosen = score_points(the_plan)
+    tuning, chosen = score_points(the_plan)
     points = {p.run_dir for p in the_plan.points}
     for run in _in_table_order(the_plan.runs + final_runs(the_plan, chosen), the_plan):
         if run.unavailable is None:
@@ -295,7 +296,7 @@ def plan_status(**options: Any) -> tuple[ComparePlan, list[RunStatus]]:
         state = "after tuning: score" if reused else "after tuning"
         run.setting, run.run_dir = None, None  # the point is not chosen yet: neither is shown
         statuses.append(RunStatus(run, the_plan.split, state, 0 if reused else run.config.max_steps))
-    return the_plan, statuses
+    return the_plan, statuses, edge_warnings(tuning)
 
 
 def _status(run: PlannedRun, split: str) -> RunStatus:

@@ -64,17 +64,7 @@ class CompareResult:
         return out
 
     def edge_warnings(self) -> list[str]:
-        """One line per tuned method whose chosen point is at the end of a numeric grid: the best
-        setting may lie beyond it (widen the grid; finished points are reused)."""
-        lines = []
-        for point in self.tuning:
-            if point.chosen and point.at_edge:
-                where = f"{display_name(point.method)} (fraction {point.fraction:g})"
-                lines.append(
-                    f"{where}: the chosen point is at its grid's edge ({'; '.join(point.at_edge)}): the best setting "
-                    "may lie beyond it; widen the grid in [compare.tune] and run again (finished points are reused)"
-                )
-        return lines
+        return edge_warnings(self.tuning)
 
     def groups(self) -> list[tuple[float, str | None]]:
         """(fraction, backbone) of each table: the recipe's fractions, or what the runs hold."""
@@ -340,6 +330,20 @@ def number(value: Any) -> str:
 
 def missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def edge_warnings(points: list[TuningPoint]) -> list[str]:
+    """One line per tuned method whose chosen point is at the end of a numeric grid: the best
+    setting may lie beyond it (widen the grid; finished points are reused)."""
+    lines = []
+    for point in points:
+        if point.chosen and point.at_edge:
+            where = f"{display_name(point.method)} (fraction {point.fraction:g})"
+            lines.append(
+                f"{where}: the chosen point is at its grid's edge ({'; '.join(point.at_edge)}): the best setting "
+                "may lie beyond it; widen the grid in [compare.tune] and run again (finished points are reused)"
+            )
+    return lines
 
 
 def tuning_frame(points: list[TuningPoint]) -> pd.DataFrame:
