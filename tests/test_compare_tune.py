@@ -288,7 +288,7 @@ def test_a_grid_point_that_diverges_is_left_out_and_the_tuning_goes_on(tuned, tm
     assert len(pd.read_csv(tmp_path / "cmp" / "results.csv")) == 2  # the chosen point, scored on test
     # Nothing left to do: the diverged point is not trained again, and --dry-run says why.
     again = CliRunner().invoke(app, command)
-    assert again.exit_code == 0 and "0 trained, 3 skipped" in again.stdout, again.output
+    assert again.exit_code == 0 and "0 trained, 3 skipped (finished), 0 missing, 1 grid points diverged" in again.stdout
     status = CliRunner().invoke(app, [*command, "--dry-run"])
     row = next(line for line in status.stdout.splitlines() if diverged_run.name in line)
     assert "diverged" in row and row.split()[-4] == "0"
