@@ -63,8 +63,8 @@ JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, help=(
     "Runs trained at a time, each in a process of its own with a share of the torch threads."
 ))]  # fmt: skip
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help=(
-    "Train nothing: list every planned run (grid points of \\[compare.tune] too), "
-    "whether it is finished, to resume or to train, and the steps left."
+    "Train nothing: list every planned run (grid points of \\[compare.tune] too), whether it is finished, "
+    "to resume or to train, its steps left and F1, then the time left at the pace measured so far."
 ))]  # fmt: skip
 PaperOption = Annotated[bool, typer.Option(
     "--paper", help="Add the paper's published numbers (Tables 3 and 4) beside ours; alone, print them."
