@@ -56,7 +56,8 @@ def test_the_report_turns_steps_left_into_time_per_method_and_in_all(tmp_path):
         return SimpleNamespace(run=SimpleNamespace(method=method, run_dir=run_dir), steps_left=left)
 
     lines = pace_report([
-        status("hyperloader", run, 0), status("hyperloader", tmp_path / "next", 4000),
+        status("hyperloader", run, 0), status("hyperloader", run, 0),  # a grid point, and the final run it is
+        status("hyperloader", tmp_path / "next", 4000),
         status("unipelt", None, 1000), status("hyperformer", run, 0),
     ])
     assert lines[1] == "  hyperloader: 4,000 steps × 0.725 s ≈ 48 min 20 s (measured over 200 steps)"

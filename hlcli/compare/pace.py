@@ -85,8 +85,10 @@ def pace_report(statuses: Iterable) -> list[str]:
     run_dirs: dict[str, list[Path]] = {}
     for status in statuses:
         steps_left[status.run.method] = steps_left.get(status.run.method, 0) + status.steps_left
-        if status.run.run_dir is not None:
-            run_dirs.setdefault(status.run.method, []).append(status.run.run_dir)
+        mine = run_dirs.setdefault(status.run.method, [])
+        # (a chosen grid point's folder is also its seed's final run: measured once)
+        if status.run.run_dir is not None and status.run.run_dir not in mine:
+            mine.append(status.run.run_dir)
     steps_left = {method: steps for method, steps in steps_left.items() if steps}
     if not steps_left:
         return []
