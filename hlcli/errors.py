@@ -59,6 +59,17 @@ class Diverged(HLError):
     is then recorded as diverged and left out of the choice, instead of stopping the comparison)."""
 
 
+class RunBusy(HLError):
+    """Another process is training this run folder now (it holds :class:`hlcli.runs.RunLock`):
+    ``hl train`` stops; ``hl compare`` leaves that run to the other process and goes on.
+    ``holder``: that process's id as its lock file says, or "another process"; ``who``: "process N"."""
+
+    def __init__(self, run_dir: str | os.PathLike, holder: str, *, hint: str | None = None) -> None:
+        self.holder = holder
+        self.who = f"process {holder}" if holder.isdigit() else holder
+        super().__init__(f"{os.fspath(run_dir)} is being trained by {self.who}", hint=hint)
+
+
 class UsageError(HLError):
     """A bad option or option combination (exit code 2)."""
 

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Sequence
 
 from hlcli.data.corpora import task_fraction
-from hlcli.errors import HLError
+from hlcli.errors import HLError, RunBusy
 from hlcli.io import WriteError, atomic_write, clean_stale, complete_dir, write_json
 
 CONFIG = "config.json"
@@ -184,7 +184,7 @@ class RunLock:
         except Timeout:
             self._remove_created()
             hint = "wait for it to end or stop it; readers (hl evaluate, hl tag) may use the run meanwhile"
-            raise HLError(f"{self.run_dir} is being trained by process {self._holder()}", hint=hint) from None
+            raise RunBusy(self.run_dir, self._holder(), hint=hint) from None
         except OSError as error:
             if lock.is_locked:
                 lock.release()
@@ -221,6 +221,21 @@ class RunLock:
             if text.isdigit() or time.monotonic() > deadline:
                 return text if text.isdigit() else "another process"
             time.sleep(0.01)
+
+
+def trainer_of(run_dir: str | Path) -> str | None:
+    """Who trains ``run_dir`` now ("process N", N as its lock file says); None when nobody does.
+    Looks only where a lock file exists, so a folder without one is never written to."""
+    lock = RunLock(run_dir)
+    if not lock.path.is_file():
+        return None
+    try:
+        lock.acquire().release()  # (a lock file left by a killed process is removed on the way)
+    except RunBusy as busy:
+        return busy.who
+    except HLError:  # a folder this user cannot write: nobody's lock can be tested, say nothing
+        return None
+    return None
 
 
 def _write_pid(path: Path) -> None:

@@ -131,3 +131,34 @@ def test_a_worker_that_is_killed_is_reported_with_its_run(tmp_path, tiny_t5, dat
     with pytest.raises(HLError, match="ended without a result") as failed:
         list(jobs.train_in_processes([(f"[{i}/2]", r) for i, r in enumerate(planned, 1)], "val", jobs=2, say=said.append))
     assert len(killed) == 1 and all(run.label in str(failed.value) for run in planned)  # none finished
+
+
+def test_a_run_another_process_trains_is_left_to_it_and_trained_once_it_is_free(tmp_path, tiny_t5, data_dir):
+    # Two hl compare of one recipe and folder share its runs: a run whose lock another process holds
+    # (here this test holds it, as hl train does) is neither trained, emptied nor tabled by this one;
+    # the other runs are. --dry-run says who trains it. Once free, the next hl compare trains it.
+    from hlcli import runs
+    from hlcli.compare.plan import plan
+
+    out = tmp_path / "cmp"
+    busy = plan(recipe=SMOKE, model=tiny_t5, data_dir=data_dir, output_dir=out, seeds=[1, 2]).runs[0]
+    lock = runs.RunLock(busy.run_dir).acquire()
+    (busy.run_dir / runs.METRICS).write_text("{}\n")  # what a trainer writes before its first checkpoint
+    left_to_it = f"{busy.run_dir} is being trained by process {os.getpid()}: left to it"
+    try:
+        first = _compare(out, tiny_t5, data_dir, "--jobs", "2")  # the busy run is found by a worker
+        assert first.exit_code == 0, first.output
+        assert left_to_it in first.stderr
+        assert "3 trained, 0 skipped (finished), 1 missing (1 being trained by another process)" in first.stdout
+        again = _compare(out, tiny_t5, data_dir)  # and by this process, one run at a time
+        assert again.exit_code == 0 and left_to_it in again.stderr, again.output
+        assert "0 trained, 3 skipped (finished), 1 missing (1 being trained by another process)" in again.stdout
+        assert (busy.run_dir / runs.METRICS).read_text() == "{}\n"  # its folder not emptied under it
+        assert len(pd.read_csv(out / "results.csv")) == 6  # 3 runs x 2 tasks: not the busy one
+        dry = _compare(out, tiny_t5, data_dir, "--dry-run")
+        assert dry.exit_code == 0 and f"training now (process {os.getpid()})" in dry.stdout, dry.output
+    finally:
+        lock.release()
+    free = _compare(out, tiny_t5, data_dir)
+    assert free.exit_code == 0 and "1 trained, 3 skipped (finished), 0 missing" in free.stdout, free.output
+    assert len(pd.read_csv(out / "results.csv")) == 8

@@ -220,9 +220,10 @@ def _report(result, *, trained: bool, tune_only: bool, paper: bool, output: Path
         results = result.output_dir / ("tuning.csv" if tune_only else "results.csv")
         diverged = sum(p.diverged is not None for p in result.tuning)
         diverged_text = f", {diverged} grid points diverged" if diverged else ""
+        busy = f" ({len(result.busy)} being trained by another process)" if result.busy else ""
         (console if fmt is None or output is not None else err_console).print(  # stdout: only the --format text
             f"{len(result.trained)} trained{again}, {len(result.skipped)} skipped (finished), "
-            f"{len(result.missing)} missing{diverged_text}; results: {results}",
+            f"{len(result.missing)} missing{busy}{diverged_text}; results: {results}",
             highlight=False,
             soft_wrap=True,
         )

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from hlcli import runs
-from hlcli.compare.jobs import train_and_score, train_in_processes
+from hlcli.compare.jobs import BUSY, train_and_score, train_in_processes
 from hlcli.compare.plan import ComparePlan, PlannedRun, final_runs, plan
 from hlcli.compare.results import RESULT_COLUMNS, CompareResult, edge_warnings, records, tuning_frame
 from hlcli.compare.tune import TUNE_SPLIT, TuningPoint, choose, grid_edges
@@ -117,7 +117,8 @@ def _run_all(
     elif queued:
         for run, trained in train_in_processes(queued, split, jobs=jobs, say=say):
             _record(result, run, trained)
-    return done
+    busy = set(result.busy)
+    return [run for run in done if run.run_dir not in busy]
 
 
 def _train_here(step: str, run: PlannedRun, split: str, result: CompareResult, say: Log) -> None:
@@ -125,7 +126,11 @@ def _train_here(step: str, run: PlannedRun, split: str, result: CompareResult, s
     _record(result, run, train_and_score(run, split, say=lambda line: say(f"{step}: {line}")))
 
 
-def _record(result: CompareResult, run: PlannedRun, trained: bool) -> None:
+def _record(result: CompareResult, run: PlannedRun, trained: bool | str) -> None:
+    if trained == BUSY:  # another process trains it: neither scored nor tabled by this one
+        result.busy.append(run.run_dir)
+        result.missing.append(f"{run.label}: being trained by another process")
+        return
     if trained:
         result.trained.append(run.run_dir)
     result.evaluated.append(run.run_dir)
@@ -311,9 +316,11 @@ def _status(run: PlannedRun, split: str) -> RunStatus:
     if runs.diverged(run.run_dir) is not None:
         return RunStatus(run, split, "diverged", 0)
     last = runs.checkpoint_dir(run.run_dir, runs.LAST)
-    if runs.is_checkpoint_dir(last):
-        step = runs.checkpoint_step(last)
-        if step >= run.config.max_steps:
-            return RunStatus(run, split, "to score", 0)
-        return RunStatus(run, split, f"resume at step {step}", run.config.max_steps - step)
-    return RunStatus(run, split, "to train", run.config.max_steps)
+    step = runs.checkpoint_step(last) if runs.is_checkpoint_dir(last) else None
+    if step is not None and step >= run.config.max_steps:
+        return RunStatus(run, split, "to score", 0)
+    left = run.config.max_steps - (step or 0)
+    trainer = runs.trainer_of(run.run_dir)
+    if trainer is not None:  # (its steps left counted from its last checkpoint)
+        return RunStatus(run, split, f"training now ({trainer})", left)
+    return RunStatus(run, split, "to train" if step is None else f"resume at step {step}", left)

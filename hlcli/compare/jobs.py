@@ -27,18 +27,23 @@ import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Iterator
 
 from hlcli import runs
 from hlcli.compare.plan import PlannedRun
-from hlcli.errors import Diverged, HLError
+from hlcli.errors import Diverged, HLError, RunBusy
 from hlcli.io import Log
+
+BUSY = "busy"  # train_and_score's outcome for a run another process is training now
 
 _MESSAGES = None  # in a worker: the queue its log lines (and its process id) go back through
 
 
-def train_and_score(run: PlannedRun, split: str, *, say: Log) -> bool:
-    """Train (or resume) ``run`` to its last step and score it on ``split``; whether it trained.
+def train_and_score(run: PlannedRun, split: str, *, say: Log) -> bool | str:
+    """Train (or resume) ``run`` to its last step and score it on ``split``; whether it trained, or
+    :data:`BUSY` where another process is training it now (its lock is held): left to that process,
+    so two ``hl compare`` of one recipe and folder share its runs instead of stopping or clashing.
 
     A grid point whose training diverges (a non-finite loss or gradient) is recorded as diverged
     (``diverged.json``) and not scored: the tuning goes on without it. Any other run that diverges
@@ -48,6 +53,9 @@ def train_and_score(run: PlannedRun, split: str, *, say: Log) -> bool:
     assert run.config is not None and run.run_dir is not None
     try:
         trained = _train_or_resume(run, say)
+    except RunBusy as error:
+        say(f"{error.message}: left to it")
+        return BUSY
     except Diverged as error:
         if not run.tuning:
             raise
@@ -70,24 +78,41 @@ def _train_or_resume(run: PlannedRun, say: Log) -> bool:
     if runs.is_checkpoint_dir(last):
         steps = runs.checkpoint_step(last)
         if steps < run.config.max_steps:
+            runs.RunLock(run.run_dir).acquire().release()  # RunBusy before saying "resuming"
             say(f"resuming at step {steps} ({run.run_dir})")
             train(run.config, resume=True, setup=setup)
             trained = True
     else:
         if run.run_dir.exists():
-            # Stopped before its first checkpoint: nothing to resume, start over.
-            shutil.rmtree(run.run_dir)
+            _start_over(run.run_dir)
         say(f"training {run.config.max_steps} steps ({run.run_dir})")
         train(run.config, setup=setup)
         trained = True
     return trained
 
 
+def _start_over(run_dir: Path) -> None:
+    """Empty a run folder stopped before its first checkpoint (nothing to resume), under the run's
+    lock: a folder another process is training now (not yet at its first checkpoint) is left alone."""
+    lock = runs.RunLock(run_dir).acquire()
+    try:
+        for entry in run_dir.iterdir():
+            if entry.name == runs.LOCK:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    finally:
+        lock.release()
+
+
 def train_in_processes(
     queued: list[tuple[str, PlannedRun]], split: str, *, jobs: int, say: Log
-) -> Iterator[tuple[PlannedRun, bool]]:
+) -> Iterator[tuple[PlannedRun, bool | str]]:
     """Train and score each ``(step label, run)`` in ``jobs`` worker processes; yields each run with
-    whether it trained (False: it was only scored), as the runs finish.
+    whether it trained (False: it was only scored; :data:`BUSY`: another process trains it), as the
+    runs finish.
 
     At most ``jobs`` runs are handed to the pool at a time, so that nothing waits in its queue when
     the comparison stops: a worker that stops its run then finds no other to start."""
@@ -200,7 +225,7 @@ def _stop_with_parent() -> None:
 
 
 def _train(step: str, run: PlannedRun, split: str) -> tuple[bool, bool | str]:
-    """In a worker: ``(True, trained)``, or ``(False, what went wrong)`` as text (an exception
+    """In a worker: ``(True, trained or BUSY)``, or ``(False, what went wrong)`` as text (an exception
     object need not survive pickling back to the caller)."""
     try:
         return True, train_and_score(run, split, say=lambda line: _MESSAGES.put(("line", f"{step}: {line}")))

@@ -36,6 +36,7 @@ class CompareResult:
     evaluated: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    busy: list[Path] = field(default_factory=list)  # runs another process was training (left to it)
     model: str | None = None
     superseded: list[Path] = field(default_factory=list)  # stale runs moved aside (hlcli.compare.execute.set_aside)
     stale: list[str] = field(default_factory=list)  # collected runs trained at an earlier module revision
