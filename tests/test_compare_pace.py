@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from hlcli.compare.pace import measured_pace, pace_report, stretches
+from hlcli.compare.pace import Spent, measured_pace, pace_report, spent_text, stretches, time_spent
 
 LOG = """\
 2026-12-03 10:50:48 torch 2.13.0+cpu on cpu, 1 CPU threads
@@ -62,6 +62,31 @@ def test_the_report_turns_steps_left_into_time_per_method_and_in_all(tmp_path):
     ])
     assert lines[1] == "  hyperloader: 4,000 steps × 0.725 s ≈ 48 min 20 s (measured over 200 steps)"
     assert lines[2] == "  unipelt: 1,000 steps, pace not measured yet"
-    assert "hyperformer" not in "".join(lines)  # nothing left to train
+    assert "hyperformer" not in "".join(lines[:4])  # nothing left to train
     assert lines[3].startswith("  in all ≈ 48 min 20 s + the methods not measured yet")
-    assert pace_report([status("hyperloader", run, 0)]) == []
+    # Last, what was trained so far at the same pace: the measured run (listed for two methods) reached step 300.
+    assert lines[4] == (
+        "Trained so far, at the same pace: hyperloader ≈ 3 min 38 s (300 steps, 1 run); "
+        "hyperformer ≈ 3 min 38 s (300 steps, 1 run); in all ≈ 7 min 15 s"
+    )
+    assert pace_report([status("hyperloader", run, 0)]) == [  # nothing left: only what was trained
+        "Trained so far, at the same pace: hyperloader ≈ 3 min 38 s (300 steps, 1 run); in all ≈ 3 min 38 s"
+    ]
+    assert pace_report([status("hyperloader", tmp_path / "next", 0)]) == []
+
+
+def test_time_spent_is_the_steps_reached_at_the_measured_pace(tmp_path):
+    run = write_log(tmp_path / "run", LOG)  # reached step 300 at 0.725 s a step (the pause left out)
+    other = write_log(tmp_path / "other", "2026-12-04 09:00:00 step 10 loss 1\n2026-12-04 09:00:55 step 60 loss 1\n")
+    spent = time_spent({
+        "hyperloader": [run, run, tmp_path / "not-yet"],  # a chosen grid point is also its seed's final run
+        "unipelt": [run, other],
+        "hyperformer": [tmp_path / "not-yet"],  # nothing trained: left out
+    })
+    assert spent == {
+        "hyperloader": Spent(300 * 0.725, 300, 1),
+        "unipelt": Spent(360 * (145 + 55) / 250, 360, 2),
+    }
+    assert spent_text(spent, str.upper) == (
+        "HYPERLOADER ≈ 3 min 38 s (300 steps, 1 run); UNIPELT ≈ 4 min 48 s (360 steps, 2 runs); in all ≈ 8 min 26 s"
+    )

@@ -144,6 +144,12 @@ def test_the_table_names_each_choice_and_the_outputs_keep_every_point(tuned):
     ]
     assert [p["val_avg_f1"] for p in data["tuning"]] == pytest.approx(list(points["val_avg_f1"]))
     assert data["tables"][0]["chosen"] == chosen
+    # What training took, per method: 2 grid points + 1 seed-7 run of 4 steps (seed 42 is a point's run).
+    assert {m: (t["steps"], t["runs"]) for m, t in data["training_time"].items()} == {
+        "hyperloader": (12, 3), "hyperformer": (12, 3)
+    }
+    assert all(t["seconds"] >= 0 for t in data["training_time"].values())
+    assert "Training time, as one process" in markdown and "HyperFormer++ ≈ " in markdown
     # CSV: the cells, and every grid point beside them.
     again = CliRunner().invoke(app, [*args, "--collect-only", "--output", str(out / "cells.csv")])
     assert again.exit_code == 0 and "grid points:" in again.stdout
@@ -389,11 +395,15 @@ def test_the_tuned_cpu_recipe_tunes_four_methods_over_three_seeds(tmp_path):
     assert section["seeds"] == [42, 43, 44]
     the_plan = plan(recipe=recipe, output_dir=tmp_path, data_dir="../shared/data")
     grids = {method: tuned.spec.grid["lr"] for (method, _), tuned in the_plan.tuned.items()}
-    # (HyperLoader's grid widened at its low end after its first choice fell there: the recipe says why.)
-    assert grids == {"hyperloader": (1e-5, 3e-5, 1e-4, 3e-4), "hyperformer": (3e-5, 1e-4, 3e-4), "unipelt": (3e-5, 1e-4, 3e-4), "full-finetune": (1e-5, 3e-5, 1e-4)}
+    # (HyperLoader's grid widened at its low end, UniPELT's at its top, after their first choices fell
+    # there: the recipe says why.)
+    assert grids == {
+        "hyperloader": (1e-5, 3e-5, 1e-4, 3e-4), "hyperformer": (3e-5, 1e-4, 3e-4),
+        "unipelt": (3e-5, 1e-4, 3e-4, 1e-3), "full-finetune": (1e-5, 3e-5, 1e-4),
+    }
     # The run lengths of recipes/cpu-minilm.toml (converged there), for the grid points too.
     steps = {r.method: r.config.max_steps for r in the_plan.points}
     assert steps == {"hyperloader": 5000, "hyperformer": 5000, "unipelt": 1000, "full-finetune": 2000}
-    assert len(the_plan.points) == 4 + 3 * (1 + 7 + 1) and {r.config.seed for r in the_plan.points} == {42}
+    assert len(the_plan.points) == 4 + 3 + 4 * 7 + 3 and {r.config.seed for r in the_plan.points} == {42}
     # Fine-tuning at 1e-4 computes what the previous table's fine-tuning run did (same hash).
     assert the_plan.points[-1].run_dir.name == "full-finetune-0.1-tune-lr1e-4-seed42-223118f6"

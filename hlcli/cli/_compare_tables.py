@@ -73,7 +73,7 @@ def print_convergence(result, path: Path) -> None:
 
 def print_tables(tables, result) -> None:
     """The comparison tables (rich), their footnotes, and the tuning table of a tuned comparison."""
-    from hlcli.compare import TUNED_ROW, footnotes, tuning_footnote
+    from hlcli.compare import TUNED_ROW, footnotes, time_footnote, tuning_footnote
 
     for table in tables:
         header, body = table.cells(bold=lambda text: f"[bold]{escape(text)}[/bold]")
@@ -88,7 +88,11 @@ def print_tables(tables, result) -> None:
                 rich_table.add_section()
             rich_table.add_row(*row)
         console.print(rich_table)
-    notes = footnotes(result, tables) if tables else [tuning_footnote(result)] if result and result.grids else []
+    if tables:
+        notes = footnotes(result, tables)
+    else:  # --tune-only: the grid, and what training it took
+        notes = [tuning_footnote(result)] if result and result.grids else []
+        notes += [time_footnote(result)] if result and result.training_time() else []
     for line in notes:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     if result is not None and result.tuning:

@@ -57,7 +57,7 @@ from hlcli.compare.plan import (
     plan,
     read_compare_recipe,
 )
-from hlcli.compare.pace import Pace, measured_pace, pace_report
+from hlcli.compare.pace import Pace, Spent, measured_pace, pace_report, time_spent
 from hlcli.compare.plot import plot_figure2
 from hlcli.compare.render import (
     OUTPUT_FORMATS,
@@ -65,6 +65,7 @@ from hlcli.compare.render import (
     output_format,
     published_tables,
     render_output,
+    time_footnote,
     to_latex,
     to_markdown,
     tuning_footnote,
@@ -110,10 +111,10 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AVERAGE", "COMPARE_KEYS", "COMPARE_SECTION", "EDGE_MARK", "OUTPUT_FORMATS", "RESULT_COLUMNS",
-    "SINGLE_TASK_MARK", "TUNED_ROW", "ComparePlan", "CompareResult", "ComparisonTable", "Pace", "PlannedRun",
+    "SINGLE_TASK_MARK", "TUNED_ROW", "ComparePlan", "CompareResult", "ComparisonTable", "Pace", "PlannedRun", "Spent",
     "RunStatus", "StaleRun", "TuneSpec", "TuningPoint", "choose", "collect_runs", "compare", "comparison_table",
     "config_hash", "final_runs", "footnotes", "format_count", "grid_edges", "is_finished", "measured_pace",
     "method_header", "output_format", "pace_report", "plan", "plan_status", "plot_figure2", "published_tables",
     "read_compare_recipe", "render_output", "score_points", "stale_revision", "to_latex", "to_markdown",
-    "tune_spec", "tuning_footnote", "tuning_frame", "write_output",
+    "time_footnote", "time_spent", "tune_spec", "tuning_footnote", "tuning_frame", "write_output",
 ]

@@ -1,9 +1,11 @@
-"""How long the runs still to train will take, at the pace measured in the comparison's own runs.
+"""How long the runs still to train will take, and how long the trained ones took, at the pace
+measured in the comparison's own runs.
 
 A comparison spread over days (``recipes/cpu-minilm-tuned.toml``) is planned from step times;
 once some runs have trained, their ``train.log`` holds the real ones, on this machine, with these
 threads, validation included. ``hl compare --dry-run`` turns the steps left of each method into
-time at its measured pace.
+time at its measured pace, and the steps its runs reached into the time they took (the tables'
+"Training time" footnote).
 
 The pace of a method is read from the ``step N`` lines of every ``train.log`` of its planned runs
 (grid points and final runs alike): the seconds between consecutive lines over the steps between
@@ -18,7 +20,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from hlcli import runs
 
@@ -36,19 +38,21 @@ class Pace:
     steps: int
 
 
-def stretches(train_log: Path) -> list[tuple[float, int]]:
-    """(seconds, steps) between consecutive ``step`` lines of one ``train.log``; a step that goes
-    back (a resume from an earlier checkpoint) starts over. Empty for a missing or unreadable log."""
+def _step_lines(train_log: Path) -> list[tuple[datetime, int]]:
+    """(time, step) of each ``step`` line of one ``train.log``; empty for a missing or unreadable log."""
     try:
         lines = train_log.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return []
+    matches = (STEP_LINE.match(line) for line in lines)
+    return [(datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S"), int(m[2])) for m in matches if m is not None]
+
+
+def stretches(train_log: Path) -> list[tuple[float, int]]:
+    """(seconds, steps) between consecutive ``step`` lines of one ``train.log``; a step that goes
+    back (a resume from an earlier checkpoint) starts over. Empty for a missing or unreadable log."""
     out, last = [], None
-    for line in lines:
-        match = STEP_LINE.match(line)
-        if match is None:
-            continue
-        when, step = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S"), int(match[2])
+    for when, step in _step_lines(train_log):
         if last is not None and step > last[1]:
             out.append(((when - last[0]).total_seconds(), step - last[1]))
         last = (when, step)
@@ -66,6 +70,40 @@ def measured_pace(run_dirs: Iterable[Path]) -> Pace | None:
     kept = [(seconds, steps) for seconds, steps in measured if seconds <= PAUSE * median * steps + ROUNDING]
     steps = sum(n for _, n in kept)
     return Pace(sum(s for s, _ in kept) / steps, steps)
+
+
+@dataclass(frozen=True)
+class Spent:
+    """A method's training so far: the ``steps`` its ``runs`` reached, ``seconds`` at its measured pace."""
+
+    seconds: float
+    steps: int
+    runs: int
+
+
+def time_spent(run_dirs: dict[str, list[Path]]) -> dict[str, Spent]:
+    """Each method's training time so far: the steps its runs' logs reached × the method's measured
+    pace (validation included; start-up, pauses and scoring not). A method with no step measured is
+    left out; a folder listed twice (a chosen grid point is also its seed's final run) counts once."""
+    out = {}
+    for method, listed in run_dirs.items():
+        dirs = list(dict.fromkeys(Path(d) for d in listed))
+        reached = [max((step for _, step in _step_lines(d / runs.TRAIN_LOG)), default=0) for d in dirs]
+        pace = measured_pace(dirs)
+        if pace is not None and sum(reached):
+            out[method] = Spent(sum(reached) * pace.seconds_per_step, sum(reached), sum(n > 0 for n in reached))
+    return out
+
+
+def spent_text(spent: dict[str, Spent], name: Callable[[str], str] = str) -> str:
+    """``HyperLoader ≈ 7 h 46 min (30,000 steps, 6 runs); …; in all ≈ 20 h 3 min``."""
+    from hlcli.training.report import format_duration
+
+    parts = [
+        f"{name(m)} ≈ {format_duration(s.seconds)} ({s.steps:,} steps, {s.runs} run{'s' * (s.runs != 1)})"
+        for m, s in spent.items()
+    ]
+    return "; ".join(parts) + f"; in all ≈ {format_duration(sum(s.seconds for s in spent.values()))}"
 
 
 def time_left(steps_left: dict[str, int], run_dirs: dict[str, list[Path]]) -> tuple[dict[str, Pace | None], float]:
@@ -89,9 +127,11 @@ def pace_report(statuses: Iterable) -> list[str]:
         # (a chosen grid point's folder is also its seed's final run: measured once)
         if status.run.run_dir is not None and status.run.run_dir not in mine:
             mine.append(status.run.run_dir)
+    spent = time_spent(run_dirs)
+    trained = ["Trained so far, at the same pace: " + spent_text(spent)] if spent else []
     steps_left = {method: steps for method, steps in steps_left.items() if steps}
     if not steps_left:
-        return []
+        return trained
     paces, total = time_left(steps_left, run_dirs)
     lines = ["Time left at the pace measured in these runs' train.log (validation included, scoring not):"]
     for method, pace in paces.items():
@@ -105,4 +145,4 @@ def pace_report(statuses: Iterable) -> list[str]:
     unmeasured = " + the methods not measured yet" if None in paces.values() else ""
     lines.append(f"  in all ≈ {format_duration(total)}{unmeasured}, one run after another "
                  "(--jobs N: about 1/N of it where N cores are free)")
-    return lines
+    return lines + trained

@@ -229,11 +229,25 @@ def footnotes(result: CompareResult | None, tables: list[ComparisonTable]) -> li
         )
     if result is not None and (result.grids or result.fixed):
         notes.append(tuning_footnote(result))
+    if result is not None and result.training_time():
+        notes.append(time_footnote(result))
     if any(t.paper is not None for t in tables):
         notes.append(
             f"(paper): published figures, not run here; {PAPER_SINGLE} the paper's single-task mark. {CITATION}"
         )
     return notes
+
+
+def time_footnote(result: CompareResult) -> str:
+    """What the comparison's training took, per method (:meth:`CompareResult.training_time`)."""
+    from hlcli.compare.pace import spent_text
+
+    grid = ", grid points included" if result.tuning else ""
+    return (
+        "Training time, as one process running one run after another (the steps each run reached × its method's "
+        "seconds per step measured in the runs' train.log; validation included, start-up, pauses and scoring not"
+        f"{grid}): {spent_text(result.training_time(), display_name)}."
+    )
 
 
 def tuning_footnote(result: CompareResult) -> str:

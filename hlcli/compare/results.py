@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from hlcli.compare.facts import SINGLE_TASK_MARK, display_name, is_single_task
+from hlcli.compare.pace import Spent, time_spent
 from hlcli.compare.stats import CellStats, cell_stats, tied
 from hlcli.compare.tune import TuneSpec, TuningPoint, describe
 from hlcli.data.corpora import CORPORA, task_title
@@ -77,6 +79,17 @@ class CompareResult:
     def tables(self, *, paper: bool = False) -> list[ComparisonTable]:
         return [comparison_table(self, f, model=m, paper=paper) for f, m in self.groups()]
 
+    def training_time(self) -> dict[str, Spent]:
+        """Each method's training time so far (:func:`~hlcli.compare.pace.time_spent`) over its
+        tabled runs and every grid point, in the comparison's method order."""
+        run_dirs: dict[str, list[Path]] = {}
+        for point in self.tuning:
+            run_dirs.setdefault(point.method, []).extend(point.run_dirs)
+        for method, run_dir in zip(self.results["method"], self.results["run_dir"]):
+            run_dirs.setdefault(method, []).append(Path(run_dir))
+        spent = time_spent(run_dirs)
+        return {method: spent[method] for method in self.methods if method in spent}
+
     def to_json(self, *, paper: bool = False) -> dict[str, Any]:
         return {
             "output_dir": None if self.output_dir is None else str(self.output_dir),
@@ -89,6 +102,7 @@ class CompareResult:
             "results": records(self.results),
             "tables": [table.to_json() for table in self.tables(paper=paper)],
             "tuning": [point.to_json() for point in self.tuning],
+            "training_time": {m: dataclasses.asdict(s) for m, s in self.training_time().items()},
         }
 
 
