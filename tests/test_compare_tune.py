@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from _faults import on_training_loss
 from conftest import save_tiny_t5
+import hlcli
 from hlcli.cli import app
 from hlcli.compare import TuningPoint, choose, final_runs, plan, read_compare_recipe
 from hlcli.compare.tune import TuneSpec, format_value, grid_edges
@@ -150,6 +151,14 @@ def test_the_table_names_each_choice_and_the_outputs_keep_every_point(tuned):
     }
     assert all(t["seconds"] >= 0 for t in data["training_time"].values())
     assert "Training time, as one process" in markdown and "HyperFormer++ ≈ " in markdown
+    # Each file says what made it: the command (the options given, quoted for a shell) and hlcli's version.
+    # (in the command's own order: --recipe, the settings such as --model, then the other options)
+    assert data["made_with"]["command"] == (
+        f"hl compare --recipe {out / 'tune.toml'} --model {args[4]} --output-dir {out / 'cmp'} --collect-only "
+        f"--output {out / 'table.json'}"
+    )
+    assert data["made_with"]["hlcli"] == hlcli.__version__
+    assert markdown.splitlines()[-1].startswith("Made with hlcli ") and "`hl compare --recipe " in markdown
     # CSV: the cells, and every grid point beside them.
     again = CliRunner().invoke(app, [*args, "--collect-only", "--output", str(out / "cells.csv")])
     assert again.exit_code == 0 and "grid points:" in again.stdout

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -216,6 +218,27 @@ def which_run(run: Path | None, *, tasks: list[str], usage: str) -> Path:
         f"using {found} (the newest finished run{with_tasks} under ./runs)", highlight=False, soft_wrap=True
     )
     return found
+
+
+def command_line(ctx: typer.Context) -> str:
+    """The running ``hl`` command, quoted for a shell: the options given on the command line (not
+    the defaults), in the order the command declares them. An output file says it was made with
+    this, so a table in a paper's appendix can be made again."""
+    words = ["hl", ctx.info_name or ""]
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name) if param.name else None
+        if source is None or source.name != "COMMANDLINE":
+            continue
+        value = ctx.params[param.name]
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        texts = [str(v.value if isinstance(v, enum.Enum) else v) for v in values]
+        if param.param_type_name != "option":
+            words += texts
+        elif getattr(param, "is_flag", False):
+            words.append(param.opts[0] if value else (param.secondary_opts or param.opts)[0])
+        else:
+            words += [word for text in texts for word in (param.opts[0], text)]
+    return shlex.join(words)
 
 
 def parse_list(value: str | None) -> list[str]:

@@ -21,6 +21,7 @@ from rich.markup import escape
 from hlcli.cli._common import (
     DataDirOption,
     VerboseOption,
+    command_line,
     console,
     err_console,
     handle_errors,
@@ -117,6 +118,7 @@ Example:
 
 
 def compare_command(
+    ctx: typer.Context,
     recipe: RecipeOption = None,
     fraction: FractionOption = None,
     methods: MethodsOption = None,
@@ -140,13 +142,8 @@ def compare_command(
     **settings: Any,
 ) -> None:
     """``hl compare`` (its help: :data:`COMPARE_HELP`); ``settings``: the options of :data:`SETTINGS_HELP`."""
-    from hlcli.compare import output_format
-
-    if output is not None or fmt is not None:
-        output_format(output or "", fmt)  # a bad --output/--format fails before hours of training
-    if fmt is not None and output is None and params and (recipe is not None or paper):
-        raise UsageError("--format without --output prints one document on stdout, and --params is another",
-                         expected="--params alone, or --output FILE for the comparison's tables")
+    _check_output(output, fmt, params=params and (recipe is not None or paper))
+    command = command_line(ctx)  # what the tables written say they were made with
     # What every recipe mode (--dry-run, training) takes from the command line; None: the recipe's.
     selection = dict(
         recipe=recipe, methods=parse_list(methods) or None, fractions=fraction or None,
@@ -166,18 +163,32 @@ def compare_command(
         if result is None:  # no finished runs, --paper: the paper's own tables
             from hlcli.compare import published_tables
 
-            _show(published_tables(), None, output=output, fmt=fmt, paper=paper)
-            _write(None, output, fmt, paper)
+            _show(published_tables(), None, output=output, fmt=fmt, paper=paper, command=command)
+            _write(None, output, fmt, paper, command)
             return
     else:
         result = _compared(selection, seeds=_seeds(seeds), collect_only=collect_only, tune_only=tune_only, jobs=jobs)
-    _report(result, trained=recipe is not None, tune_only=tune_only, paper=paper, output=output, fmt=fmt)
+    _report(
+        result, trained=recipe is not None, tune_only=tune_only, paper=paper, output=output, fmt=fmt, command=command
+    )
     _draw(result, plot=plot, curves=curves)
     if params:
         layout.print_parameter_table(result.methods)
 
 
 with_settings(compare_command, command_settings(SETTINGS_HELP), before="seeds")
+
+
+def _check_output(output: Path | None, fmt: str | None, *, params: bool) -> None:
+    """A bad ``--output``/``--format`` fails before hours of training; ``params``: --params prints
+    its own table beside the comparison's."""
+    from hlcli.compare import output_format
+
+    if output is not None or fmt is not None:
+        output_format(output or "", fmt)
+    if fmt is not None and output is None and params:
+        raise UsageError("--format without --output prints one document on stdout, and --params is another",
+                         expected="--params alone, or --output FILE for the comparison's tables")
 
 
 def _compared(selection: dict[str, Any], *, seeds: list[int] | None, collect_only: bool, tune_only: bool, jobs: int):
@@ -202,7 +213,9 @@ def _collected(runs_dir: Path, *, split: str, paper: bool):
     return result if len(result.results) else None
 
 
-def _report(result, *, trained: bool, tune_only: bool, paper: bool, output: Path | None, fmt: str | None) -> None:
+def _report(
+    result, *, trained: bool, tune_only: bool, paper: bool, output: Path | None, fmt: str | None, command: str
+) -> None:
     """The tables of ``result`` on stdout (and in ``output``), its warnings on stderr."""
     if paper:
         from hlcli.compare.paper import published, unavailable_message
@@ -211,7 +224,7 @@ def _report(result, *, trained: bool, tune_only: bool, paper: bool, output: Path
             unavailable = unavailable_message(result.fractions)
             err_console.print(f"[yellow]--paper:[/] {unavailable}", highlight=False, soft_wrap=True)
     tables = [] if tune_only else result.tables(paper=paper)  # --tune-only: no final runs, only the grid
-    _show(tables, result, output=output, fmt=fmt, paper=paper)
+    _show(tables, result, output=output, fmt=fmt, paper=paper, command=command)
     for line in result.stale + result.edge_warnings():
         err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False, soft_wrap=True)
     if trained:
@@ -227,7 +240,7 @@ def _report(result, *, trained: bool, tune_only: bool, paper: bool, output: Path
             highlight=False,
             soft_wrap=True,
         )
-    _write(result, output, fmt, paper)
+    _write(result, output, fmt, paper, command)
 
 
 def _draw(result, *, plot: Path | None, curves: Path | None) -> None:
@@ -248,11 +261,11 @@ def _seeds(value: str | None) -> list[int] | None:
         raise UsageError(f"--seeds {value!r} is not a list of integers", expected="e.g. --seeds 1,2,3") from None
 
 
-def _write(result, output: Path | None, fmt: str | None, paper: bool) -> None:
+def _write(result, output: Path | None, fmt: str | None, paper: bool, command: str) -> None:
     from hlcli.compare import write_output
 
     if output is not None:
-        written = write_output(result, output, fmt=fmt, paper=paper)
+        written = write_output(result, output, fmt=fmt, paper=paper, command=command)
         console.print(f"{written}: {output}", highlight=False, soft_wrap=True)
         if written == "csv" and result is not None and result.tuning:
             from hlcli.compare.render import tuning_csv_path
@@ -260,13 +273,13 @@ def _write(result, output: Path | None, fmt: str | None, paper: bool) -> None:
             console.print(f"grid points: {tuning_csv_path(output)}", highlight=False, soft_wrap=True)
 
 
-def _show(tables, result, *, output: Path | None, fmt: str | None, paper: bool) -> None:
+def _show(tables, result, *, output: Path | None, fmt: str | None, paper: bool, command: str) -> None:
     """The tables on stdout: rich tables, or with ``--format`` and no ``--output`` that format's text
     alone (``hl compare --paper --format json | jq``; anything else goes to stderr)."""
     if fmt is not None and output is None:
         from hlcli.compare import render_output
 
-        sys.stdout.write(render_output(result, fmt, paper=paper))
+        sys.stdout.write(render_output(result, fmt, paper=paper, command=command))
         sys.stdout.flush()
         return
     layout.print_tables(tables, result)

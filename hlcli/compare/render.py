@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
@@ -97,31 +98,45 @@ def output_format(path: str | Path, fmt: str | None = None) -> str:
     return _EXTENSIONS[suffix]
 
 
-def render_output(result: CompareResult | None, fmt: str, *, paper: bool = False) -> str:
+def render_output(
+    result: CompareResult | None, fmt: str, *, paper: bool = False, command: str | None = None
+) -> str:
     """The tables as ``fmt`` text: Markdown/LaTeX (with footnotes), one row per cell (CSV) or
-    everything (JSON). ``result=None``: the paper's published tables alone."""
+    everything (JSON). ``result=None``: the paper's published tables alone. ``command``: the
+    command that made them (Markdown, LaTeX and JSON then say so, with hlcli's version and the date)."""
     tables = published_tables() if result is None else result.tables(paper=paper)
+    stamp = made_with(command) if command else None
     if fmt == "markdown":
         notes = "".join(f"\n{line}\n" for line in footnotes(result, tables))
         text = "\n".join(to_markdown(t) for t in tables) + notes
-        return text + ("\n" + tuning_markdown(result) if result is not None and result.tuning else "")
+        text += "\n" + tuning_markdown(result) if result is not None and result.tuning else ""
+        return text + (f"\nMade with hlcli {stamp['hlcli']} on {stamp['date']}: `{command}`\n" if stamp else "")
     if fmt == "latex":
         notes = "".join(f"% {_latex_escape(line)}\n" for line in footnotes(result, tables))
-        return "\n".join(to_latex(t) for t in tables) + notes
+        made = f"% Made with hlcli {stamp['hlcli']} on {stamp['date']}: {command}\n" if stamp else ""
+        return "\n".join(to_latex(t) for t in tables) + notes + made
     if fmt == "csv":
         return cell_frame(tables).to_csv(index=False)
     data = result.to_json(paper=paper) if result is not None else {"tables": [t.to_json() for t in tables]}
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps({**data, "made_with": stamp} if stamp else data, indent=2, ensure_ascii=False) + "\n"
+
+
+def made_with(command: str) -> dict[str, str]:
+    """What an output file records of how it was made: hlcli's version, the date (UTC), the command."""
+    import hlcli
+
+    return {"hlcli": hlcli.__version__, "date": datetime.now(timezone.utc).date().isoformat(), "command": command}
 
 
 def write_output(
-    result: CompareResult | None, path: str | Path, *, fmt: str | None = None, paper: bool = False
+    result: CompareResult | None, path: str | Path, *, fmt: str | None = None, paper: bool = False,
+    command: str | None = None,
 ) -> str:
     """Write :func:`render_output` to ``path`` (a CSV of a tuned comparison gets its grid points
     beside it, :func:`tuning_csv_path`). Returns the format."""
     fmt = output_format(path, fmt)
     with atomic_write(path) as handle:
-        handle.write(render_output(result, fmt, paper=paper))
+        handle.write(render_output(result, fmt, paper=paper, command=command))
     if fmt == "csv" and result is not None and result.tuning:  # every grid point, beside the cells
         with atomic_write(tuning_csv_path(path)) as points:
             tuning_frame(result.tuning).to_csv(points, index=False)
