@@ -178,6 +178,41 @@ def test_a_second_run_reuses_every_point_and_run(tuned):
     assert {p: p.stat().st_mtime_ns for p in (out / "cmp" / "runs").rglob("*")} == files
 
 
+def test_curves_judge_the_final_runs_and_every_grid_point(tuned, tmp_path):
+    out, args, first = tuned
+    assert first.exit_code == 0, first.output
+    png = tmp_path / "curves.png"
+    result = CliRunner().invoke(app, [*args, "--collect-only", "--curves", str(png)])
+    assert result.exit_code == 0, result.output
+    assert f"curves: {png} (the final runs; the grid points' runs are in the table too)" in result.stdout
+    assert png.read_bytes().startswith(b"\x89PNG")
+    # The convergence table: the 4 final runs (seed 42 is the chosen point's run), then the
+    # points not chosen, named by their setting.
+    table, points = pd.read_csv(png.with_suffix(".csv")), read_points(out)
+    finals = table[table["grid_point"].isna()]
+    methods = ("hyperloader", "hyperformer")
+    assert sorted(zip(finals["method"], finals["seed"])) == sorted((m, s) for m in methods for s in SEEDS)
+    others, not_chosen = table[table["grid_point"].notna()], points[~points["chosen"]]
+    assert sorted(zip(others["method"], others["grid_point"], others["seed"])) == sorted(
+        (m, f"lr {format_value(lr)}", 42) for m, lr in not_chosen[["method", "lr"]].itertuples(index=False)
+    )
+    # --tune-only: only the grid points are tabled, so they are what is drawn.
+    result = CliRunner().invoke(app, [*args, "--tune-only", "--curves", str(png)])
+    assert result.exit_code == 0, result.output
+    assert f"curves: {png} (the grid points' runs: no final run is tabled)" in result.stdout
+    assert len(pd.read_csv(png.with_suffix(".csv"))) == len(points)
+
+
+def test_curves_with_no_run_to_draw_warn_and_write_nothing(tuned, tmp_path):
+    _, args, _ = tuned
+    png = tmp_path / "curves.png"
+    empty = [*args[:-1], str(tmp_path / "nothing-yet")]  # the same recipe, an output folder with no run
+    result = CliRunner().invoke(app, [*empty, "--collect-only", "--curves", str(png)])
+    assert result.exit_code == 0, result.output
+    assert "warning: --curves: no run has a validation loss yet" in result.stderr
+    assert not png.exists() and not png.with_suffix(".csv").exists()
+
+
 def test_the_same_table_on_validation(tuned):
     out, args, first = tuned
     assert first.exit_code == 0, first.output

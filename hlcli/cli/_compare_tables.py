@@ -57,18 +57,28 @@ def print_convergence(result, path: Path) -> None:
     from hlcli.io import atomic_write
 
     found = curves.curves_of(result)
-    curves.plot_curves(found, path)
+    if not found:
+        err_console.print(f"[yellow]warning:[/] --curves: no run has a validation loss yet, so {escape(str(path))} "
+                          "is not drawn", highlight=False, soft_wrap=True)
+        return
+    finals = [curve for curve in found if curve.point is None]
+    curves.plot_curves(finals or found, path)  # the grid points' curves where there is no final run yet
     frame = curves.convergence_frame(found)
     with atomic_write(Path(path).with_suffix(".csv")) as handle:
         frame.to_csv(handle, index=False)
-    title = f"Validation loss over the last fifth of each run (converged: fell < {curves.CONVERGED_DROP:.0%})"
+    title = f"Best validation loss over the last fifth of each run (converged: fell < {curves.CONVERGED_DROP:.0%})"
     table = Table(title=title, title_justify="left")
     for name in curves.CONVERGENCE_HEADER:
         table.add_column(name, justify="left" if name in ("method", "tasks") else "right")
     for cells in curves.convergence_cells(frame):
         table.add_row(*cells)
     console.print(table)
-    console.print(f"curves: {path}; table: {Path(path).with_suffix('.csv')}", highlight=False, soft_wrap=True)
+    drawn = ""
+    if not finals:
+        drawn = " (the grid points' runs: no final run is tabled)"
+    elif len(finals) < len(found):
+        drawn = " (the final runs; the grid points' runs are in the table too)"
+    console.print(f"curves: {path}{drawn}; table: {Path(path).with_suffix('.csv')}", highlight=False, soft_wrap=True)
 
 
 def print_tables(tables, result) -> None:
