@@ -77,6 +77,28 @@ def test_resamples_are_seeded_by_the_sentences_and_draw_n_each():
     assert not np.array_equal(first, other)
 
 
+def test_seeds_are_resampled_too_so_the_spread_between_seeds_widens_the_interval():
+    resamples = bootstrap.RESAMPLES
+    # One seed: its resampled F1s unchanged.
+    alone = np.linspace(0.5, 0.7, resamples)
+    assert np.array_equal(bootstrap.over_seeds(alone[None, :]), alone)
+    # Two seeds that score 0.6 and 0.8 on every resample of the sentences: averaging them (the
+    # mean, 0.7, on every resample) hid the seeds; drawing 2 of 2 with replacement gives 0.6,
+    # 0.7 or 0.8 with probabilities 1/4, 1/2, 1/4.
+    two = np.stack([np.full(resamples, 0.6), np.full(resamples, 0.8)])
+    values = bootstrap.over_seeds(two)
+    assert set(np.round(values, 12)) == {0.6, 0.7, 0.8}
+    shares = [np.mean(np.isclose(values, v)) for v in (0.6, 0.7, 0.8)]
+    assert shares == pytest.approx([0.25, 0.5, 0.25], abs=0.05)  # 1,000 draws: within ~3.5 standard errors
+    assert bootstrap.interval(values) == pytest.approx((0.6, 0.8))
+    # The draws depend only on the number of seeds: every cell of a table (and the Average row) pairs
+    # the same seeds in each resample; three seeds draw other indices than two.
+    assert np.array_equal(bootstrap.seed_draws(2), bootstrap.seed_draws(2))
+    assert bootstrap.seed_draws(3).shape == (resamples, 3) and set(np.unique(bootstrap.seed_draws(3))) == {0, 1, 2}
+    # Identical methods stay identical under the paired test (p = 1), seeds drawn or not.
+    assert bootstrap.paired_p_value(bootstrap.over_seeds(two), bootstrap.over_seeds(two.copy())) == 1.0
+
+
 def test_interval_covers_the_full_set_f1_on_a_real_sized_corpus():
     rng = np.random.default_rng(1)
     gold = [["B-a", "O", "B-b"] for _ in range(2000)]

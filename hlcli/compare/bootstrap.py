@@ -65,6 +65,25 @@ def resampled_f1(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return micro_f1((weights @ counts.astype(weights.dtype)).astype(np.float64))
 
 
+def seed_draws(seeds: int, *, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
+    """``(resamples, seeds)`` indices of the training seeds each resample averages over, drawn with
+    replacement. Depends only on the number of seeds, so every cell of a table gets the same
+    draws: a paired test compares two methods on the same seeds (the i-th of each, in seed order)
+    and the Average row's datasets share each resample's seeds."""
+    return np.random.default_rng([seed, seeds]).integers(0, seeds, size=(resamples, seeds))
+
+
+def over_seeds(per_seed: np.ndarray) -> np.ndarray:
+    """``(seeds, resamples)`` resampled F1s → ``(resamples,)``: in each resample the mean over
+    seeds drawn with replacement (:func:`seed_draws`), so the interval and the paired test carry
+    the spread between training seeds as well as between test sentences (one seed: unchanged)."""
+    seeds, resamples = per_seed.shape
+    if seeds == 1:
+        return per_seed[0]
+    draws = seed_draws(seeds, resamples=resamples)
+    return per_seed[draws, np.arange(resamples)[:, None]].mean(axis=1)
+
+
 def interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Percentile interval of the bootstrap distribution."""
     tail = (1.0 - confidence) / 2.0 * 100.0

@@ -237,9 +237,10 @@ def footnotes(result: CompareResult | None, tables: list[ComparisonTable]) -> li
     if any(t.std is not None for t in tables):
         notes.append("mean ± standard deviation over the seeds.")
     if any(t.stats is not None for t in tables):
+        seeds = " and the training seeds" if any(t.std is not None for t in tables) else ""
         notes.append(
             f"{TIE_MARK} not significantly worse than the row's best: paired bootstrap over the {tables[0].split} "
-            f"sentences, {RESAMPLES} resamples, p ≥ {ALPHA} (intervals and p-values in the CSV/JSON output; "
+            f"sentences{seeds}, {RESAMPLES} resamples, p ≥ {ALPHA} (intervals and p-values in the CSV/JSON output; "
             "docs/bootstrap.md)."
         )
     if result is not None and (result.grids or result.fixed):

@@ -3,9 +3,11 @@
 For every (method, dataset) cell the run's predictions file (``predictions/<split>/<task>.jsonl``,
 written by ``hl evaluate``) is reduced to per-sentence chunk counts; resamples of the sentences
 give the cell's 95 % interval, and the *same* resamples give each method's paired test against
-the row's best. With several seeds a resample's statistic is the mean F1 over the seeds (each
-seed's predictions on the same resampled sentences). The Average row resamples every dataset
-and averages, as the table does. Method: docs/bootstrap.md.
+the row's best. With several seeds a resample also draws the training seeds (with replacement)
+and its statistic is the mean F1 over the drawn seeds (each seed's predictions on the same
+resampled sentences): a two-level bootstrap, so a tie mark accounts for the spread between seeds
+too. The Average row resamples every dataset and averages, as the table does. Method:
+docs/bootstrap.md.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class _Loader:
                 self.weights[key] = bootstrap.resample_weights(len(counts), key)
             per_seed.append(bootstrap.resampled_f1(counts, self.weights[key]))
             keys.append(key)
-        return np.mean(per_seed, axis=0), tuple(keys)
+        return bootstrap.over_seeds(np.stack(per_seed)), tuple(keys)
 
     def _counts(self, path: Path) -> tuple[np.ndarray, str] | None:
         if path not in self.counts:
