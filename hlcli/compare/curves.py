@@ -4,9 +4,10 @@ A run counts as converged when its best validation loss stopped falling over the
 the run: the best validation loss after 80 % of the steps is less than ``CONVERGED_DROP`` (2 %)
 below the best up to 80 %. The best so far, not the value at 80 %, is the reference because the
 scored checkpoint is the best one (``select_checkpoint = "best"``, the default and every CPU
-recipe's; the paper recipes score the last model, whose runs are judged the same way): on a curve that has turned up (overfitting; UniPELT at lr 3e-4
-on Movie: 0.299 at step 350, 0.374 at 800, 0.352 after), a dip below a late, noisy value is no
-sign that more steps would change what is scored. The fall this gives is never larger than the
+recipe's; the paper recipes score the last model, whose runs are judged the same way): on a curve
+that has turned up (overfitting; UniPELT at lr 3e-4 on Movie: 0.299 at step 350, 0.374 at 800,
+0.352 after), a dip below a late, noisy value is no sign that more steps would change what is
+scored. The fall this gives is never larger than the
 one against the value at 80 % (hlcli until 2026-12-03), so no run judged converged then is
 judged otherwise now. Curves come from each run's ``metrics.jsonl`` (one ``eval`` record per
 validation), so they can be drawn for finished and interrupted runs alike.
