@@ -20,6 +20,7 @@ from hlcli.compare import (
     compare,
     comparison_table,
     config_hash,
+    footnotes,
     format_count,
     plan,
     read_compare_recipe,
@@ -198,6 +199,23 @@ def fake_result(unavailable: dict[str, str] | None = None) -> CompareResult:
     )
     methods = ["hyperloader", "lora-only", "unipelt"] + list(unavailable or {})
     return CompareResult(Path("cmp"), "test", methods, [0.1], ["atis", "snips"], frame, unavailable=dict(unavailable or {}))
+
+
+def test_a_table_with_uneven_seeds_says_so(tmp_path):
+    # A comparison still running: HyperLoader has two seeds, lora-only one, and UniPELT's SNIPS
+    # model a second seed its ATIS model does not have yet.
+    result = fake_result()
+    extra = result.results[result.results["method"].isin(["hyperloader", "unipelt"])].copy()
+    extra = extra[(extra["method"] == "hyperloader") | (extra["task"] == "snips")].assign(seed=7)
+    result.results = pd.concat([result.results, extra], ignore_index=True)
+    (table,) = result.tables()
+    assert table.seed_range == {"hyperloader": (2, 2), "lora-only": (1, 1), "unipelt": (1, 2)}
+    note = "Seeds per dataset are not the same for every method (a comparison still running?): "
+    assert note + "HyperLoader 2, LoRA 1, UniPELT 1–2; each cell averages the seeds it has." in footnotes(
+        result, [table]
+    )
+    # The same number of seeds everywhere: no such note.
+    assert not any("Seeds per dataset" in line for line in footnotes(fake_result(), fake_result().tables()))
 
 
 def test_table_bolds_the_best_of_each_row_with_four_decimals_and_an_average():

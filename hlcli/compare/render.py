@@ -236,6 +236,12 @@ def footnotes(result: CompareResult | None, tables: list[ComparisonTable]) -> li
         )
     if any(t.std is not None for t in tables):
         notes.append("mean ± standard deviation over the seeds.")
+    for table in tables:
+        uneven = uneven_seeds(table)
+        if uneven:
+            where = f" in “{table.title}”" if len(tables) > 1 else ""
+            notes.append(f"Seeds per dataset are not the same for every method{where} (a comparison still running?): "
+                         f"{uneven}; each cell averages the seeds it has.")
     if any(t.stats is not None for t in tables):
         seeds = " and the training seeds" if any(t.std is not None for t in tables) else ""
         notes.append(
@@ -252,6 +258,17 @@ def footnotes(result: CompareResult | None, tables: list[ComparisonTable]) -> li
             f"(paper): published figures, not run here; {PAPER_SINGLE} the paper's single-task mark. {CITATION}"
         )
     return notes
+
+
+def uneven_seeds(table: ComparisonTable) -> str | None:
+    """``HyperLoader 3, HyperFormer++ 1, UniPELT 1–3`` where the methods' datasets do not all have
+    the same number of seeds (a comparison still running), else None."""
+    ranges = {m: r for m, r in table.seed_range.items() if r[1] > 0}
+    if len(set(ranges.values())) < 2 and all(low == high for low, high in ranges.values()):
+        return None
+    return ", ".join(
+        f"{display_name(m)} {low}" + (f"–{high}" if high > low else "") for m, (low, high) in ranges.items()
+    )
 
 
 def time_footnote(result: CompareResult) -> str:

@@ -129,6 +129,7 @@ class ComparisonTable:
     model: str | None = None
     heading: str | None = None
     chosen: dict[str, str] = field(default_factory=dict)  # method → tuned setting (the TUNED_ROW)
+    seed_range: dict[str, tuple[int, int]] = field(default_factory=dict)  # method → (fewest, most) seeds of a dataset
 
     @property
     def title(self) -> str:
@@ -241,17 +242,19 @@ def comparison_table(
     ]
     scores = pd.DataFrame(index=index, columns=methods, dtype=float)
     std = pd.DataFrame(index=index, columns=methods, dtype=float)
-    headers, seeds = {}, {}
+    headers, seeds, seed_range = {}, {}, {}
     for method in methods:
         rows = frame[frame["method"] == method]
         _fill_column(scores, std, method, rows, result.tasks, titles)
         headers[method] = method_header(method, rows)
         seeds[method] = int(rows["seed"].nunique(dropna=False)) if len(rows) else 0
+        per_task = [int(rows[rows["task"] == task]["seed"].nunique(dropna=False)) for task in result.tasks]
+        seed_range[method] = (min(per_task, default=0), max(per_task, default=0))
     table = ComparisonTable(
         fraction=fraction, split=result.split, scores=scores, headers=headers,
         notes={m: note for m, note in result.unavailable.items() if m in methods},
         std=std if any(n > 1 for n in seeds.values()) else None, seeds=seeds, model=model,
-        chosen={m: c for m, c in result.chosen(fraction).items() if m in methods},
+        chosen={m: c for m, c in result.chosen(fraction).items() if m in methods}, seed_range=seed_range,
     )
     if intervals and len(frame):
         live = [m for m in methods if m not in table.notes]
