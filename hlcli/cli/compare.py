@@ -80,7 +80,8 @@ PlotOption = Annotated[Optional[Path], typer.Option(
     "--plot", help="Draw Figure 2 (average F1 vs. % trainable parameters) to this PNG."
 )]  # fmt: skip
 CurvesOption = Annotated[Optional[Path], typer.Option("--curves", help=(
-    "Draw every run's validation-loss curve to this PNG; print whether each converged (table also in its .csv)."
+    "Draw every run's validation-loss curve to this PNG; print whether each converged (its best validation loss "
+    "fell < 2% over the last fifth; grid points' runs too) in a table, also in its .csv."
 ))]  # fmt: skip
 ParamsOption = Annotated[bool, typer.Option(
     "--params", help="Also print the parameter-count table (T5-base/BERT-base vs. the paper)."
