@@ -151,6 +151,7 @@ def test_the_table_names_each_choice_and_the_outputs_keep_every_point(tuned):
     }
     assert all(t["seconds"] >= 0 for t in data["training_time"].values())
     assert "Training time, as one process" in markdown and "HyperFormer++ ≈ " in markdown
+    assert "Scored on the split the settings were chosen on" not in markdown  # test: not the choosing split
     # Each file says what made it: the command (the options given, quoted for a shell) and hlcli's version.
     # (in the command's own order: --recipe, the settings such as --model, then the other options)
     assert data["made_with"]["command"] == (
@@ -219,6 +220,10 @@ def test_the_same_table_on_validation(tuned):
     result = CliRunner().invoke(app, [*args, "--split", "val", "--output", str(out / "val.json")])
     assert result.exit_code == 0, result.output
     assert "0 trained" in result.stdout and "val micro-F1" in result.stdout
+    # Validation chose the settings, and seed 42's runs are the chosen points': the table says so.
+    assert "Scored on the split the settings were chosen on, and seed 42's runs are the chosen grid points' own" in (
+        " ".join(result.stdout.split())
+    )
     (table,) = json.loads((out / "val.json").read_text())["tables"]
     assert table["title"].startswith("val micro-F1") and table["seeds"] == {"hyperloader": 2, "hyperformer": 2}
     # Seed 42 of each method is its chosen grid point: the same run, the same validation scores.

@@ -22,7 +22,7 @@ from hlcli.compare.results import (
     missing,
     tuning_frame,
 )
-from hlcli.compare.tune import TIE_DECIMALS, describe
+from hlcli.compare.tune import TIE_DECIMALS, TUNE_SPLIT, describe
 from hlcli.data.corpora import task_title
 from hlcli.errors import UsageError, unknown_name
 from hlcli.io import atomic_write
@@ -251,6 +251,11 @@ def footnotes(result: CompareResult | None, tables: list[ComparisonTable]) -> li
         )
     if result is not None and (result.grids or result.fixed):
         notes.append(tuning_footnote(result))
+        shared = {p.seed for p in result.tuning} & {int(s) for s in result.results["seed"].dropna()}
+        if result.split == TUNE_SPLIT and shared:
+            seeds = "/".join(str(s) for s in sorted(shared))
+            notes.append(f"Scored on the split the settings were chosen on, and seed {seeds}'s runs are the chosen "
+                         "grid points' own: the tuned methods' scores here are optimistic; compare them on test.")
     if result is not None and result.training_time():
         notes.append(time_footnote(result))
     if any(t.paper is not None for t in tables):
