@@ -218,6 +218,23 @@ def test_a_table_with_uneven_seeds_says_so(tmp_path):
     assert not any("Seeds per dataset" in line for line in footnotes(fake_result(), fake_result().tables()))
 
 
+def test_figure2_marks_the_mean_over_seeds_with_a_bar_of_their_spread(tmp_path):
+    from hlcli.compare.plot import _point, plot_figure2
+
+    result = fake_result()
+    # A second HyperLoader seed: its Average 0.8 (ATIS 0.9, SNIPS 0.7) against the first's 0.85617.
+    second = pd.DataFrame([
+        {**result.results.iloc[i].to_dict(), "seed": 7, "f1": f1} for i, f1 in ((0, 0.9), (1, 0.7))
+    ])
+    result.results = pd.concat([result.results, second], ignore_index=True)
+    share, average, spread = _point(result, "hyperloader", 0.1)
+    assert share == pytest.approx(10.0) and average == pytest.approx((0.85617 + 0.8) / 2)
+    assert spread == pytest.approx(pd.Series([0.85617, 0.8]).std(ddof=1))
+    assert _point(result, "lora-only", 0.1)[2] is None  # one seed: no bar
+    plot_figure2(result, tmp_path / "fig2.png")
+    assert (tmp_path / "fig2.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_table_bolds_the_best_of_each_row_with_four_decimals_and_an_average():
     table = comparison_table(fake_result({"hyperdecoder": "n/a (needs decoder)"}), 0.1)
     header, body = table.cells(bold=lambda text: f"<{text}>")
