@@ -102,7 +102,7 @@ def print_tables(tables, result) -> None:
         notes = footnotes(result, tables)
     else:  # --tune-only: the grid, and what training it took
         notes = [tuning_footnote(result)] if result and result.grids else []
-        notes += [time_footnote(result)] if result and result.training_time() else []
+        notes += [note for note in [time_footnote(result) if result else None] if note]
     for line in notes:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
     if result is not None and result.tuning:

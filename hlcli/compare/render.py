@@ -256,8 +256,9 @@ def footnotes(result: CompareResult | None, tables: list[ComparisonTable]) -> li
             seeds = "/".join(str(s) for s in sorted(shared))
             notes.append(f"Scored on the split the settings were chosen on, and seed {seeds}'s runs are the chosen "
                          "grid points' own: the tuned methods' scores here are optimistic; compare them on test.")
-    if result is not None and result.training_time():
-        notes.append(time_footnote(result))
+    time_note = time_footnote(result) if result is not None else None
+    if time_note:
+        notes.append(time_note)
     if any(t.paper is not None for t in tables):
         notes.append(
             f"(paper): published figures, not run here; {PAPER_SINGLE} the paper's single-task mark. {CITATION}"
@@ -276,15 +277,19 @@ def uneven_seeds(table: ComparisonTable) -> str | None:
     )
 
 
-def time_footnote(result: CompareResult) -> str:
-    """What the comparison's training took, per method (:meth:`CompareResult.training_time`)."""
+def time_footnote(result: CompareResult) -> str | None:
+    """What the comparison's training took, per method (:meth:`CompareResult.training_time`); None
+    before any step was logged."""
     from hlcli.compare.pace import spent_text
 
+    spent = result.training_time()
+    if not spent:
+        return None
     grid = ", grid points included" if result.tuning else ""
     return (
         "Training time, as one process running one run after another (the steps each run reached × its method's "
         "seconds per step measured in the runs' train.log; validation included, start-up, pauses and scoring not"
-        f"{grid}): {spent_text(result.training_time(), display_name)}."
+        f"{grid}): {spent_text(spent, display_name)}."
     )
 
 
