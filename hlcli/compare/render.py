@@ -253,8 +253,8 @@ def footnotes(result: CompareResult | None, tables: list[ComparisonTable]) -> li
         notes.append(tuning_footnote(result))
         shared = {p.seed for p in result.tuning} & {int(s) for s in result.results["seed"].dropna()}
         if result.split == TUNE_SPLIT and shared:
-            seeds = "/".join(str(s) for s in sorted(shared))
-            notes.append(f"Scored on the split the settings were chosen on, and seed {seeds}'s runs are the chosen "
+            tuning_seeds = "/".join(str(s) for s in sorted(shared))
+            notes.append(f"Scored on the split the settings were chosen on, and seed {tuning_seeds}'s runs are the chosen "
                          "grid points' own: the tuned methods' scores here are optimistic; compare them on test.")
     time_note = time_footnote(result) if result is not None else None
     if time_note:
