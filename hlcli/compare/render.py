@@ -254,8 +254,9 @@ def footnotes(result: CompareResult | None, tables: list[ComparisonTable]) -> li
         shared = {p.seed for p in result.tuning} & {int(s) for s in result.results["seed"].dropna()}
         if result.split == TUNE_SPLIT and shared:
             tuning_seeds = "/".join(str(s) for s in sorted(shared))
-            notes.append(f"Scored on the split the settings were chosen on, and seed {tuning_seeds}'s runs are the chosen "
-                         "grid points' own: the tuned methods' scores here are optimistic; compare them on test.")
+            notes.append(f"Scored on the split the settings were chosen on, and seed {tuning_seeds}'s runs are the "
+                         "chosen grid points' own: the tuned methods' scores here are optimistic; "
+                         "compare them on test.")
     time_note = time_footnote(result) if result is not None else None
     if time_note:
         notes.append(time_note)
