@@ -127,6 +127,7 @@ def train_in_processes(
     broken = False
     try:
         with signals_interrupt():  # SIGTERM / SIGHUP end the wait as Ctrl-C does: by an exception
+            workers.start_all(count)
             while todo or running:
                 while todo and len(running) < count:
                     step, run = todo.pop(0)
@@ -167,6 +168,21 @@ class _Workers:
         self.executor = ProcessPoolExecutor(
             count, mp_context=context, initializer=_start_worker, initargs=(self.messages, threads)
         )
+
+    def start_all(self, count: int) -> None:
+        """Start all ``count`` workers (a no-op task each) before the first run is handed out.
+
+        Python 3.11's pool starts a spawn worker at each submit, after waking its manager thread,
+        which may then watch the worker processes without the one being started: a worker killed
+        later (out of memory) went unnoticed until another run ended, hours on (seen in CI,
+        2026-12-04). Once every worker has answered, the manager has watched them all since its
+        last wake-up, and no worker is started later (the pool is full)."""
+        futures = [self.executor.submit(os.getpid) for _ in range(count)]
+        try:
+            for future in futures:
+                future.result()
+        except BrokenProcessPool:
+            raise HLError("a worker process ended as it started (killed? out of memory?); no run was begun") from None
 
     def pass_on(self, say: Log, timeout: float = 0.0) -> None:
         """Say the workers' log lines: wait up to ``timeout`` for the first, then take what is there."""
