@@ -179,6 +179,45 @@ def test_a_second_run_reuses_every_point_and_run(tuned):
     assert {p: p.stat().st_mtime_ns for p in (out / "cmp" / "runs").rglob("*")} == files
 
 
+def test_an_archive_keeps_no_tensors_and_tables_and_continues_the_same(tuned, tmp_path):
+    """--archive: the finished runs without their tensors, predictions gzipped; as --output-dir it
+    gives the same cells, intervals and choices, and a continued compare trains nothing."""
+    out, args, first = tuned
+    assert first.exit_code == 0, first.output
+    archive, runs_dir = tmp_path / "archive", out / "cmp" / "runs"
+    made = CliRunner().invoke(app, [*args, "--collect-only", "--output", str(tmp_path / "before.csv"),
+                                    "--archive", str(archive)])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    names = sorted(p.name for p in runs_dir.iterdir())
+    assert f"archive: {len(names)} finished runs without tensors in {archive / 'runs'}" in " ".join(made.stdout.split())
+    assert sorted(p.name for p in (archive / "runs").iterdir()) == names
+    kept = [p for p in (archive / "runs").rglob("*") if p.is_file()]
+    assert kept and not [p for p in kept if p.suffix == ".safetensors"]
+    assert sorted(p.relative_to(archive).as_posix() for p in kept if "predictions" in p.parts) == sorted(
+        f"{p.relative_to(out / 'cmp').as_posix()}.gz" for p in runs_dir.rglob("predictions/*/*.jsonl")
+    )
+    for name in names:
+        assert (archive / "runs" / name / "eval.json").read_bytes() == (runs_dir / name / "eval.json").read_bytes()
+    # Tabled from the archive: the same cells, intervals, p-values and choices (paths aside).
+    from_archive = [*args[:-1], str(archive)]
+    again = CliRunner().invoke(app, [*from_archive, "--collect-only", "--output", str(tmp_path / "after.csv")])
+    assert again.exit_code == 0, again.output
+    before, after = (pd.read_csv(tmp_path / f"{name}.csv") for name in ("before", "after"))
+    same = [c for c in before.columns if "run_dir" not in c]
+    assert before[same].equals(after[same])
+    assert {"ci95_low", "ci95_high"} <= set(before.columns) and before[["ci95_low", "ci95_high"]].notna().all().all()
+    points = [pd.read_csv(tmp_path / f"{n}-tuning.csv")[["method", "lr", "chosen"]] for n in ("before", "after")]
+    assert points[0].equals(points[1])
+    # Continued from the archive: every run is finished; nothing is trained or scored again.
+    continued = CliRunner().invoke(app, from_archive)
+    assert continued.exit_code == 0, continued.output
+    assert "0 trained, 8 skipped" in continued.stdout
+    # An archive over the comparison's own runs would strip their tensors: refused, nothing touched.
+    refused = CliRunner().invoke(app, [*args, "--collect-only", "--archive", str(out / "cmp")])
+    assert refused.exit_code == 2 and "cannot share its folder" in refused.output
+    assert sorted(p.name for p in runs_dir.iterdir()) == names and list(runs_dir.rglob("*.safetensors"))
+
+
 def test_curves_judge_the_final_runs_and_every_grid_point(tuned, tmp_path):
     out, args, first = tuned
     assert first.exit_code == 0, first.output

@@ -83,6 +83,10 @@ CurvesOption = Annotated[Optional[Path], typer.Option("--curves", help=(
     "Draw every run's validation-loss curve to this PNG; print whether each converged (its best validation loss "
     "fell < 2% over the last fifth; grid points' runs too) in a table, also in its .csv."
 ))]  # fmt: skip
+ArchiveOption = Annotated[Optional[Path], typer.Option("--archive", help=(
+    "Also copy every finished run, without its tensors (settings, scores, logs, gzipped predictions), to "
+    "DIR/runs: a comparison folder that --output-dir DIR tables again, intervals and choices included."
+))]  # fmt: skip
 ParamsOption = Annotated[bool, typer.Option(
     "--params", help="Also print the parameter-count table (T5-base/BERT-base vs. the paper)."
 )]  # fmt: skip
@@ -138,6 +142,7 @@ def compare_command(
     fmt: FormatOption = None,
     plot: PlotOption = None,
     curves: CurvesOption = None,
+    archive: ArchiveOption = None,
     params: ParamsOption = False,
     verbose: bool = VerboseOption,
     **settings: Any,
@@ -172,7 +177,7 @@ def compare_command(
     _report(
         result, trained=recipe is not None, tune_only=tune_only, paper=paper, output=output, fmt=fmt, command=command
     )
-    _draw(result, plot=plot, curves=curves)
+    _files(result, plot=plot, curves=curves, archive=archive, runs_dir=runs_dir)
     if params:
         layout.print_parameter_table(result.methods)
 
@@ -244,8 +249,9 @@ def _report(
     _write(result, output, fmt, paper, command)
 
 
-def _draw(result, *, plot: Path | None, curves: Path | None) -> None:
-    """``--plot`` (the paper's Figure 2) and ``--curves`` (validation loss, convergence table)."""
+def _files(result, *, plot: Path | None, curves: Path | None, archive: Path | None, runs_dir: Path) -> None:
+    """``--plot`` (the paper's Figure 2), ``--curves`` (validation loss, convergence table) and
+    ``--archive`` (the runs without tensors; from the recipe's folder, else from ``runs_dir``)."""
     if plot is not None:
         from hlcli.compare import plot_figure2
 
@@ -253,6 +259,13 @@ def _draw(result, *, plot: Path | None, curves: Path | None) -> None:
         console.print(f"figure: {plot}", highlight=False, soft_wrap=True)
     if curves is not None:
         layout.print_convergence(result, curves)
+    if archive is not None:
+        from hlcli.compare.archive import archive_runs
+
+        source = result.output_dir / "runs" if result.output_dir is not None else runs_dir
+        kept = archive_runs(source, archive)
+        console.print(f"archive: {len(kept)} finished runs without tensors in {archive / 'runs'}", highlight=False,
+                      soft_wrap=True)
 
 
 def _seeds(value: str | None) -> list[int] | None:

@@ -199,7 +199,7 @@ def stale_revision(run_dir: Path) -> StaleRun | None:
 
     for which in (runs.LAST, runs.BEST):
         folder = runs.checkpoint_dir(run_dir, which)
-        if not runs.is_checkpoint_dir(folder):
+        if not (folder / runs.MODEL_CONFIG).is_file():  # (not the weights: an archived run has none)
             continue
         try:
             config = read_checkpoint_config(folder)
@@ -255,8 +255,7 @@ def _collect(
     from hlcli.checkpoint import read_checkpoint_config
 
     scores = _scores(run_dir, split)
-    checkpoint, _ = runs.resolve_checkpoint(run_dir)
-    parameters = read_checkpoint_config(checkpoint).get("parameters", {})
+    parameters = read_checkpoint_config(_scored_checkpoint(run_dir)).get("parameters", {})
     return [
         {
             "method": method, "model": model, "fraction": fraction, "seed": seed, "task": task,
@@ -265,6 +264,23 @@ def _collect(
         }
         for task in tasks
     ]
+
+
+def _scored_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint the run is scored with (:func:`hlcli.runs.resolve_checkpoint`); in an archived
+    run, which kept no tensors (:mod:`hlcli.compare.archive`), the first of the same order whose
+    ``config.json`` is there."""
+    from hlcli.errors import HLError
+
+    try:
+        return runs.resolve_checkpoint(run_dir)[0]
+    except HLError:
+        order = (runs.LAST,) if runs.selected_checkpoint(run_dir) == runs.LAST else (runs.BEST, runs.LAST)
+        for which in order:
+            folder = runs.checkpoint_dir(run_dir, which)
+            if (folder / runs.MODEL_CONFIG).is_file():
+                return folder
+        raise
 
 
 @dataclass

@@ -12,6 +12,7 @@ docs/bootstrap.md.
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from dataclasses import dataclass
@@ -64,11 +65,16 @@ class _Loader:
 
 
 def _read_predictions(path: Path) -> tuple[np.ndarray, str] | None:
+    packed = path.with_name(path.name + ".gz")  # an archived run's (hlcli.compare.archive)
     try:
-        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not path.exists() and packed.exists():
+            text = gzip.decompress(packed.read_bytes()).decode("utf-8")
+        else:
+            text = path.read_text(encoding="utf-8")
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
         tokens, gold, pred = ([r[k] for r in records] for k in ("tokens", "gold", "pred"))
         return bootstrap.entity_counts(gold, pred), bootstrap.fingerprint(tokens, gold)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, EOFError, ValueError, KeyError, TypeError):  # (gzip: OSError, EOFError)
         return None  # no (readable) predictions: the cell gets no interval, never a made-up one
 
 
