@@ -47,7 +47,12 @@ def test_one_pass_equals_naive_per_layer_position():
     net = HyperNetwork(config, n_layers=3, d_model=32, attn_inner_dim=48, n_positions=6)
     with torch.no_grad():
         net.lora_B.weight.normal_()
-    task = torch.randn(64)
+    # In float64: the test is about which row each layer and position gets, and float32 sums taken in
+    # another order (one batched matmul against one per position) differ in the last bits by CPU:
+    # 1.1e-5 on one lora_B entry of N(0, 1) weights on an AVX-512 AMD EPYC (2026-12-04), just over
+    # float32's default tolerance. In float64 both orders agree to ~1e-15, far inside its default
+    # (rtol 1e-7), on any CPU; a wrong row or position would differ by O(1).
+    net, task = net.double(), torch.randn(64, dtype=torch.float64)
     w = net(task)
     for layer in range(3):
         for position in range(6):
