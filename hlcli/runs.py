@@ -267,6 +267,11 @@ def selected_checkpoint(run_dir: str | Path) -> str:
     return LAST if chosen == LAST else BEST
 
 
+def scoring_order(run_dir: str | Path) -> tuple[str, ...]:
+    """The checkpoints a run is scored with, first found first: ``last`` alone, or ``best`` then ``last``."""
+    return (LAST,) if selected_checkpoint(run_dir) == LAST else (BEST, LAST)
+
+
 def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
     """A run folder or a checkpoint folder → ``(checkpoint folder, run folder or None)``.
 
@@ -278,7 +283,7 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
     if not path.exists():
         raise HLError("no such run or checkpoint folder", path=path)
     if is_run_dir(path):
-        order = (LAST,) if selected_checkpoint(path) == LAST else (BEST, LAST)
+        order = scoring_order(path)
         for which in order:
             candidate = checkpoint_dir(path, which)
             if is_checkpoint_dir(candidate):

@@ -42,9 +42,9 @@ def archive_runs(source: str | Path, destination: str | Path) -> list[Path]:
                          expected="a folder outside the comparison's runs, which would lose their tensors")
     archived = []
     for run_dir in sorted(p.parent for p in source.rglob(runs.CONFIG) if _finished(p.parent)):
-        with atomic_dir(target_root / run_dir.relative_to(source)) as target:
-            _copy_record(run_dir, target)
         archived.append(target_root / run_dir.relative_to(source))
+        with atomic_dir(archived[-1]) as target:
+            _copy_record(run_dir, target)
     return archived
 
 

@@ -275,8 +275,7 @@ def _scored_checkpoint(run_dir: Path) -> Path:
     try:
         return runs.resolve_checkpoint(run_dir)[0]
     except HLError:
-        order = (runs.LAST,) if runs.selected_checkpoint(run_dir) == runs.LAST else (runs.BEST, runs.LAST)
-        for which in order:
+        for which in runs.scoring_order(run_dir):
             folder = runs.checkpoint_dir(run_dir, which)
             if (folder / runs.MODEL_CONFIG).is_file():
                 return folder
