@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import random
+import time
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +45,12 @@ def make_batches(model, examples, *, batch_size: int, n_batches: int, seed: int,
             n_in, n_out = (int(x) for x in lengths.split("/"))
             ids = torch.randint(100, 32000, (batch_size, n_in))
             labels = torch.randint(100, 32000, (batch_size, n_out))
-            batches.append({"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels})
+            # Every target token is scored; the positions are given as collate gives them (no
+            # nonzero() in the loss, which would split a compiled graph).
+            positions = torch.arange(batch_size * n_out)
+            batches.append(
+                {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels, "target_positions": positions}
+            )
         else:
             batches.append(model.collate("atis", rng.sample(examples, batch_size)))
     return batches
@@ -56,7 +62,9 @@ def peft_lora_model(backbone):
     return get_peft_model(backbone, LoraConfig(r=8, lora_alpha=8, target_modules=["q", "v"], lora_dropout=0.0))
 
 
-def step_fn(kind: str, model, optimizer, batches, device: str):
+def step_fn(kind: str, model, optimizer, batches, device: str, compile_mode: str = "none"):
+    """One optimizer step of ``kind``; ``compile_mode`` other than "none": the loss (forward, and
+    through AOTAutograd the backward) under ``torch.compile(mode=...)``, the optimizer eager."""
     counter = iter(range(10**9))
 
     def peft_loss(batch):
@@ -68,9 +76,16 @@ def step_fn(kind: str, model, optimizer, batches, device: str):
         ).logits
         return F.cross_entropy(logits.flatten(0, 1).float(), batch["labels"].flatten(), ignore_index=-100)
 
+    def method_loss(batch):
+        return model.loss("atis", batch)
+
+    loss_fn = peft_loss if kind == "peft_lora" else method_loss
+    if compile_mode != "none":
+        loss_fn = torch.compile(loss_fn, mode=None if compile_mode == "default" else compile_mode)
+
     def step() -> float:
         batch = {k: v.to(device) for k, v in batches[next(counter) % len(batches)].items()}
-        loss = peft_loss(batch) if kind == "peft_lora" else model.loss("atis", batch)
+        loss = loss_fn(batch)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -182,6 +197,24 @@ def count(model) -> tuple[int, int]:
     return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
 
 
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune-no-cudagraphs")
+
+
+def compile_figures(steps: dict, warmup: int) -> dict:
+    """Warm-up (compilation) seconds per model and the graph breaks dynamo recorded, with reasons."""
+    from torch._dynamo.utils import counters
+
+    seconds = {}
+    for kind, step in steps.items():
+        start = time.perf_counter()
+        for _ in range(warmup):
+            step()
+        seconds[kind] = round(time.perf_counter() - start, 1)
+    breaks = {reason[:160]: n for reason, n in counters["graph_break"].items()}
+    print(f"compile + {warmup} warm-up steps, s: {seconds}; graph breaks: {sum(breaks.values())} {breaks or ''}")
+    return {"compile_warmup_s": seconds, "graph_breaks": breaks}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_common_arguments(parser)
@@ -198,6 +231,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--count-ops",
         action="store_true",
         help="Only count aten ops, autograd nodes and host/device copies of one step per model (torch.profiler); no timing.",
+    )
+    parser.add_argument(
+        "--compile",
+        choices=COMPILE_MODES,
+        default="none",
+        help="Each model's loss under torch.compile with this mode (reduce-overhead: CUDA graphs; fixed "
+        "--lengths keep shapes static). The warm-up steps compile; the compile time and graph breaks are reported.",
     )
     parser.add_argument(
         "--source-only", action="store_true", help="Time only the weight sources (generate + backward + AdamW), 50 rounds; quick."
@@ -311,7 +351,7 @@ def main(argv: list[str] | None = None) -> dict:
     steps = {}
     for kind, model in models.items():
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.0)
-        steps[kind] = step_fn(kind, model, optimizer, batches, device)
+        steps[kind] = step_fn(kind, model, optimizer, batches, device, args.compile)
     if args.count_ops:
         result = {"benchmark": "train_step_counts", **common.machine_info(args), "batch_size": args.batch_size,
                   **report_counts(steps, args)}
@@ -321,7 +361,8 @@ def main(argv: list[str] | None = None) -> dict:
     # Collation (tokenizing SentT' pairs) runs on the training loop's critical path each step.
     rng = random.Random(args.seed)
     collate_times, _ = common.interleaved({"collate": lambda: collator.collate("atis", rng.sample(examples, args.batch_size))}, 20)
-    for _ in range(args.warmup):
+    compiled = compile_figures(steps, args.warmup) if args.compile != "none" else {}
+    for _ in range(0 if compiled else args.warmup):
         for step in steps.values():
             step()
     sources = {kind: source_step_fn(models[kind], device) for kind in ("hyperloader", "static") if kind in models}
@@ -355,6 +396,8 @@ def main(argv: list[str] | None = None) -> dict:
         "step_cpu_s_all": {k: [round(x, 4) for x in t] for k, t in cpu_times.items()},
         "tokens_per_s": {k: round(n_tokens / v, 1) for k, v in medians.items()},
         "collate_s_median": round(common.median(collate_times["collate"]), 4),
+        "compile": args.compile,
+        **compiled,
     }
     if source_times:
         result["weight_source_step_s_median"] = {k: round(common.median(v), 5) for k, v in source_times.items()}
