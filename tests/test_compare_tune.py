@@ -484,14 +484,14 @@ def test_the_tuned_cpu_recipe_tunes_four_methods_over_three_seeds(tmp_path):
     the_plan = plan(recipe=recipe, output_dir=tmp_path, data_dir="../shared/data")
     grids = {method: tuned.spec.grid["lr"] for (method, _), tuned in the_plan.tuned.items()}
     # (Each method's three points around its choice in the recipe's first, lost run, and HyperLoader's
-    # 3e-4 added by the recipe's rule when its third start chose 1e-4, its grid's edge: the recipe says why.)
+    # 3e-4 and then 1e-3 added by the recipe's rule when its third start chose its grid's edge: the recipe says why.)
     assert grids == {
-        "hyperloader": (1e-5, 3e-5, 1e-4, 3e-4), "hyperformer": (3e-5, 1e-4, 3e-4),
+        "hyperloader": (1e-5, 3e-5, 1e-4, 3e-4, 1e-3), "hyperformer": (3e-5, 1e-4, 3e-4),
         "unipelt": (3e-4, 1e-3, 3e-3), "full-finetune": (1e-5, 3e-5, 1e-4),
     }
     # The run lengths of recipes/cpu-minilm.toml (converged there), for the grid points too.
     steps = {r.method: r.config.max_steps for r in the_plan.points}
     assert steps == {"hyperloader": 5000, "hyperformer": 5000, "unipelt": 1000, "full-finetune": 2000}
-    assert len(the_plan.points) == 4 + 3 + 3 * 7 + 3 and {r.config.seed for r in the_plan.points} == {42}
+    assert len(the_plan.points) == 5 + 3 + 3 * 7 + 3 and {r.config.seed for r in the_plan.points} == {42}
     # Fine-tuning at 1e-4 computes what the previous table's fine-tuning run did (same hash).
     assert the_plan.points[-1].run_dir.name == "full-finetune-0.1-tune-lr1e-4-seed42-223118f6"
