@@ -218,6 +218,30 @@ def test_an_archive_keeps_no_tensors_and_tables_and_continues_the_same(tuned, tm
     assert sorted(p.name for p in runs_dir.iterdir()) == names and list(runs_dir.rglob("*.safetensors"))
 
 
+def test_a_chosen_point_archived_before_its_test_score_is_not_trained_over(tuned, tmp_path):
+    """Continued from an archive made before the finals scored the chosen point's run on test
+    (``--tune-only``, then the disk lost): that run has no weights to score, and training it again
+    would replace the validation scores it was chosen by, so hl compare stops and says what to do."""
+    out, args, first = tuned
+    assert first.exit_code == 0, first.output
+    archive = tmp_path / "archive"
+    made = CliRunner().invoke(app, [*args, "--collect-only", "--archive", str(archive)])
+    assert made.exit_code == 0, made.output
+    points = read_points(out)
+    chosen = Path(points[points["chosen"]]["run_dirs"].iloc[0].split(";")[0]).name
+    eval_json = archive / "runs" / chosen / "eval.json"
+    scores = json.loads(eval_json.read_text())
+    del scores["test"]  # as it was archived after --tune-only
+    eval_json.write_text(json.dumps(scores), encoding="utf-8")
+    before = sorted(p.relative_to(archive).as_posix() for p in archive.rglob("*"))
+    continued = CliRunner().invoke(app, [*args[:-1], str(archive)])
+    assert continued.exit_code == 1
+    assert "scored before, but no checkpoint of it holds weights" in " ".join(continued.output.split())
+    assert chosen in continued.output and "moved away to train it again" in " ".join(continued.output.split())
+    assert sorted(p.relative_to(archive).as_posix() for p in archive.rglob("*")) == before
+    assert json.loads(eval_json.read_text()) == scores
+
+
 def test_curves_judge_the_final_runs_and_every_grid_point(tuned, tmp_path):
     out, args, first = tuned
     assert first.exit_code == 0, first.output

@@ -83,6 +83,14 @@ def _train_or_resume(run: PlannedRun, say: Log) -> bool:
             train(run.config, resume=True, setup=setup)
             trained = True
     else:
+        if (run.run_dir / runs.EVAL).is_file():
+            # A scored run without weights is an archive's copy (hl compare --archive): training it
+            # again would replace the scores it was chosen or tabled by, so the user decides.
+            raise HLError(
+                "scored before, but no checkpoint of it holds weights (a copy made by hl compare --archive?), "
+                "so it cannot be scored on another split", path=run.run_dir,
+                expected="its checkpoints' model.safetensors back in place, or the folder moved away to train it again",
+            )
         if run.run_dir.exists():
             _start_over(run.run_dir)
         say(f"training {run.config.max_steps} steps ({run.run_dir})")
