@@ -170,3 +170,53 @@ def test_a_run_another_process_trains_is_left_to_it_and_trained_once_it_is_free(
     free = _compare(out, tiny_t5, data_dir)
     assert free.exit_code == 0 and "1 trained, 3 skipped (finished), 0 missing" in free.stdout, free.output
     assert len(pd.read_csv(out / "results.csv")) == 8
+
+
+def test_an_idle_worker_outlives_the_stop_signal_so_no_second_one_aborts_a_save():
+    """Stopping signals every worker once (``_Workers.stop``). One between runs used to die of it,
+    which broke the pool, whose manager then SIGTERMed the others a second time: a run saving its
+    checkpoints/last was aborted and the caller hung in the pool's shutdown (2026-12-05, a 2,000-step
+    fine-tuning run beside an idle worker). Now it waits for the shutdown and begins no run."""
+    import time
+
+    import hlcli.compare.jobs as jobs
+
+    workers = jobs._Workers(2, 1)
+    try:
+        workers.start_all(2)
+        deadline = time.monotonic() + 60
+        while len(workers.pids) < 2 and time.monotonic() < deadline:
+            workers.pass_on(lambda line: None, timeout=0.5)
+        assert len(workers.pids) == 2
+        workers.stop()
+        time.sleep(1.0)  # time enough for a dead worker to be noticed by the pool's manager thread
+        assert {workers.executor.submit(os.getpid).result(timeout=60) for _ in range(8)} <= workers.pids  # not broken
+        outcome = workers.executor.submit(jobs._train, "[1/1]", None, "val").result(timeout=60)
+        assert outcome == (False, "stopped (SIGTERM) before it began")
+    finally:
+        workers.executor.shutdown(wait=True, cancel_futures=True)
+    for pid in workers.pids:  # and the shutdown ended them
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_an_idle_worker_whose_caller_is_gone_exits_on_the_signal(monkeypatch):
+    """The SIGTERM a worker gets when its caller dies (``_stop_with_parent``) must still end an idle
+    worker: no pool is left to shut it down."""
+    import hlcli.compare.jobs as jobs
+
+    exits: list[int] = []
+
+    def exit_(code: int):
+        exits.append(code)
+        raise SystemExit(code)
+
+    monkeypatch.setattr(jobs, "_STOPPED", None)
+    monkeypatch.setattr(jobs, "_CALLER", os.getppid() + 1)  # not this process's parent: "the caller is gone"
+    monkeypatch.setattr(jobs.os, "_exit", exit_)
+    with pytest.raises(SystemExit):
+        jobs._stop_between_runs(signal.SIGTERM, None)
+    assert exits == [128 + signal.SIGTERM] and jobs._STOPPED is None
+    monkeypatch.setattr(jobs, "_CALLER", os.getppid())  # the caller is there: stay, and begin no run
+    jobs._stop_between_runs(signal.SIGTERM, None)
+    assert exits == [128 + signal.SIGTERM] and jobs._STOPPED == signal.SIGTERM

@@ -13,8 +13,9 @@ with ``torch`` threads = the caller's // N (at least 1), in a session of its own
 come back through a queue and go to the caller's log. Whatever stops the comparison (Ctrl-C,
 SIGTERM or SIGHUP to the caller, a run that fails) stops every worker once, by SIGTERM, which makes
 ``train`` save ``checkpoints/last`` at the next step: ``hl compare`` run again resumes them
-(``tests/test_compare_jobs.py`` interrupts one). On Linux a worker also gets SIGTERM if the caller
-dies.
+(``tests/test_compare_jobs.py`` interrupts one). A worker between runs outlives that SIGTERM until the
+pool shuts down, as a dead worker would make the pool signal the others a second time. On Linux a
+worker also gets SIGTERM if the caller dies.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from hlcli.io import Log
 BUSY = "busy"  # train_and_score's outcome for a run another process is training now
 
 _MESSAGES = None  # in a worker: the queue its log lines (and its process id) go back through
+_CALLER = 0  # in a worker: the process id of the hl compare that started it
+_STOPPED: int | None = None  # in a worker: the stop signal it got between runs, if any
 
 
 def train_and_score(run: PlannedRun, split: str, *, say: Log) -> bool | str:
@@ -227,15 +230,30 @@ class _Workers:
 
 
 def _start_worker(messages, threads: int) -> None:
-    global _MESSAGES
+    global _MESSAGES, _CALLER
     import torch
 
     if hasattr(os, "setsid"):  # POSIX: a session of its own, signals come from the caller (_Workers.stop)
         os.setsid()
     _stop_with_parent()
+    _CALLER = os.getppid()
+    signal.signal(signal.SIGTERM, _stop_between_runs)
     _MESSAGES = messages
     messages.put(("pid", os.getpid()))
     torch.set_num_threads(threads)
+
+
+def _stop_between_runs(signum: int, frame) -> None:
+    """SIGTERM to a worker between runs: the comparison is stopping (:meth:`_Workers.stop` signals
+    every worker). Dying of it would break the pool, whose manager then SIGTERMs the other workers
+    again, and that second signal aborts a run's save of ``checkpoints/last`` (2026-12-05: a
+    fine-tuning run lost 450 steps and the caller hung). So the worker stays for the pool's shutdown
+    and starts no run meanwhile (:func:`_train`); when the caller is gone (the SIGTERM of
+    :func:`_stop_with_parent`), nobody will shut it down, and it exits."""
+    global _STOPPED
+    if os.getppid() != _CALLER:
+        os._exit(128 + signum)
+    _STOPPED = signum
 
 
 def _stop_with_parent() -> None:
@@ -251,7 +269,14 @@ def _stop_with_parent() -> None:
 def _train(step: str, run: PlannedRun, split: str) -> tuple[bool, bool | str]:
     """In a worker: ``(True, trained or BUSY)``, or ``(False, what went wrong)`` as text (an exception
     object need not survive pickling back to the caller)."""
+    from hlcli.training.signals import signals_interrupt
+
     try:
-        return True, train_and_score(run, split, say=lambda line: _MESSAGES.put(("line", f"{step}: {line}")))
+        # During a run a stop signal ends it as in hl train (at once before the loop, after a save in
+        # it), not as between runs (_stop_between_runs), which would let the run train on to its end.
+        with signals_interrupt():
+            if _STOPPED is not None:  # handed out as the comparison stopped: not begun, nothing to save
+                return False, f"stopped ({signal.Signals(_STOPPED).name}) before it began"
+            return True, train_and_score(run, split, say=lambda line: _MESSAGES.put(("line", f"{step}: {line}")))
     except BaseException as error:  # noqa: BLE001 - reported by the caller, which stops the comparison
         return False, str(error) if isinstance(error, HLError) else f"{type(error).__name__}: {error}"
