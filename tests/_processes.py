@@ -16,8 +16,24 @@ def hl_process(*args, log: Path, env: dict | None = None, python_args: tuple = (
     thread, so that runs are bitwise comparable with each other and with in-process runs."""
     environ = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1", **(env or {})}
     with open(log, "wb") as stream:
-        return subprocess.Popen([sys.executable, *python_args, *map(str, args)], stdout=stream,
-                                stderr=subprocess.STDOUT, env=environ)  # fmt: skip
+        process = subprocess.Popen([sys.executable, *python_args, *map(str, args)], stdout=stream,
+                                   stderr=subprocess.STDOUT, env=environ)  # fmt: skip
+    _STARTED.append(process)
+    return process
+
+
+_STARTED: list[subprocess.Popen] = []
+
+
+def kill_left_over() -> None:
+    """SIGKILL every ``hl`` child still running after its test (one that failed before its own wait):
+    left alone, a ``hl compare --max-steps 100000`` trained on beside the rest of the suite
+    (2026-12-05). Its workers then get SIGTERM from the kernel (PDEATHSIG), save and exit."""
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def wait_until(condition, process: subprocess.Popen, log: Path, what: str, timeout: float = 300.0) -> None:

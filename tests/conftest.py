@@ -104,6 +104,15 @@ def _isolate_env(monkeypatch, tmp_path):
     monkeypatch.setenv("HL_CACHE_DIR", str(tmp_path / "hl-cache"))
 
 
+@pytest.fixture(autouse=True)
+def _no_process_left_running():
+    """A test that starts ``hl`` in a child process and fails before waiting for it leaves nothing running."""
+    yield
+    from _processes import kill_left_over
+
+    kill_left_over()
+
+
 def save_tiny_t5(folder: Path, tokenizer_path: Path, *, seed: int = 0, **config) -> str:
     """A random T5 with the real T5 tokenizer, saved like a hub model (``--model FOLDER``).
 

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -217,6 +218,48 @@ def test_an_idle_worker_whose_caller_is_gone_exits_on_the_signal(monkeypatch):
     with pytest.raises(SystemExit):
         jobs._stop_between_runs(signal.SIGTERM, None)
     assert exits == [128 + signal.SIGTERM] and jobs._STOPPED is None
-    monkeypatch.setattr(jobs, "_CALLER", os.getppid())  # the caller is there: stay, and begin no run
+    monkeypatch.setattr(jobs, "_CALLER", os.getppid())
+    monkeypatch.setattr(jobs, "_CALLER_GONE", True)  # the kernel said so (its parent may be a thread of the caller yet)
+    with pytest.raises(SystemExit):
+        jobs._stop_between_runs(signal.SIGTERM, None)
+    assert exits == [128 + signal.SIGTERM] * 2 and jobs._STOPPED is None
+    monkeypatch.setattr(jobs, "_CALLER_GONE", False)  # the caller is there: stay, and begin no run
     jobs._stop_between_runs(signal.SIGTERM, None)
-    assert exits == [128 + signal.SIGTERM] and jobs._STOPPED == signal.SIGTERM
+    assert exits == [128 + signal.SIGTERM] * 2 and jobs._STOPPED == signal.SIGTERM
+
+
+def test_when_the_caller_is_killed_every_worker_saves_its_run_and_exits(tmp_path, tiny_t5, data_dir):
+    """SIGKILL to ``hl compare`` (nothing of it runs again): the kernel sends its workers SIGTERM
+    (``_stop_with_parent``); each saves checkpoints/last, releases the run's lock and exits instead
+    of waiting for runs from a caller that is gone."""
+    from _processes import hl_process, wait_until
+    from hlcli import runs
+
+    out, log = tmp_path / "cmp", tmp_path / "hl.log"
+    process = hl_process("compare", "--recipe", SMOKE, "--model", tiny_t5, "--data-dir", data_dir, "--output-dir",
+                         out, "--seeds", "1,2", "--methods", "hyperloader", "--jobs", "2", "--max-steps", 100_000,
+                         log=log)  # fmt: skip
+    run_dirs = lambda: sorted((out / "runs").glob("*"))  # noqa: E731
+    saved = lambda: [runs.checkpoint_dir(r, runs.LAST) for r in run_dirs()]  # noqa: E731
+    wait_until(lambda: len(saved()) == 2 and all(runs.is_checkpoint_dir(c) for c in saved()), process, log,
+               "both workers' first checkpoints/last", timeout=240)  # fmt: skip
+    workers = {int((r / runs.LOCK).read_text()) for r in run_dirs()}  # each trainer writes its id into the lock
+    assert len(workers) == 2 and process.pid not in workers
+    process.kill()
+    process.wait()
+
+    def gone(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/status").read_text().count("State:\tZ") == 1  # a zombie: exited
+        except FileNotFoundError:
+            return True
+
+    deadline = time.monotonic() + 120
+    while not all(gone(pid) for pid in workers):
+        assert time.monotonic() < deadline, f"workers {sorted(workers)} still running 120 s after their caller was killed"
+        time.sleep(0.1)
+    for run_dir in run_dirs():
+        step = runs.checkpoint_step(runs.checkpoint_dir(run_dir, runs.LAST))
+        assert f"interrupted (SIGTERM) at step {step}; checkpoints/last saved" in (run_dir / runs.TRAIN_LOG).read_text()
+        assert not runs.trainer_of(run_dir)  # its lock released
+

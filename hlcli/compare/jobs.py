@@ -40,6 +40,7 @@ BUSY = "busy"  # train_and_score's outcome for a run another process is training
 
 _MESSAGES = None  # in a worker: the queue its log lines (and its process id) go back through
 _CALLER = 0  # in a worker: the process id of the hl compare that started it
+_CALLER_GONE = False  # in a worker: the kernel said the caller died (_stop_with_parent)
 _STOPPED: int | None = None  # in a worker: the stop signal it got between runs, if any
 
 
@@ -235,9 +236,9 @@ def _start_worker(messages, threads: int) -> None:
 
     if hasattr(os, "setsid"):  # POSIX: a session of its own, signals come from the caller (_Workers.stop)
         os.setsid()
-    _stop_with_parent()
     _CALLER = os.getppid()
     signal.signal(signal.SIGTERM, _stop_between_runs)
+    _stop_with_parent()
     _MESSAGES = messages
     messages.put(("pid", os.getpid()))
     torch.set_num_threads(threads)
@@ -251,19 +252,38 @@ def _stop_between_runs(signum: int, frame) -> None:
     and starts no run meanwhile (:func:`_train`); when the caller is gone (the SIGTERM of
     :func:`_stop_with_parent`), nobody will shut it down, and it exits."""
     global _STOPPED
-    if os.getppid() != _CALLER:
+    if _caller_is_gone():
         os._exit(128 + signum)
     _STOPPED = signum
 
 
+def _caller_is_gone() -> bool:
+    return _CALLER_GONE or os.getppid() != _CALLER
+
+
 def _stop_with_parent() -> None:
-    """On Linux a worker gets SIGTERM when the caller dies (even by SIGKILL), so it saves its run and
-    stops instead of training on alone; elsewhere it finishes its current run, then exits."""
+    """On Linux a worker gets one SIGTERM when the caller dies (even by SIGKILL), so it saves its run
+    and stops instead of training on alone; elsewhere it finishes its current run, then exits.
+
+    The kernel's parent-death signal is SIGUSR1, turned here into that one SIGTERM: the kernel sends
+    it each time the worker is handed to another parent, first to a surviving thread of the dying
+    caller, so a multi-threaded caller's death can send it twice, and a second SIGTERM aborts the
+    save (seen in tests/test_compare_jobs.py: two in three kills lost the runs' last steps)."""
     if sys.platform.startswith("linux"):
         import ctypes
 
+        signal.signal(signal.SIGUSR1, _caller_died)
         PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGUSR1)
+        if os.getppid() != _CALLER:  # died before the request was made
+            _caller_died(signal.SIGUSR1, None)
+
+
+def _caller_died(signum: int, frame) -> None:
+    global _CALLER_GONE
+    if not _CALLER_GONE:
+        _CALLER_GONE = True
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _train(step: str, run: PlannedRun, split: str) -> tuple[bool, bool | str]:
@@ -276,7 +296,11 @@ def _train(step: str, run: PlannedRun, split: str) -> tuple[bool, bool | str]:
         # it), not as between runs (_stop_between_runs), which would let the run train on to its end.
         with signals_interrupt():
             if _STOPPED is not None:  # handed out as the comparison stopped: not begun, nothing to save
-                return False, f"stopped ({signal.Signals(_STOPPED).name}) before it began"
-            return True, train_and_score(run, split, say=lambda line: _MESSAGES.put(("line", f"{step}: {line}")))
+                outcome = False, f"stopped ({signal.Signals(_STOPPED).name}) before it began"
+            else:
+                outcome = True, train_and_score(run, split, say=lambda line: _MESSAGES.put(("line", f"{step}: {line}")))
     except BaseException as error:  # noqa: BLE001 - reported by the caller, which stops the comparison
-        return False, str(error) if isinstance(error, HLError) else f"{type(error).__name__}: {error}"
+        outcome = False, str(error) if isinstance(error, HLError) else f"{type(error).__name__}: {error}"
+    if _caller_is_gone():  # the caller died during the run (whose save its SIGTERM asked for):
+        os._exit(1)  # no pool is left to hand out runs or shut this worker down
+    return outcome
