@@ -28,7 +28,7 @@ _STARTED: list[subprocess.Popen] = []
 def kill_left_over() -> None:
     """SIGKILL every ``hl`` child still running after its test (one that failed before its own wait):
     left alone, a ``hl compare --max-steps 100000`` trained on beside the rest of the suite
-    (2026-12-05). Its workers then get SIGTERM from the kernel (PDEATHSIG), save and exit."""
+    (2026-12-05). Its workers are then told by the kernel (one SIGTERM each), save and exit."""
     while _STARTED:
         process = _STARTED.pop()
         if process.poll() is None:

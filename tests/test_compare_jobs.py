@@ -178,8 +178,6 @@ def test_an_idle_worker_outlives_the_stop_signal_so_no_second_one_aborts_a_save(
     which broke the pool, whose manager then SIGTERMed the others a second time: a run saving its
     checkpoints/last was aborted and the caller hung in the pool's shutdown (2026-12-05, a 2,000-step
     fine-tuning run beside an idle worker). Now it waits for the shutdown and begins no run."""
-    import time
-
     import hlcli.compare.jobs as jobs
 
     workers = jobs._Workers(2, 1)
@@ -228,10 +226,11 @@ def test_an_idle_worker_whose_caller_is_gone_exits_on_the_signal(monkeypatch):
     assert exits == [128 + signal.SIGTERM] * 2 and jobs._STOPPED == signal.SIGTERM
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
 def test_when_the_caller_is_killed_every_worker_saves_its_run_and_exits(tmp_path, tiny_t5, data_dir):
-    """SIGKILL to ``hl compare`` (nothing of it runs again): the kernel sends its workers SIGTERM
-    (``_stop_with_parent``); each saves checkpoints/last, releases the run's lock and exits instead
-    of waiting for runs from a caller that is gone."""
+    """SIGKILL to ``hl compare`` (nothing of it runs again): the kernel tells its workers, each gets
+    one SIGTERM (``_stop_with_parent``), saves checkpoints/last, releases the run's lock and exits
+    instead of waiting for runs from a caller that is gone."""
     from _processes import hl_process, wait_until
     from hlcli import runs
 
